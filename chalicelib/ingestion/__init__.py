@@ -1,0 +1,1 @@
+"""Ingestion: the signed webhook from the learning platform, validated and stored before we say yes."""

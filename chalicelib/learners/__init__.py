@@ -1,0 +1,1 @@
+"""Learners: turning stored events into points, claps, badges and an explained ledger."""

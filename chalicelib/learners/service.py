@@ -1,0 +1,143 @@
+"""Use cases about learners: recompute one from their events, and read their standing and ledger."""
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections import Counter
+from datetime import datetime
+
+from chalicelib.errors import bad_request, not_found
+from chalicelib.events import OrgUpserted
+from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
+from chalicelib.rules.periods import month_of, week_of
+from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
+
+ATTEMPTS = 5
+
+
+def recompute_stream(stream: str, adapters) -> None:
+    """Bring everything derived from one stream up to date with its stored events. Idempotent."""
+    kind, _, key = stream.partition(":")
+    if kind == "org":
+        for event in adapters.events.stream(stream):
+            if isinstance(event, OrgUpserted):
+                adapters.orgs.upsert(event.org, f"{event.occurred_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{event.id}")
+        return
+    for attempt in range(ATTEMPTS):
+        try:
+            return score_learner(key, adapters)
+        except ConcurrentUpdate:
+            if attempt == ATTEMPTS - 1:
+                raise
+
+
+def _persisted(standing: LearnerStanding) -> LearnerStanding:
+    return dataclasses.replace(standing, ledger=[], week_minutes=Counter())
+
+
+def score_learner(learner_id: str, adapters) -> None:
+    events = adapters.events.stream(f"learner:{learner_id}")
+    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue)
+    stored = adapters.learners.get(learner_id)
+    recorded = adapters.learners.ledger(learner_id)
+    occurred = {e.id: e.occurred_at for e in events}
+    entries = entries_to_append(standing.ledger, recorded_totals(recorded), occurred)
+    already = stored.standing.badges if stored else {}
+    facts = [DomainEvent(f"badge.awarded:{learner_id}:{award.badge_id}", "badge.awarded", learner_id,
+                         award.awarded_at, {"badge_id": award.badge_id, "event_id": award.event_id})
+             for award in standing.badges.values() if award.badge_id not in already]
+    if stored and not entries and not facts and _persisted(standing) == stored.standing:
+        return  # a replay: nothing to write
+    adapters.learners.save(standing, entries, facts, stored.version if stored else 0)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+def learner_summary(learner_id: str, adapters, now: datetime) -> dict:
+    stored = adapters.learners.get(learner_id)
+    if stored is None:
+        raise not_found(f"learner {learner_id}")
+    s, zone = stored.standing, adapters.rules.timezone
+    catalogue = {b.id: b for b in adapters.catalogue}
+    this_week, this_month = f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}"
+    return {
+        "learner_id": s.learner_id,
+        "name": s.profile.name,
+        "org_id": s.profile.org_id,
+        "points": s.points,
+        "points_this_week": s.points_by_period.get(this_week, 0),
+        "points_this_month": s.points_by_period.get(this_month, 0),
+        "courses_completed": s.courses_completed,
+        "learning_minutes": s.learning_minutes,
+        "competency_areas": sorted(s.competency_areas),
+        "claps": {"current": current_clap_streak(s.clap_weeks, week_of(now, zone)), "best": s.best_clap_streak,
+                  "weekly_minutes_needed": adapters.rules.clap_weekly_minutes},
+        "badges": [{"id": b.badge_id, "name": catalogue[b.badge_id].name if b.badge_id in catalogue else b.badge_id,
+                    "awarded_at": _iso(b.awarded_at), "event_id": b.event_id,
+                    "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
+                   for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))],
+        "last_active_at": _iso(s.last_active_at) if s.last_active_at else None,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _encode_cursor(seq: str) -> str:
+    return base64.urlsafe_b64encode(seq.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        seq = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        seq = ""
+    if not seq or len(seq) > 40:
+        raise bad_request("cursor", "is not a cursor this API returned")
+    return seq
+
+
+def parse_limit(raw, default: int, maximum: int) -> int:
+    if raw is None:
+        return default
+    if not str(raw).isdigit() or not 1 <= int(raw) <= maximum:
+        raise bad_request("limit", f"must be a whole number from 1 to {maximum}")
+    return int(raw)
+
+
+def ledger_page(learner_id: str, adapters, limit, cursor) -> dict:
+    if adapters.learners.get(learner_id) is None:
+        raise not_found(f"learner {learner_id}")
+    size = parse_limit(limit, 20, adapters.limits.max_page_size)
+    entries, next_seq = adapters.learners.ledger_page(learner_id, size, _decode_cursor(cursor) if cursor else None)
+    return {
+        "learner_id": learner_id,
+        "entries": [{"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
+                     "occurred_at": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at) if e.recorded_at else None}
+                    for e in entries],
+        "next_cursor": _encode_cursor(next_seq) if next_seq else None,
+    }
+
+
+def badge_catalogue(adapters) -> dict:
+    return {"badges": [b.as_dict() for b in adapters.catalogue]}
+
+
+def recompute_streams(messages: list[tuple[str, str]], adapters, log) -> list[str]:
+    """Recompute each stream named in a queue batch once; returns the ids of messages that failed, so that
+    only those are retried (and reach the dead-letter queue if they keep failing)."""
+    by_stream: dict[str, list[str]] = {}
+    for message_id, stream in messages:
+        by_stream.setdefault(stream, []).append(message_id)
+    failed = []
+    for stream, message_ids in by_stream.items():
+        try:
+            recompute_stream(stream, adapters)
+        except Exception as exc:  # one bad stream must not sink the batch
+            # Only the stream id and the error's type: messages can carry personal data.
+            log.error("recompute failed", extra={"stream": stream, "error": type(exc).__name__})
+            failed.extend(message_ids)
+    return failed

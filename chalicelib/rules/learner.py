@@ -1,0 +1,227 @@
+"""A learner's standing as a pure function of their events.
+
+`evaluate` deduplicates by event id and folds the events in (occurred_at, id) order, never arrival order,
+so replaying any event any number of times, in any order, gives the same result. Every order-dependent rule
+(the monthly cap, once-only points, which event earned a badge, when a score was reached) falls out of
+that one ordering.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Optional
+
+from chalicelib.events import (CourseCompleted, CourseEnrolled, CourseRated, EventAttended, LearnerEvent,
+                               LearnerFirstLogin, LearnerUpserted, LearningTimeSpent)
+from chalicelib.rules.config import Badge, Rules
+from chalicelib.rules.periods import (local_date, month_of, periods_of, shift_week, week_of,
+                                      whole_months_between)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """Points one event earns under one rule, with the reason in words."""
+    event_id: str
+    rule: str
+    points: int
+    occurred_at: datetime
+    note: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.event_id, self.rule)
+
+
+@dataclass(frozen=True)
+class BadgeAward:
+    badge_id: str
+    event_id: str
+    awarded_at: datetime
+
+
+@dataclass
+class Profile:
+    org_id: Optional[str] = None
+    name: Optional[str] = None
+    designation: Optional[str] = None
+    group: Optional[str] = None
+    email: Optional[str] = None
+    phone: Optional[str] = None
+    language: Optional[str] = None
+    employee_code: Optional[str] = None
+
+
+@dataclass
+class LearnerStanding:
+    learner_id: str
+    profile: Profile = field(default_factory=Profile)
+    points: int = 0
+    courses_completed: int = 0
+    learning_minutes: int = 0
+    competency_areas: set[str] = field(default_factory=set)
+    courses_in_area: Counter = field(default_factory=Counter)
+    ratings: int = 0
+    week_minutes: Counter = field(default_factory=Counter)
+    clap_weeks: list[str] = field(default_factory=list)
+    best_clap_streak: int = 0
+    badges: dict[str, BadgeAward] = field(default_factory=dict)
+    ledger: list[LedgerLine] = field(default_factory=list)
+    points_by_period: Counter = field(default_factory=Counter)
+    # When the learner reached their current score in each period: ties on a board go to the earlier.
+    reached_at: dict[str, datetime] = field(default_factory=dict)
+    last_active_at: Optional[datetime] = None
+
+    def metric(self, name: str) -> int:
+        if name.startswith("courses_in_area."):
+            return self.courses_in_area[name.split(".", 1)[1]]
+        return getattr(self, name)
+
+
+def current_clap_streak(clap_weeks: Iterable[str], this_week: str) -> int:
+    """Consecutive clap weeks up to now. The running week only breaks a streak once it is over."""
+    weeks = set(clap_weeks)
+    week = this_week if this_week in weeks else shift_week(this_week, -1)
+    streak = 0
+    while week in weeks:
+        streak += 1
+        week = shift_week(week, -1)
+    return streak
+
+
+class _Fold:
+    """Applies one event at a time, in order, to a standing. Internal to evaluate()."""
+
+    def __init__(self, learner_id: str, rules: Rules, catalogue: Iterable[Badge]):
+        self.rules = rules
+        self.catalogue = tuple(catalogue)
+        self.s = LearnerStanding(learner_id)
+        self.completed: set[str] = set()
+        self.rated: set[str] = set()
+        self.attended: set[str] = set()
+        self.enrolled = False
+        self.logged_in = False
+        self.capped_in_month: Counter = Counter()
+        self.streak_ending: dict[str, int] = {}
+
+    def apply(self, event: LearnerEvent) -> None:
+        handler = getattr(self, "_" + event.type.replace(".", "_"))
+        if not isinstance(event, LearnerUpserted):
+            self.s.profile.org_id = event.learner.org_id
+            self.s.last_active_at = event.occurred_at
+        handler(event)
+        self._award_badges(event)
+
+    # --- one method per event type -------------------------------------------------------------
+    def _course_completed(self, e: CourseCompleted) -> None:
+        course, points = e.course, self.rules.points
+        if course.id in self.completed:
+            return  # a second completion of the same course earns nothing and adds no minutes
+        self.completed.add(course.id)
+        self._add_minutes(e, course.duration_minutes)
+        if course.primary_category not in self.rules.point_earning_categories:
+            return
+        s = self.s
+        s.courses_completed += 1
+        for area in {c.area for c in course.competencies}:
+            s.competency_areas.add(area)
+            s.courses_in_area[area] += 1
+        title = f"'{course.name or course.id}'"
+        if e.acbp is None:
+            month = month_of(e.occurred_at, self.rules.timezone)
+            self.capped_in_month[month] += 1
+            if self.capped_in_month[month] > self.rules.monthly_cap:
+                note = f"{title} is over the monthly cap of {self.rules.monthly_cap} courses in {month}"
+                self._earn(e, "course_completion", 0, note)
+                if e.assessment and e.assessment.passed:
+                    self._earn(e, "assessment_passed", 0, note)
+                return
+        self._earn(e, "course_completion", points.course_completion, f"Completed course {title}")
+        if e.assessment and e.assessment.passed:
+            self._earn(e, "assessment_passed", points.assessment_passed, f"Passed the assessment of {title}")
+        if e.acbp is not None:
+            done = local_date(e.occurred_at, self.rules.timezone)
+            if done <= e.acbp.end_date:
+                self._earn(e, "acbp_bonus", points.acbp_bonus, f"{title} is on your ACBP plan, done on time")
+            else:
+                months = whole_months_between(e.acbp.end_date, done)
+                penalty = (months + self.rules.late_penalty_base) * self.rules.late_penalty_per_month
+                self._earn(e, "acbp_bonus", max(points.acbp_bonus - penalty, 0),
+                           f"{title} is on your ACBP plan, done {months} whole month(s) after "
+                           f"{e.acbp.end_date.isoformat()}: bonus reduced by {penalty}")
+
+    def _course_enrolled(self, e: CourseEnrolled) -> None:
+        if not self.enrolled:
+            self.enrolled = True
+            self._earn(e, "first_enrolment", self.rules.points.first_enrolment,
+                       f"First enrolment, in '{e.course.name or e.course.id}'")
+
+    def _course_rated(self, e: CourseRated) -> None:
+        if e.course.id not in self.rated:
+            self.rated.add(e.course.id)
+            self.s.ratings += 1
+            self._earn(e, "course_rating", self.rules.points.course_rating,
+                       f"Rated course '{e.course.name or e.course.id}'")
+
+    def _learning_time_spent(self, e: LearningTimeSpent) -> None:
+        self._add_minutes(e, e.minutes)
+
+    def _event_attended(self, e: EventAttended) -> None:
+        if e.event.id in self.attended:
+            return
+        self.attended.add(e.event.id)
+        self._add_minutes(e, e.event.duration_minutes)
+        self.s.competency_areas.update(c.area for c in e.event.competencies)
+        self._earn(e, "event_attended", self.rules.points.event_attended,
+                   f"Attended '{e.event.name or e.event.id}'")
+
+    def _learner_first_login(self, e: LearnerFirstLogin) -> None:
+        if not self.logged_in:
+            self.logged_in = True
+            self._earn(e, "first_login", self.rules.points.first_login, "First login to iGOT Karmayogi")
+
+    def _learner_upserted(self, e: LearnerUpserted) -> None:
+        # A profile event is a full snapshot: the latest by occurred_at wins, field by field.
+        for name in vars(self.s.profile):
+            setattr(self.s.profile, name, getattr(e.learner, name, None))
+
+    # --- shared steps ------------------------------------------------------------------------------
+    def _earn(self, e: LearnerEvent, rule: str, points: int, note: str) -> None:
+        s = self.s
+        s.ledger.append(LedgerLine(e.id, rule, points, e.occurred_at, note))
+        if points:
+            s.points += points
+            for period in periods_of(e.occurred_at, self.rules.timezone):
+                s.points_by_period[period] += points
+                s.reached_at[period] = e.occurred_at
+
+    def _add_minutes(self, e: LearnerEvent, minutes: int) -> None:
+        if minutes <= 0:
+            return
+        s, week = self.s, week_of(e.occurred_at, self.rules.timezone)
+        s.learning_minutes += minutes
+        before = s.week_minutes[week]
+        s.week_minutes[week] += minutes
+        threshold = self.rules.clap_weekly_minutes
+        if before < threshold <= s.week_minutes[week]:
+            # Events come in time order, so this is the latest week so far: a run can only grow here.
+            self.streak_ending[week] = self.streak_ending.get(shift_week(week, -1), 0) + 1
+            s.clap_weeks.append(week)
+            s.best_clap_streak = max(s.best_clap_streak, self.streak_ending[week])
+
+    def _award_badges(self, e: LearnerEvent) -> None:
+        for badge in self.catalogue:
+            if badge.id not in self.s.badges and self.s.metric(badge.metric) >= badge.threshold:
+                self.s.badges[badge.id] = BadgeAward(badge.id, e.id, e.occurred_at)
+
+
+def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
+             catalogue: Iterable[Badge]) -> LearnerStanding:
+    """The learner's standing from all their events: duplicates ignored, order by (occurred_at, id)."""
+    unique = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    fold = _Fold(learner_id, rules, catalogue)
+    for event in sorted(unique.values(), key=lambda ev: ev.order_key):
+        fold.apply(event)
+    return fold.s

@@ -1,0 +1,43 @@
+"""Deployment settings from the environment (set by .chalice/config.json per stage, or by the local stack).
+
+Rule numbers live in rules/defaults.toml; this file is only about where things are and request limits.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+STAGE = _env("KARMAYOGI_STAGE", "dev")
+REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-south-1"
+TABLE_PREFIX = _env("KARMAYOGI_TABLE_PREFIX", f"karmayogi-{STAGE}-")
+SCORING_QUEUE = _env("KARMAYOGI_SCORING_QUEUE", f"karmayogi-{STAGE}-scoring")
+
+
+def table_name(short: str) -> str:
+    return TABLE_PREFIX + short
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = int(_env("KARMAYOGI_MAX_BODY_BYTES", str(1024 * 1024)))
+    max_batch_events: int = int(_env("KARMAYOGI_MAX_BATCH_EVENTS", "100"))
+    signature_tolerance_seconds: int = int(_env("KARMAYOGI_SIGNATURE_TOLERANCE_SECONDS", "300"))
+    future_tolerance_seconds: int = int(_env("KARMAYOGI_FUTURE_TOLERANCE_SECONDS", "300"))
+    max_page_size: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = STAGE
+    scoring_queue: str = SCORING_QUEUE
+    limits: Limits = field(default_factory=Limits)
+
+
+def webhook_secrets() -> list[str]:
+    """Every secret currently accepted (several during a rotation). Read on each call: rotation needs no restart."""
+    return [s.strip() for s in os.environ.get("KARMAYOGI_WEBHOOK_SECRETS", "").split(",") if s.strip()]

@@ -1,0 +1,1 @@
+"""Adapters to DynamoDB, and in-memory fakes with the same interface for unit tests."""

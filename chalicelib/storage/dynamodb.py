@@ -1,0 +1,166 @@
+"""DynamoDB adapters (PynamoDB) for the interfaces in storage/ports.py."""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Optional
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import settings
+from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
+from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
+from chalicelib.storage.models import (DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
+                                       OrgRecord)
+from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
+
+# DynamoDB allows 100 items in one transaction; one of them is always the learner.
+_TRANSACTION_ITEMS = 99
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class DynamoEventStore:
+    def add(self, event: Event, received_at: datetime) -> bool:
+        record = EventRecord(stream_of(event), event.id, type=event.type, occurred_at=event.occurred_at,
+                             received_at=received_at, body=event.model_dump(mode="json"))
+        try:
+            record.save(condition=EventRecord.event_id.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def stream(self, stream: str) -> list[Event]:
+        return [parse_stored(r.body) for r in EventRecord.query(stream, consistent_read=True)]
+
+
+def _standing_from(record: LearnerRecord) -> LearnerStanding:
+    known = {f.name for f in dataclasses.fields(Profile)}
+    return LearnerStanding(
+        learner_id=record.learner_id,
+        profile=Profile(**{k: v for k, v in (record.profile or {}).items() if k in known}),
+        points=int(record.points), courses_completed=int(record.courses_completed),
+        learning_minutes=int(record.learning_minutes), competency_areas=set(record.competency_areas or []),
+        courses_in_area=Counter(record.courses_in_area or {}), ratings=int(record.ratings),
+        clap_weeks=list(record.clap_weeks or []), best_clap_streak=int(record.best_clap_streak),
+        badges={bid: BadgeAward(bid, b["event_id"], datetime.fromisoformat(b["awarded_at"]))
+                for bid, b in (record.badges or {}).items()},
+        points_by_period=Counter(record.points_by_period or {}),
+        reached_at={k: datetime.fromisoformat(v) for k, v in (record.reached_at or {}).items()},
+        last_active_at=record.last_active_at,
+    )
+
+
+def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
+    return LearnerRecord(
+        s.learner_id, version=version, org_id=s.profile.org_id, profile=dataclasses.asdict(s.profile),
+        points=s.points, courses_completed=s.courses_completed, learning_minutes=s.learning_minutes,
+        competency_areas=sorted(s.competency_areas), courses_in_area=dict(s.courses_in_area),
+        ratings=s.ratings, clap_weeks=list(s.clap_weeks), best_clap_streak=s.best_clap_streak,
+        badges={b.badge_id: {"event_id": b.event_id, "awarded_at": b.awarded_at.isoformat()}
+                for b in s.badges.values()},
+        points_by_period=dict(s.points_by_period),
+        reached_at={k: v.isoformat() for k, v in s.reached_at.items()},
+        last_active_at=s.last_active_at, updated_at=_now(),
+    )
+
+
+def _entry_from(r: LedgerRecord) -> LedgerEntry:
+    return LedgerEntry(r.event_id, r.rule, int(r.amount), r.occurred_at, r.note, r.kind, r.seq, r.recorded_at)
+
+
+class DynamoLearnerRepository:
+    def __init__(self, connection: Optional[Connection] = None):
+        self._connection = connection or Connection(region=settings.REGION)
+
+    def get(self, learner_id: str) -> Optional[StoredLearner]:
+        try:
+            record = LearnerRecord.get(learner_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return StoredLearner(_standing_from(record), int(record.version))
+
+    def ledger(self, learner_id: str) -> list[LedgerEntry]:
+        return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
+
+    def ledger_page(self, learner_id, limit, before_seq):
+        condition = LedgerRecord.seq < before_seq if before_seq else None
+        rows = list(LedgerRecord.query(learner_id, range_key_condition=condition, scan_index_forward=False,
+                                       limit=limit + 1, page_size=limit + 1))
+        entries = [_entry_from(r) for r in rows[:limit]]
+        return entries, (entries[-1].seq if len(rows) > limit else None)
+
+    def save(self, standing, entries, facts, expected_version):
+        """One transaction when it fits; otherwise several, each bumping the version, the last writing the
+        learner. A crash between them leaves recorded entries that the next recompute accounts for."""
+        now = _now()
+        items = [("entry", e) for e in entries] + [("fact", f) for f in facts]
+        chunks = [items[i:i + _TRANSACTION_ITEMS] for i in range(0, len(items), _TRANSACTION_ITEMS)] or [[]]
+        version = expected_version
+        for number, chunk in enumerate(chunks):
+            condition = (LearnerRecord.learner_id.does_not_exist() if version == 0
+                         else LearnerRecord.version == version)
+            version += 1
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    if number == len(chunks) - 1:
+                        tx.save(_record_from(standing, version), condition=condition)
+                    else:
+                        tx.update(LearnerRecord(standing.learner_id), condition=condition,
+                                  actions=[LearnerRecord.version.set(version)])
+                    for position, (kind, item) in enumerate(chunk):
+                        tx.save(self._entry_record(standing.learner_id, version, position, item, now)
+                                if kind == "entry" else self._fact_record(item, now))
+            except TransactWriteError as exc:
+                reasons = [r.code for r in (exc.cancellation_reasons or []) if r]
+                if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                    raise ConcurrentUpdate(standing.learner_id) from exc
+                raise
+
+    @staticmethod
+    def _entry_record(learner_id: str, version: int, position: int, e: LedgerEntry, now: datetime):
+        return LedgerRecord(learner_id, f"{version:010d}.{position:03d}", event_id=e.event_id, rule=e.rule,
+                            amount=e.amount, occurred_at=e.occurred_at, note=e.note, kind=e.kind,
+                            recorded_at=now)
+
+    @staticmethod
+    def _fact_record(f: DomainEvent, now: datetime):
+        return DomainEventRecord(f.id, kind=f.kind, learner_id=f.learner_id, occurred_at=f.occurred_at,
+                                 payload=f.payload, created_at=now)
+
+
+class DynamoOrgRepository:
+    def upsert(self, org: OrgBlock, written_by: str) -> None:
+        record = OrgRecord(org.id, name=org.name, type=org.type, parent_id=org.parent_id, written_by=written_by)
+        try:
+            record.save(condition=OrgRecord.org_id.does_not_exist() | (OrgRecord.written_by < written_by))
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise  # otherwise a later event already wrote this org: keep it
+
+    def get(self, org_id: str) -> Optional[Org]:
+        try:
+            r = OrgRecord.get(org_id)
+        except DoesNotExist:
+            return None
+        return Org(r.org_id, r.name, r.type, r.parent_id)
+
+
+def create_tables() -> None:
+    """For the local stack and tests; in AWS the tables come from infra/resources.yaml."""
+    from chalicelib.storage.models import ALL_MODELS
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")

@@ -1,0 +1,82 @@
+"""In-memory fakes of the storage interfaces, for fast unit tests of the use cases."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from datetime import datetime, timezone
+from typing import Optional
+
+from chalicelib.events import Event, OrgBlock, stream_of
+from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
+
+
+class MemoryEventStore:
+    def __init__(self):
+        self.streams: dict[str, dict[str, Event]] = {}
+
+    def add(self, event: Event, received_at: datetime) -> bool:
+        stream = self.streams.setdefault(stream_of(event), {})
+        if event.id in stream:
+            return False
+        stream[event.id] = event
+        return True
+
+    def stream(self, stream: str) -> list[Event]:
+        return list(self.streams.get(stream, {}).values())
+
+
+class MemoryLearnerRepository:
+    def __init__(self):
+        self.learners: dict[str, StoredLearner] = {}
+        self.entries: dict[str, list[LedgerEntry]] = {}
+        self.facts: dict[str, DomainEvent] = {}
+
+    def get(self, learner_id: str) -> Optional[StoredLearner]:
+        return copy.deepcopy(self.learners.get(learner_id))
+
+    def ledger(self, learner_id: str) -> list[LedgerEntry]:
+        return list(self.entries.get(learner_id, []))
+
+    def ledger_page(self, learner_id, limit, before_seq):
+        newest_first = [e for e in reversed(self.ledger(learner_id)) if not before_seq or e.seq < before_seq]
+        page = newest_first[:limit]
+        return page, (page[-1].seq if len(newest_first) > limit else None)
+
+    def save(self, standing, entries, facts, expected_version):
+        current = self.learners.get(standing.learner_id)
+        if (current.version if current else 0) != expected_version:
+            raise ConcurrentUpdate(standing.learner_id)
+        version = expected_version + 1
+        recorded = self.entries.setdefault(standing.learner_id, [])
+        for position, entry in enumerate(entries):
+            recorded.append(dataclasses.replace(entry, seq=f"{version:010d}.{position:03d}",
+                                                recorded_at=datetime.now(timezone.utc)))
+        standing = copy.deepcopy(standing)
+        standing.ledger, standing.week_minutes = [], standing.week_minutes.__class__()
+        self.learners[standing.learner_id] = StoredLearner(standing, version)
+        self.facts.update({f.id: f for f in facts})
+
+
+class MemoryOrgRepository:
+    def __init__(self):
+        self.orgs: dict[str, tuple[str, Org]] = {}
+
+    def upsert(self, org: OrgBlock, written_by: str) -> None:
+        if org.id not in self.orgs or self.orgs[org.id][0] < written_by:
+            self.orgs[org.id] = (written_by, Org(org.id, org.name, org.type, org.parent_id))
+
+    def get(self, org_id: str) -> Optional[Org]:
+        return self.orgs[org_id][1] if org_id in self.orgs else None
+
+
+class MemoryStreamQueue:
+    def __init__(self):
+        self.sent: list[str] = []
+
+    def send(self, streams: list[str]) -> None:
+        self.sent.extend(streams)
+
+    def drain(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent

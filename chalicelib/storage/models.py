@@ -1,0 +1,91 @@
+"""PynamoDB models: one table per kind of record. infra/resources.yaml declares the same tables for AWS."""
+from __future__ import annotations
+
+from pynamodb.attributes import (JSONAttribute, ListAttribute, NumberAttribute,
+                                 UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.models import Model
+
+from chalicelib import settings
+
+
+def _meta(short_name: str):
+    class Meta:
+        table_name = settings.table_name(short_name)
+        region = settings.REGION
+        billing_mode = "PAY_PER_REQUEST"
+    return Meta
+
+
+class EventRecord(Model):
+    """Every accepted event, as received. The source of truth everything else is computed from.
+
+    One partition per stream ("learner:<id>" or "org:<id>") so a learner's history is one Query; the
+    conditional put on (stream, event_id) is the idempotency check.
+    """
+    Meta = _meta("events")
+    stream = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    occurred_at = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+    body = JSONAttribute()
+
+
+class LearnerRecord(Model):
+    """A learner's profile and standing, as last computed from their events."""
+    Meta = _meta("learners")
+    learner_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(default=0)
+    org_id = UnicodeAttribute(null=True)
+    profile = JSONAttribute(default=dict)  # name, designation, email, phone, language...: never logged
+    points = NumberAttribute(default=0)
+    courses_completed = NumberAttribute(default=0)
+    learning_minutes = NumberAttribute(default=0)
+    competency_areas = ListAttribute(of=UnicodeAttribute, default=list)
+    courses_in_area = JSONAttribute(default=dict)
+    ratings = NumberAttribute(default=0)
+    clap_weeks = ListAttribute(of=UnicodeAttribute, default=list)
+    best_clap_streak = NumberAttribute(default=0)
+    badges = JSONAttribute(default=dict)  # badge id -> {event_id, awarded_at}
+    points_by_period = JSONAttribute(default=dict)
+    reached_at = JSONAttribute(default=dict)
+    last_active_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+class LedgerRecord(Model):
+    """One append-only ledger entry. `seq` sorts entries in the order they were recorded."""
+    Meta = _meta("ledger")
+    learner_id = UnicodeAttribute(hash_key=True)
+    seq = UnicodeAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    rule = UnicodeAttribute()
+    amount = NumberAttribute()
+    occurred_at = UTCDateTimeAttribute()
+    note = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    recorded_at = UTCDateTimeAttribute()
+
+
+class OrgRecord(Model):
+    Meta = _meta("orgs")
+    org_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    type = UnicodeAttribute()
+    parent_id = UnicodeAttribute(null=True)
+    # (occurred_at, event id) of the event that last wrote this record: older events never overwrite it.
+    written_by = UnicodeAttribute()
+
+
+class DomainEventRecord(Model):
+    """Facts other parts consume later (a badge was awarded...). The id makes each fact appear once."""
+    Meta = _meta("domain-events")
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    learner_id = UnicodeAttribute()
+    occurred_at = UTCDateTimeAttribute()
+    payload = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+ALL_MODELS = (EventRecord, LearnerRecord, LedgerRecord, OrgRecord, DomainEventRecord)

@@ -1,0 +1,73 @@
+"""The small interfaces the use cases depend on. storage/dynamodb.py and storage/memory.py implement them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional, Protocol
+
+from chalicelib.events import Event, OrgBlock
+from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.learner import LearnerStanding
+
+
+class ConcurrentUpdate(Exception):
+    """Someone else saved the same learner first: read again and recompute."""
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """A fact for other parts of the service (notifications...). Its id makes it appear once."""
+    id: str
+    kind: str
+    learner_id: str
+    occurred_at: datetime
+    payload: dict
+
+
+@dataclass(frozen=True)
+class StoredLearner:
+    standing: LearnerStanding  # without ledger and weekly minutes, which are not stored on the learner
+    version: int
+
+
+@dataclass(frozen=True)
+class Org:
+    id: str
+    name: str
+    type: str
+    parent_id: Optional[str]
+
+
+class EventStore(Protocol):
+    def add(self, event: Event, received_at: datetime) -> bool:
+        """Store durably. False if an event with this id is already in its stream."""
+
+    def stream(self, stream: str) -> list[Event]:
+        """Every event of one stream, in no particular order."""
+
+
+class LearnerRepository(Protocol):
+    def get(self, learner_id: str) -> Optional[StoredLearner]: ...
+
+    def ledger(self, learner_id: str) -> list[LedgerEntry]:
+        """Every recorded entry, oldest first."""
+
+    def ledger_page(self, learner_id: str, limit: int,
+                    before_seq: Optional[str]) -> tuple[list[LedgerEntry], Optional[str]]:
+        """Newest first; returns the entries and the seq to continue before, if there are more."""
+
+    def save(self, standing: LearnerStanding, entries: list[LedgerEntry], facts: list[DomainEvent],
+             expected_version: int) -> None:
+        """All or nothing; raises ConcurrentUpdate if the stored version is no longer expected_version."""
+
+
+class OrgRepository(Protocol):
+    def upsert(self, org: OrgBlock, written_by: str) -> None:
+        """Write unless a later event (by written_by, '<occurred_at>|<id>') already wrote this org."""
+
+    def get(self, org_id: str) -> Optional[Org]: ...
+
+
+class StreamQueue(Protocol):
+    def send(self, streams: list[str]) -> None:
+        """Ask for these streams to be (re)computed; at-least-once."""
