@@ -7,6 +7,7 @@ from chalicelib import settings
 from chalicelib.bootstrap import adapters
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
+from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
 from chalicelib.logs import logger
 from chalicelib.queues import streams_in
@@ -53,6 +54,16 @@ def get_ledger(learner_id):
 @app.route("/v1/badges")
 def get_badges():
     return learners.badge_catalogue(adapters())
+
+
+@app.route("/v1/leaderboards/learners")
+def get_learner_board():
+    return leaderboards.learner_board(app.current_request.query_params or {}, adapters(), _now())
+
+
+@app.route("/v1/leaderboards/orgs")
+def get_org_board():
+    return leaderboards.org_board(app.current_request.query_params or {}, adapters(), _now())
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

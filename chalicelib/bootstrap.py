@@ -7,6 +7,8 @@ from typing import Callable
 
 from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
+from chalicelib.leaderboards.settings import board_settings
+from chalicelib.storage.boards import BoardStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
 
 
@@ -16,6 +18,7 @@ class Adapters:
     learners: LearnerRepository
     orgs: OrgRepository
     queue: StreamQueue
+    boards: BoardStore
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -30,16 +33,19 @@ def _aws_clients():
 
 def aws_adapters() -> Adapters:
     from chalicelib.queues import SqsStreamQueue
+    from chalicelib.storage.boards import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
-                    queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE))
+                    queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
+                    boards=DynamoBoardStore(board_settings()))
 
 
 def memory_adapters(**overrides) -> Adapters:
+    from chalicelib.storage.boards import MemoryBoardStore
     from chalicelib.storage.memory import (MemoryEventStore, MemoryLearnerRepository, MemoryOrgRepository,
                                            MemoryStreamQueue)
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
-                 queue=MemoryStreamQueue())
+                 queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
     return Adapters(**parts)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from chalicelib.errors import bad_request, not_found
 from chalicelib.events import OrgUpserted
+from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
 from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
 from chalicelib.rules.periods import month_of, week_of
@@ -25,9 +26,10 @@ def recompute_stream(stream: str, adapters) -> None:
             if isinstance(event, OrgUpserted):
                 adapters.orgs.upsert(event.org, f"{event.occurred_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{event.id}")
         return
+    touched: set[str] = set()  # boards a failed attempt may have changed: the next attempt re-checks them
     for attempt in range(ATTEMPTS):
         try:
-            return score_learner(key, adapters)
+            return score_learner(key, adapters, touched)
         except ConcurrentUpdate:
             if attempt == ATTEMPTS - 1:
                 raise
@@ -37,10 +39,12 @@ def _persisted(standing: LearnerStanding) -> LearnerStanding:
     return dataclasses.replace(standing, ledger=[], week_minutes=Counter())
 
 
-def score_learner(learner_id: str, adapters) -> None:
+def score_learner(learner_id: str, adapters, touched: set[str] | None = None) -> None:
+    # The stored learner (and its version) first, the events after: a standing saved by someone else in
+    # between makes our save fail and retry, so an older set of events can never overwrite a newer one.
+    stored = adapters.learners.get(learner_id)
     events = adapters.events.stream(f"learner:{learner_id}")
     standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue)
-    stored = adapters.learners.get(learner_id)
     recorded = adapters.learners.ledger(learner_id)
     occurred = {e.id: e.occurred_at for e in events}
     entries = entries_to_append(standing.ledger, recorded_totals(recorded), occurred)
@@ -50,6 +54,10 @@ def score_learner(learner_id: str, adapters) -> None:
              for award in standing.badges.values() if award.badge_id not in already]
     if stored and not entries and not facts and _persisted(standing) == stored.standing:
         return  # a replay: nothing to write
+    # Boards before the learner: a crash in between leaves the stored standing old, so the retry sees the
+    # same difference and finishes the job.
+    leaderboards.sync_learner(stored.standing if stored else None, standing, adapters,
+                              touched if touched is not None else set())
     adapters.learners.save(standing, entries, facts, stored.version if stored else 0)
 
 
@@ -79,6 +87,7 @@ def learner_summary(learner_id: str, adapters, now: datetime) -> dict:
                     "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
                    for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))],
         "last_active_at": _iso(s.last_active_at) if s.last_active_at else None,
+        "ranks": leaderboards.learner_ranks(s, adapters, now),
     }
 
 
@@ -103,7 +112,8 @@ def _decode_cursor(cursor: str) -> str:
 def parse_limit(raw, default: int, maximum: int) -> int:
     if raw is None:
         return default
-    if not str(raw).isdigit() or not 1 <= int(raw) <= maximum:
+    # isascii: str.isdigit() also admits "²" (int() then raises: a 500) and "５" (full-width digits).
+    if not (str(raw).isascii() and str(raw).isdigit()) or not 1 <= int(raw) <= maximum:
         raise bad_request("limit", f"must be a whole number from 1 to {maximum}")
     return int(raw)
 

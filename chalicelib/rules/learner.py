@@ -68,6 +68,7 @@ class LearnerStanding:
     badges: dict[str, BadgeAward] = field(default_factory=dict)
     ledger: list[LedgerLine] = field(default_factory=list)
     points_by_period: Counter = field(default_factory=Counter)
+    minutes_by_period: Counter = field(default_factory=Counter)
     # When the learner reached their current score in each period: ties on a board go to the earlier.
     reached_at: dict[str, datetime] = field(default_factory=dict)
     last_active_at: Optional[datetime] = None
@@ -200,6 +201,8 @@ class _Fold:
             return
         s, week = self.s, week_of(e.occurred_at, self.rules.timezone)
         s.learning_minutes += minutes
+        for period in periods_of(e.occurred_at, self.rules.timezone):
+            s.minutes_by_period[period] += minutes
         before = s.week_minutes[week]
         s.week_minutes[week] += minutes
         threshold = self.rules.clap_weekly_minutes

@@ -58,6 +58,7 @@ def _standing_from(record: LearnerRecord) -> LearnerStanding:
         badges={bid: BadgeAward(bid, b["event_id"], datetime.fromisoformat(b["awarded_at"]))
                 for bid, b in (record.badges or {}).items()},
         points_by_period=Counter(record.points_by_period or {}),
+        minutes_by_period=Counter(record.minutes_by_period or {}),
         reached_at={k: datetime.fromisoformat(v) for k, v in (record.reached_at or {}).items()},
         last_active_at=record.last_active_at,
     )
@@ -71,7 +72,7 @@ def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
         ratings=s.ratings, clap_weeks=list(s.clap_weeks), best_clap_streak=s.best_clap_streak,
         badges={b.badge_id: {"event_id": b.event_id, "awarded_at": b.awarded_at.isoformat()}
                 for b in s.badges.values()},
-        points_by_period=dict(s.points_by_period),
+        points_by_period=dict(s.points_by_period), minutes_by_period=dict(s.minutes_by_period),
         reached_at={k: v.isoformat() for k, v in s.reached_at.items()},
         last_active_at=s.last_active_at, updated_at=_now(),
     )
@@ -91,6 +92,12 @@ class DynamoLearnerRepository:
         except DoesNotExist:
             return None
         return StoredLearner(_standing_from(record), int(record.version))
+
+    def names(self, learner_ids) -> dict[str, Optional[str]]:
+        """Display names for a page of a board: one batch read, only the profile attribute."""
+        keys = list(dict.fromkeys(learner_ids))
+        return {r.learner_id: (r.profile or {}).get("name")
+                for r in LearnerRecord.batch_get(keys, attributes_to_get=["learner_id", "profile"])}
 
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
@@ -149,6 +156,10 @@ class DynamoOrgRepository:
         except PutError as exc:
             if not _conditional_failed(exc):
                 raise  # otherwise a later event already wrote this org: keep it
+
+    def names(self, org_ids) -> dict[str, str]:
+        return {r.org_id: r.name for r in OrgRecord.batch_get(list(dict.fromkeys(org_ids)),
+                                                              attributes_to_get=["org_id", "name"])}
 
     def get(self, org_id: str) -> Optional[Org]:
         try:

@@ -35,6 +35,9 @@ class MemoryLearnerRepository:
     def get(self, learner_id: str) -> Optional[StoredLearner]:
         return copy.deepcopy(self.learners.get(learner_id))
 
+    def names(self, learner_ids) -> dict[str, Optional[str]]:
+        return {i: self.learners[i].standing.profile.name for i in learner_ids if i in self.learners}
+
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return list(self.entries.get(learner_id, []))
 
@@ -65,6 +68,9 @@ class MemoryOrgRepository:
     def upsert(self, org: OrgBlock, written_by: str) -> None:
         if org.id not in self.orgs or self.orgs[org.id][0] < written_by:
             self.orgs[org.id] = (written_by, Org(org.id, org.name, org.type, org.parent_id))
+
+    def names(self, org_ids) -> dict[str, str]:
+        return {i: self.orgs[i][1].name for i in org_ids if i in self.orgs}
 
     def get(self, org_id: str) -> Optional[Org]:
         return self.orgs[org_id][1] if org_id in self.orgs else None

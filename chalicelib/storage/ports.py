@@ -49,6 +49,8 @@ class EventStore(Protocol):
 class LearnerRepository(Protocol):
     def get(self, learner_id: str) -> Optional[StoredLearner]: ...
 
+    def names(self, learner_ids: list[str]) -> dict[str, Optional[str]]: ...
+
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         """Every recorded entry, oldest first."""
 
@@ -66,6 +68,8 @@ class OrgRepository(Protocol):
         """Write unless a later event (by written_by, '<occurred_at>|<id>') already wrote this org."""
 
     def get(self, org_id: str) -> Optional[Org]: ...
+
+    def names(self, org_ids: list[str]) -> dict[str, str]: ...
 
 
 class StreamQueue(Protocol):

@@ -1,0 +1,1 @@
+"""Live leaderboards for learners and orgs, for every scope and period."""

@@ -1,0 +1,266 @@
+"""Leaderboard use cases: keep a learner's entries in line with their standing, and read boards back.
+
+Every read costs a fixed number of requests whatever the population: one query per shard for the entries,
+one per shard for the score counts (which give dense ranks and the total), one batch read for the previous
+period's entries and one for names.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import datetime
+from typing import Optional
+
+from chalicelib.errors import bad_request
+from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
+                                            parse_scope, previous_period, scopes_for, size_category)
+from chalicelib.rules.learner import LearnerStanding
+from chalicelib.rules.periods import ALL_TIME, month_of, week_of
+from chalicelib.storage.boards import entry_rank_key
+from chalicelib.storage.ports import ConcurrentUpdate
+
+MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
+ATTEMPTS = 5
+_ORG_CACHE_SECONDS = 300
+
+
+# --- keeping boards in line ------------------------------------------------------------------------------
+
+def _parent_lookup(adapters):
+    """Org type and parent, cached briefly: the tree changes rarely and every score needs it."""
+    cache = adapters.__dict__.setdefault("_org_cache", {})
+
+    def parent_of(org_id: str):
+        hit = cache.get(org_id)
+        if hit is None or hit[0] < time.monotonic():
+            org = adapters.orgs.get(org_id)
+            hit = (time.monotonic() + _ORG_CACHE_SECONDS, (org.type, org.parent_id) if org else None)
+            if org is not None:
+                cache[org_id] = hit
+        return hit[1]
+    return parent_of
+
+
+def _desired(standing: LearnerStanding, scopes: list[Scope]) -> dict[str, Entry]:
+    entries = desired_entries(standing.learner_id, standing.profile.org_id, standing.points_by_period,
+                              standing.minutes_by_period, standing.reached_at, scopes)
+    if standing.profile.org_id:
+        board = board_key(Scope("org", standing.profile.org_id), MEMBERS)
+        entries[board] = Entry(board, standing.learner_id, standing.profile.org_id, 0, 0, None)
+    return entries
+
+
+def _period_state(standing: Optional[LearnerStanding], period: str):
+    if standing is None:
+        return None
+    return (standing.points_by_period.get(period, 0), standing.minutes_by_period.get(period, 0),
+            standing.reached_at.get(period))
+
+
+def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, adapters, touched: set[str]) -> None:
+    """Apply to the boards what changed between the stored standing and the new one.
+
+    Called before the new standing is saved: if we crash in between, the retry sees the same difference, finds
+    the boards already right, and saves. If the save then loses to a concurrent recompute, the caller retries
+    with `touched` (the boards this call checked, added here), so whatever we wrote is put right. Each board
+    change is applied once (see storage/boards.py).
+    """
+    parent_of = _parent_lookup(adapters)
+    scopes = scopes_for(after.profile.org_id, parent_of)
+    desired = _desired(after, scopes)
+    periods = set(after.points_by_period) | set(after.minutes_by_period)
+    if before is not None:
+        periods |= set(before.points_by_period) | set(before.minutes_by_period)
+    moved = before is None or before.profile.org_id != after.profile.org_id
+    changed = {p for p in periods if moved or _period_state(before, p) != _period_state(after, p)}
+    candidates = {board_key(s, p) for s in scopes for p in changed} | {board_key(scopes[0], MEMBERS)}
+    if moved and before is not None and before.profile.org_id:
+        old_scopes = scopes_for(before.profile.org_id, parent_of)
+        candidates |= {board_key(s, p) for s in old_scopes for p in periods | {MEMBERS}}
+    candidates |= touched
+    touched |= candidates
+    parents = [s.key for s in scopes[1:] if s.kind != "national"]
+    for attempt in range(ATTEMPTS):
+        current = adapters.boards.current(after.learner_id, candidates)
+        changes = [(current.get(b), desired.get(b)) for b in sorted(candidates) if current.get(b) != desired.get(b)]
+        if not changes:
+            return
+        try:
+            return adapters.boards.apply(changes, parents)
+        except ConcurrentUpdate:
+            if attempt == ATTEMPTS - 1:
+                raise
+
+
+# --- reading learner boards ------------------------------------------------------------------------------
+
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if text.count("|") < 2 or len(text) > 300:
+        raise bad_request("cursor", "is not a cursor this API returned")
+    return text
+
+
+def resolve_period(text: Optional[str], now: datetime, zone) -> str:
+    """'week' and 'month' mean the current ones; otherwise week:YYYY-Www, month:YYYY-MM or all."""
+    text = text or ALL_TIME
+    if text == "week":
+        return f"week:{week_of(now, zone)}"
+    if text == "month":
+        return f"month:{month_of(now, zone)}"
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise bad_request("period", str(exc)) from None
+
+
+def resolve_scope(text: Optional[str], allowed=("org", "dept", "ministry", "state", "national")) -> Scope:
+    if not text:
+        raise bad_request("scope", "is required")
+    try:
+        scope = parse_scope(text)
+    except ValueError as exc:
+        raise bad_request("scope", str(exc)) from None
+    if scope.kind not in allowed:
+        raise bad_request("scope", f"must be one of {', '.join(k + (':<id>' if k != 'national' else '') for k in allowed)}")
+    return scope
+
+
+class _Ranker:
+    """Dense ranks on one board from its score counts (read once per request)."""
+
+    def __init__(self, counts):
+        self.scores = sorted(counts, reverse=True)
+        self.position = {score: n + 1 for n, score in enumerate(self.scores)}
+        self.total = sum(counts.values())
+
+    def rank(self, points: int) -> Optional[int]:
+        if points <= 0:
+            return None
+        return self.position.get(points) or dense_rank(points, self.scores)
+
+
+def _rows(entries: list[Entry], board: str, period: str, adapters) -> list[dict]:
+    ranker = _Ranker(adapters.boards.scores(board))
+    ids = [e.learner_id for e in entries]
+    previous, before_ranker = {}, None
+    prev = previous_period(period)
+    if prev and ids:
+        prev_board = board.rsplit("|", 1)[0] + "|" + prev
+        previous = adapters.boards.current_many(prev_board, ids)
+        before_ranker = _Ranker(adapters.boards.scores(prev_board)) if previous else None
+    names = adapters.learners.names(ids) if ids else {}
+    rows = []
+    for e in entries:
+        was = previous.get(e.learner_id)
+        rows.append({"rank": ranker.rank(e.points), "learner_id": e.learner_id, "name": names.get(e.learner_id),
+                     "org_id": e.org_id, "points": e.points,
+                     "previous_rank": before_ranker.rank(was.points) if was and before_ranker else None})
+    return rows, ranker.total
+
+
+def learner_board(query: dict, adapters, now: datetime) -> dict:
+    from chalicelib.learners.service import parse_limit
+    scope = resolve_scope(query.get("scope"))
+    period = resolve_period(query.get("period"), now, adapters.rules.timezone)
+    if period == MEMBERS:
+        raise bad_request("period", "must be week:YYYY-Www, month:YYYY-MM or all")
+    board = board_key(scope, period)
+    limit = parse_limit(query.get("limit"), 20, adapters.limits.max_page_size)
+    around = query.get("around")
+    if around:
+        entries = _around(board, around, adapters)
+        next_cursor = None
+    else:
+        after = _decode(query["cursor"]) if query.get("cursor") else None
+        entries = adapters.boards.page(board, after, limit + 1)
+        next_cursor = _encode(entry_rank_key(entries[limit - 1])) if len(entries) > limit else None
+        entries = entries[:limit]
+    rows, total = _rows(entries, board, period, adapters)
+    return {"scope": scope.key, "period": period, "total": total, "entries": rows, "next_cursor": next_cursor}
+
+
+def _around(board: str, learner_id: str, adapters) -> list[Entry]:
+    """The top three, then the learner with the one above and the one below, in board order."""
+    top = adapters.boards.page(board, None, 3)
+    mine = adapters.boards.current_many(board, [learner_id]).get(learner_id)
+    if mine is None or not mine.ranked:
+        return top
+    key = entry_rank_key(mine)
+    picked = {e.learner_id: e for e in top + adapters.boards.above(board, key, 1) + [mine]
+              + adapters.boards.page(board, key, 1)}
+    return sorted(picked.values(), key=entry_rank_key)
+
+
+def learner_ranks(standing: LearnerStanding, adapters, now: datetime) -> list[dict]:
+    """The learner's rank in each of their scopes for this week, this month and all time."""
+    zone = adapters.rules.timezone
+    scopes = scopes_for(standing.profile.org_id, _parent_lookup(adapters))
+    periods = [f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}", ALL_TIME]
+    ranks = []
+    for scope in scopes:
+        for period in periods:
+            points = standing.points_by_period.get(period, 0)
+            board = board_key(scope, period)
+            prev = previous_period(period)
+            prev_points = standing.points_by_period.get(prev, 0) if prev else 0
+            ranks.append({
+                "scope": scope.key, "period": period, "points": points,
+                "rank": dense_rank(points, adapters.boards.scores(board)) if points else None,
+                "previous_rank": (dense_rank(prev_points, adapters.boards.scores(board_key(scope, prev)))
+                                  if prev_points else None),
+            })
+    return ranks
+
+
+# --- org boards ------------------------------------------------------------------------------------------
+
+METRICS = ("participation", "hours_per_learner", "points_per_learner")
+
+
+def org_board(query: dict, adapters, now: datetime) -> dict:
+    from chalicelib.learners.service import parse_limit
+    scope = resolve_scope(query.get("scope"), allowed=("ministry", "state", "dept", "national"))
+    period = resolve_period(query.get("period"), now, adapters.rules.timezone)
+    metric = query.get("metric") or "participation"
+    if metric not in METRICS:
+        raise bad_request("metric", f"must be one of {', '.join(METRICS)}")
+    limit = parse_limit(query.get("limit"), 10, adapters.limits.max_page_size)
+    config = adapters.boards.config
+    in_scope = (lambda s: True) if scope.kind == "national" else (lambda s: scope.key in s.parents)
+    headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS) if in_scope(s)}
+    activity = {s.org_id: s for s in adapters.boards.org_stats(period) if s.org_id in headcounts}
+    hidden = sum(1 for n in headcounts.values() if n <= config.max_hidden_org_learners)
+    by_category: dict[str, list[dict]] = {c.name: [] for c in config.size_categories}
+    for org_id, headcount in headcounts.items():
+        category = size_category(headcount, config.size_categories) if headcount > config.max_hidden_org_learners else None
+        if category is None:
+            continue
+        stats = activity.get(org_id)
+        participants, points, minutes = (stats.learners, stats.points, stats.minutes) if stats else (0, 0, 0)
+        value = {"participation": participants / headcount, "hours_per_learner": minutes / 60 / headcount,
+                 "points_per_learner": points / headcount}[metric]
+        by_category[category.name].append({"org_id": org_id, "headcount": headcount, "participants": participants,
+                                           "points": points, "hours": round(minutes / 60, 1),
+                                           "value": round(value, 4)})
+    categories = []
+    for category in config.size_categories:
+        rows = sorted(by_category[category.name], key=lambda r: (-r["value"], r["org_id"]))
+        distinct = sorted({r["value"] for r in rows}, reverse=True)
+        position = {v: n + 1 for n, v in enumerate(distinct)}
+        shown = rows[:limit]
+        org_names = adapters.orgs.names([r["org_id"] for r in shown]) if shown else {}
+        categories.append({"category": category.name, "min_headcount": category.min_headcount,
+                           "max_headcount": category.max_headcount, "orgs_ranked": len(rows),
+                           "orgs": [{**r, "rank": position[r["value"]], "name": org_names.get(r["org_id"])}
+                                    for r in shown]})
+    return {"scope": scope.key, "period": period, "metric": metric, "categories": categories,
+            "hidden_small_orgs": hidden}

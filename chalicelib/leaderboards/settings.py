@@ -1,0 +1,36 @@
+"""Leaderboard settings, read from config.toml beside this file."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from chalicelib.leaderboards.boards import SizeCategory, scope_of_board
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    shards: dict[str, int]
+    max_hidden_org_learners: int
+    org_stats_shards: int
+    size_categories: tuple[SizeCategory, ...]
+
+    def shards_for(self, board: str) -> int:
+        return self.shards.get(scope_of_board(board).kind, 1)
+
+
+def settings_from(data: dict) -> BoardSettings:
+    return BoardSettings(
+        shards=dict(data["shards"]), max_hidden_org_learners=data["max_hidden_org_learners"],
+        org_stats_shards=data["org_stats_shards"],
+        size_categories=tuple(SizeCategory(c["name"], c["min_headcount"], c.get("max_headcount"))
+                              for c in data["size_category"]))
+
+
+@lru_cache(maxsize=1)
+def board_settings() -> BoardSettings:
+    path = os.environ.get("KARMAYOGI_LEADERBOARDS_FILE") or Path(__file__).with_name("config.toml")
+    with open(path, "rb") as f:
+        return settings_from(tomllib.load(f))
