@@ -49,9 +49,10 @@ def memory():
 @pytest.fixture
 def aws():
     """Moto in-process with every table and queue created; the app wired to the real (DynamoDB/SQS) adapters."""
-    from chalicelib.storage.dynamodb import create_tables
+    from chalicelib.storage.models import ALL_MODELS
     with mock_aws():
-        create_tables()
+        for model in ALL_MODELS:  # moto creates tables already active: no need to wait
+            model.create_table(wait=False, billing_mode="PAY_PER_REQUEST")
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.SCORING_QUEUE)
         adapters = bootstrap.aws_adapters()
         bootstrap.use(adapters)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import binascii
 import dataclasses
 from collections import Counter
@@ -63,10 +64,16 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
 
 # --- reading ------------------------------------------------------------------------------------------
 
-def learner_summary(learner_id: str, adapters, now: datetime) -> dict:
-    stored = adapters.learners.get(learner_id)
+def _known_learner(learner_id: str, adapters):
+    # An id that could never have been accepted is simply unknown (and never reaches DynamoDB's key limits).
+    stored = adapters.learners.get(learner_id) if re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", learner_id) else None
     if stored is None:
-        raise not_found(f"learner {learner_id}")
+        raise not_found(f"learner {learner_id[:128]}")
+    return stored
+
+
+def learner_summary(learner_id: str, adapters, now: datetime) -> dict:
+    stored = _known_learner(learner_id, adapters)
     s, zone = stored.standing, adapters.rules.timezone
     catalogue = {b.id: b for b in adapters.catalogue}
     this_week, this_month = f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}"
@@ -104,7 +111,7 @@ def _decode_cursor(cursor: str) -> str:
         seq = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         seq = ""
-    if not seq or len(seq) > 40:
+    if not re.fullmatch(r"\d{10}\.\d{3}", seq):
         raise bad_request("cursor", "is not a cursor this API returned")
     return seq
 
@@ -119,8 +126,7 @@ def parse_limit(raw, default: int, maximum: int) -> int:
 
 
 def ledger_page(learner_id: str, adapters, limit, cursor) -> dict:
-    if adapters.learners.get(learner_id) is None:
-        raise not_found(f"learner {learner_id}")
+    _known_learner(learner_id, adapters)
     size = parse_limit(limit, 20, adapters.limits.max_page_size)
     entries, next_seq = adapters.learners.ledger_page(learner_id, size, _decode_cursor(cursor) if cursor else None)
     return {
