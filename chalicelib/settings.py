@@ -26,6 +26,8 @@ def table_name(short: str) -> str:
 class Limits:
     max_body_bytes: int = int(_env("KARMAYOGI_MAX_BODY_BYTES", str(1024 * 1024)))
     max_batch_events: int = int(_env("KARMAYOGI_MAX_BATCH_EVENTS", "100"))
+    # One stored event must stay far below DynamoDB's 400 KB item limit, extra fields included.
+    max_event_bytes: int = int(_env("KARMAYOGI_MAX_EVENT_BYTES", str(32 * 1024)))
     signature_tolerance_seconds: int = int(_env("KARMAYOGI_SIGNATURE_TOLERANCE_SECONDS", "300"))
     future_tolerance_seconds: int = int(_env("KARMAYOGI_FUTURE_TOLERANCE_SECONDS", "300"))
     max_page_size: int = 100

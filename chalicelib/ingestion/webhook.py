@@ -28,6 +28,8 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
     for raw in raw_events:
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
+            if len(json.dumps(raw, ensure_ascii=False).encode()) > adapters.limits.max_event_bytes:
+                raise InvalidEvent("event", f"is over {adapters.limits.max_event_bytes} bytes")
             event = parse_event(raw)
             if event.occurred_at > latest_allowed:
                 raise InvalidEvent("occurred_at", "is in the future")

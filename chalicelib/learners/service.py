@@ -41,12 +41,13 @@ def _persisted(standing: LearnerStanding) -> LearnerStanding:
 
 
 def score_learner(learner_id: str, adapters, touched: set[str] | None = None) -> None:
-    # The stored learner (and its version) first, the events after: a standing saved by someone else in
-    # between makes our save fail and retry, so an older set of events can never overwrite a newer one.
+    # The stored learner (and its version) first, then its ledger, the events last: a save by someone else
+    # in between makes ours fail and retry, so an older set of events can never overwrite a newer one, and
+    # every recorded entry is for an event we have read.
     stored = adapters.learners.get(learner_id)
+    recorded = adapters.learners.ledger(learner_id)
     events = adapters.events.stream(f"learner:{learner_id}")
     standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue)
-    recorded = adapters.learners.ledger(learner_id)
     occurred = {e.id: e.occurred_at for e in events}
     entries = entries_to_append(standing.ledger, recorded_totals(recorded), occurred)
     already = stored.standing.badges if stored else {}
