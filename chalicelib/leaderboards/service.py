@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from datetime import datetime
 from typing import Optional
 
 from chalicelib.errors import bad_request
 from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
-                                            parse_scope, previous_period, scopes_for, size_category)
+                                            parse_scope, previous_period, scope_of_board, scopes_for,
+                                            size_category)
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.rules.periods import ALL_TIME, month_of, week_of
 from chalicelib.storage.boards import entry_rank_key
@@ -22,6 +24,7 @@ from chalicelib.storage.ports import ConcurrentUpdate
 
 MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
 ATTEMPTS = 5
+_LEARNER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
 _ORG_CACHE_SECONDS = 300
 
 
@@ -80,7 +83,10 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, adap
         candidates |= {board_key(s, p) for s in old_scopes for p in periods | {MEMBERS}}
     candidates |= touched
     touched |= candidates
-    parents = [s.key for s in scopes[1:] if s.kind != "national"]
+    # Each org's own ancestors, for its statistics: a learner moving org also changes the old org's figures,
+    # which must keep the old org's parents, not take the new org's.
+    orgs = {scope_of_board(b).id for b in candidates if scope_of_board(b).kind == "org"}
+    parents = {org: [s.key for s in scopes_for(org, parent_of)[1:] if s.kind != "national"] for org in orgs}
     for attempt in range(ATTEMPTS):
         current = adapters.boards.current(after.learner_id, candidates)
         changes = [(current.get(b), desired.get(b)) for b in sorted(candidates) if current.get(b) != desired.get(b)]
@@ -191,6 +197,8 @@ def learner_board(query: dict, adapters, now: datetime) -> dict:
 def _around(board: str, learner_id: str, adapters) -> list[Entry]:
     """The top three, then the learner with the one above and the one below, in board order."""
     top = adapters.boards.page(board, None, 3)
+    if not _LEARNER_ID.fullmatch(learner_id):
+        return top  # no learner has such an id (and DynamoDB refuses keys over 1 KB: no 500 for a long one)
     mine = adapters.boards.current_many(board, [learner_id]).get(learner_id)
     if mine is None or not mine.ranked:
         return top
@@ -236,7 +244,9 @@ def org_board(query: dict, adapters, now: datetime) -> dict:
     limit = parse_limit(query.get("limit"), 10, adapters.limits.max_page_size)
     config = adapters.boards.config
     in_scope = (lambda s: True) if scope.kind == "national" else (lambda s: scope.key in s.parents)
-    headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS) if in_scope(s)}
+    # An org whose learners have all moved away keeps a statistics row at zero: it is no org to compare or hide.
+    headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS)
+                  if in_scope(s) and s.learners > 0}
     activity = {s.org_id: s for s in adapters.boards.org_stats(period) if s.org_id in headcounts}
     hidden = sum(1 for n in headcounts.values() if n <= config.max_hidden_org_learners)
     by_category: dict[str, list[dict]] = {c.name: [] for c in config.size_categories}

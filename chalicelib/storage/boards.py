@@ -11,7 +11,7 @@ import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Optional, Protocol
+from typing import Iterable, Mapping, Optional, Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
@@ -41,8 +41,9 @@ class BoardStore(Protocol):
         """One learner's entries on several boards, by board."""
     def current_many(self, board: str, learner_ids: Iterable[str]) -> dict[str, Entry]:
         """Several learners' entries on one board, by learner."""
-    def apply(self, changes: list[Change], parents: list[str]) -> None:
-        """All changes once, or ConcurrentUpdate if any entry is no longer what the change expects."""
+    def apply(self, changes: list[Change], parents: Mapping[str, list[str]]) -> None:
+        """All changes once, or ConcurrentUpdate if any entry is no longer what the change expects.
+        parents: for each org whose boards change, its ancestor scopes (kept with the org's statistics)."""
     def page(self, board: str, after_rank_key: Optional[str], limit: int) -> list[Entry]: ...
     def above(self, board: str, before_rank_key: str, limit: int) -> list[Entry]:
         """Ranked entries just above a rank key, nearest first."""
@@ -153,7 +154,7 @@ class DynamoBoardStore:
             period, org_id, learners, points, minutes = stat
             tx.update(OrgStatsRecord(f"{period}#{_stats_shard(org_id, self.config.org_stats_shards)}", org_id),
                       actions=[OrgStatsRecord.learners.add(learners), OrgStatsRecord.points.add(points),
-                               OrgStatsRecord.minutes.add(minutes), OrgStatsRecord.parents.set(parents)])
+                               OrgStatsRecord.minutes.add(minutes), OrgStatsRecord.parents.set(parents[org_id])])
 
     def _fan_out(self, function, keys):
         return list(self._pool.map(function, keys))
@@ -218,7 +219,7 @@ class MemoryBoardStore:
                 period, org_id, learners, points, minutes = stat
                 was = self.stats.get((period, org_id), OrgStats(org_id, 0, 0, 0, ()))
                 self.stats[(period, org_id)] = OrgStats(org_id, was.learners + learners, was.points + points,
-                                                        was.minutes + minutes, tuple(parents))
+                                                        was.minutes + minutes, tuple(parents[org_id]))
 
     def _ranked(self, board: str) -> list[Entry]:
         return sorted((e for (b, _), e in self.entries.items() if b == board and e.ranked), key=entry_rank_key)
