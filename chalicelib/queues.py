@@ -18,10 +18,10 @@ class SqsStreamQueue:
             self._url = self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
         return self._url
 
-    def send(self, streams: list[str]) -> None:
+    def send(self, streams: list[str], delay_seconds: int = 0) -> None:
         unique = list(dict.fromkeys(streams))
         for start in range(0, len(unique), 10):  # SQS takes 10 messages per batch
-            batch = [{"Id": str(n), "MessageBody": json.dumps({"stream": s})}
+            batch = [{"Id": str(n), "MessageBody": json.dumps({"stream": s}), "DelaySeconds": delay_seconds}
                      for n, s in enumerate(unique[start:start + 10])]
             failed = self._client.send_message_batch(QueueUrl=self.url, Entries=batch).get("Failed")
             if failed:

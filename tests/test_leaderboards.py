@@ -479,13 +479,47 @@ def test_org_comparisons_follow_a_learner_who_moves_to_another_ministry(a):
     assert state["hidden_small_orgs"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a learner's scopes are read when the learner is scored; an "
-                   "org.upserted arriving (or a parent changing) later re-scores nobody, and a recompute with no new "
-                   "learner event writes nothing, so the learner stays off the department and ministry boards")
+def _drain(adapters) -> list[str]:
+    """Run what the org recompute queued (learner re-scores), as the SQS consumer would."""
+    queued = adapters.queue.drain()
+    for stream in dict.fromkeys(queued):
+        recompute_stream(stream, adapters)
+    return queued
+
+
 def test_an_org_event_arriving_after_its_learners_puts_them_on_the_wider_boards(a):
     deliver(a, earn("g1", 30, ist(2024, 10, 1), "org_gsi"))
+    a.queue.drain()
+    assert rows(board(a, "ministry:min_mines")) == []  # the tree is not known yet
     add_orgs(a, TREE)
-    recompute_stream("learner:g1", a)
+    assert _drain(a) == ["learner:g1"]  # the org's arrival re-scores the learners already in it
+    assert rows(board(a, "ministry:min_mines")) == [("g1", 30, 1)]
+    assert rows(board(a, "dept:dept_mines")) == [("g1", 30, 1)]
+
+
+def test_an_org_moving_to_another_ministry_takes_its_learners_along(a):
+    add_orgs(a, TREE)
+    deliver(a, earn("g1", 30, ist(2024, 10, 1), "org_gsi") + earn("n1", 20, ist(2024, 10, 1), "org_ncl", tag="n"))
+    a.queue.drain()
+    assert rows(board(a, "ministry:min_mines")) == [("g1", 30, 1), ("n1", 20, 2)]
+    # The department (with org_gsi under it) moves from the Ministry of Mines to the state of Karnataka.
+    add_orgs(a, [org_event("dept_mines", "department", "state_ka", at="2024-06-01T09:00:00+05:30")])
+    assert _drain(a) == ["learner:g1"]  # only the learners below the moved org
+    assert rows(board(a, "ministry:min_mines")) == [("n1", 20, 1)]
+    assert rows(board(a, "state:state_ka")) == [("g1", 30, 1)]
+    assert rows(board(a, "dept:dept_mines")) == [("g1", 30, 1)]
+    assert rows(board(a, "national")) == [("g1", 30, 1), ("n1", 20, 2)]
+    # Replaying the move changes nothing and re-scores nobody.
+    add_orgs(a, [org_event("dept_mines", "department", "state_ka", at="2024-06-01T09:00:00+05:30")])
+    assert _drain(a) == []
+
+
+def test_an_older_org_event_arriving_late_moves_nothing(a):
+    add_orgs(a, TREE)
+    deliver(a, earn("g1", 30, ist(2024, 10, 1), "org_gsi"))
+    a.queue.drain()
+    add_orgs(a, [org_event("dept_mines", "department", "state_ka", at="2023-06-01T09:00:00+05:30")])
+    assert _drain(a) == []
     assert rows(board(a, "ministry:min_mines")) == [("g1", 30, 1)]
 
 

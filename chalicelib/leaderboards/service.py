@@ -25,7 +25,6 @@ from chalicelib.storage.ports import ConcurrentUpdate
 MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
 ATTEMPTS = 5
 _LEARNER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
-_ORG_CACHE_SECONDS = 300
 
 
 # --- keeping boards in line ------------------------------------------------------------------------------
@@ -38,7 +37,8 @@ def _parent_lookup(adapters):
         hit = cache.get(org_id)
         if hit is None or hit[0] < time.monotonic():
             org = adapters.orgs.get(org_id)
-            hit = (time.monotonic() + _ORG_CACHE_SECONDS, (org.type, org.parent_id) if org else None)
+            hit = (time.monotonic() + adapters.boards.config.org_tree_cache_seconds,
+                   (org.type, org.parent_id) if org else None)
             if org is not None:
                 cache[org_id] = hit
         return hit[1]
@@ -61,8 +61,34 @@ def _period_state(standing: Optional[LearnerStanding], period: str):
             standing.reached_at.get(period))
 
 
-def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, adapters, touched: set[str]) -> None:
+def scopes_of(org_id: Optional[str], adapters) -> list[Scope]:
+    """The scopes a learner of this org is ranked in, from the (briefly cached) org tree."""
+    return scopes_for(org_id, _parent_lookup(adapters))
+
+
+def forget_org(org_id: str, adapters) -> None:
+    adapters.__dict__.get("_org_cache", {}).pop(org_id, None)
+
+
+def learners_under(org_id: str, adapters) -> list[str]:
+    """Every learner in an org and the orgs below it: their board scopes change when the org moves."""
+    learners, pending, seen = [], [org_id], set()
+    while pending:
+        org = pending.pop()
+        if org in seen:
+            continue
+        seen.add(org)
+        learners.extend(adapters.boards.learners_on(board_key(Scope("org", org), MEMBERS)))
+        pending.extend(adapters.orgs.children(org))
+    return learners
+
+
+def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scopes: list[Scope],
+                 old_scope_keys: tuple[str, ...], adapters, touched: set[str]) -> None:
     """Apply to the boards what changed between the stored standing and the new one.
+
+    `scopes` are the learner's scopes now; `old_scope_keys` those their entries were last written under (the
+    org may have moved in the tree since, so they are remembered, not recomputed).
 
     Called before the new standing is saved: if we crash in between, the retry sees the same difference, finds
     the boards already right, and saves. If the save then loses to a concurrent recompute, the caller retries
@@ -70,16 +96,15 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, adap
     change is applied once (see storage/boards.py).
     """
     parent_of = _parent_lookup(adapters)
-    scopes = scopes_for(after.profile.org_id, parent_of)
     desired = _desired(after, scopes)
     periods = set(after.points_by_period) | set(after.minutes_by_period)
     if before is not None:
         periods |= set(before.points_by_period) | set(before.minutes_by_period)
-    moved = before is None or before.profile.org_id != after.profile.org_id
+    moved = before is None or tuple(s.key for s in scopes) != tuple(old_scope_keys)
     changed = {p for p in periods if moved or _period_state(before, p) != _period_state(after, p)}
     candidates = {board_key(s, p) for s in scopes for p in changed} | {board_key(scopes[0], MEMBERS)}
-    if moved and before is not None and before.profile.org_id:
-        old_scopes = scopes_for(before.profile.org_id, parent_of)
+    if moved and old_scope_keys:
+        old_scopes = [parse_scope(key) for key in old_scope_keys]
         candidates |= {board_key(s, p) for s in old_scopes for p in periods | {MEMBERS}}
     candidates |= touched
     touched |= candidates
@@ -211,7 +236,7 @@ def _around(board: str, learner_id: str, adapters) -> list[Entry]:
 def learner_ranks(standing: LearnerStanding, adapters, now: datetime) -> list[dict]:
     """The learner's rank in each of their scopes for this week, this month and all time."""
     zone = adapters.rules.timezone
-    scopes = scopes_for(standing.profile.org_id, _parent_lookup(adapters))
+    scopes = scopes_of(standing.profile.org_id, adapters)
     periods = [f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}", ALL_TIME]
     ranks = []
     for scope in scopes:

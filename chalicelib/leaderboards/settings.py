@@ -15,6 +15,7 @@ class BoardSettings:
     shards: dict[str, int]
     max_hidden_org_learners: int
     org_stats_shards: int
+    org_tree_cache_seconds: int
     size_categories: tuple[SizeCategory, ...]
 
     def shards_for(self, board: str) -> int:
@@ -24,7 +25,7 @@ class BoardSettings:
 def settings_from(data: dict) -> BoardSettings:
     return BoardSettings(
         shards=dict(data["shards"]), max_hidden_org_learners=data["max_hidden_org_learners"],
-        org_stats_shards=data["org_stats_shards"],
+        org_stats_shards=data["org_stats_shards"], org_tree_cache_seconds=data["org_tree_cache_seconds"],
         size_categories=tuple(SizeCategory(c["name"], c["min_headcount"], c.get("max_headcount"))
                               for c in data["size_category"]))
 

@@ -23,10 +23,7 @@ def recompute_stream(stream: str, adapters) -> None:
     """Bring everything derived from one stream up to date with its stored events. Idempotent."""
     kind, _, key = stream.partition(":")
     if kind == "org":
-        for event in adapters.events.stream(stream):
-            if isinstance(event, OrgUpserted):
-                adapters.orgs.upsert(event.org, f"{event.occurred_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{event.id}")
-        return
+        return _apply_org_events(key, stream, adapters)
     touched: set[str] = set()  # boards a failed attempt may have changed: the next attempt re-checks them
     for attempt in range(ATTEMPTS):
         try:
@@ -34,6 +31,21 @@ def recompute_stream(stream: str, adapters) -> None:
         except ConcurrentUpdate:
             if attempt == ATTEMPTS - 1:
                 raise
+
+
+def _apply_org_events(org_id: str, stream: str, adapters) -> None:
+    moved = False
+    for event in sorted(adapters.events.stream(stream), key=lambda e: e.order_key):
+        if isinstance(event, OrgUpserted):
+            token = f"{event.occurred_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{event.id}"
+            moved |= adapters.orgs.upsert(event.org, token)
+    if moved:
+        # Everyone below the org now belongs to other department/ministry boards. Re-score them once every
+        # function has dropped its cached copy of the tree.
+        leaderboards.forget_org(org_id, adapters)
+        delay = adapters.boards.config.org_tree_cache_seconds + 5
+        adapters.queue.send([f"learner:{learner}" for learner in leaderboards.learners_under(org_id, adapters)],
+                            delay_seconds=min(delay, 900))  # SQS delays at most 15 minutes
 
 
 def _persisted(standing: LearnerStanding) -> LearnerStanding:
@@ -54,13 +66,16 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
     facts = [DomainEvent(f"badge.awarded:{learner_id}:{award.badge_id}", "badge.awarded", learner_id,
                          award.awarded_at, {"badge_id": award.badge_id, "event_id": award.event_id})
              for award in standing.badges.values() if award.badge_id not in already]
-    if stored and not entries and not facts and _persisted(standing) == stored.standing:
+    scopes = leaderboards.scopes_of(standing.profile.org_id, adapters)
+    scope_keys = tuple(s.key for s in scopes)
+    if (stored and not entries and not facts and stored.scopes == scope_keys
+            and _persisted(standing) == stored.standing):
         return  # a replay: nothing to write
     # Boards before the learner: a crash in between leaves the stored standing old, so the retry sees the
     # same difference and finishes the job.
-    leaderboards.sync_learner(stored.standing if stored else None, standing, adapters,
-                              touched if touched is not None else set())
-    adapters.learners.save(standing, entries, facts, stored.version if stored else 0)
+    leaderboards.sync_learner(stored.standing if stored else None, standing, scopes,
+                              stored.scopes if stored else (), adapters, touched if touched is not None else set())
+    adapters.learners.save(standing, entries, facts, stored.version if stored else 0, scope_keys)
 
 
 # --- reading ------------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ class BoardStore(Protocol):
     def page(self, board: str, after_rank_key: Optional[str], limit: int) -> list[Entry]: ...
     def above(self, board: str, before_rank_key: str, limit: int) -> list[Entry]:
         """Ranked entries just above a rank key, nearest first."""
+    def learners_on(self, board: str) -> list[str]:
+        """Every learner with an entry on a board (ranked or not): one query per shard, paginated."""
     def scores(self, board: str) -> Counter:
         """Distinct score -> learners on the board (only scores someone has)."""
     def org_stats(self, period: str) -> list[OrgStats]: ...
@@ -175,6 +177,11 @@ class DynamoBoardStore:
         merged = heapq.merge(*self._fan_out(one, self._shards(board)), key=entry_rank_key, reverse=True)
         return [entry for _, entry in zip(range(limit), merged)]
 
+    def learners_on(self, board):
+        return [r.learner_id for rows in self._fan_out(
+            lambda shard: list(BoardEntryRecord.query(shard, attributes_to_get=["learner_id"])), self._shards(board))
+            for r in rows]
+
     def scores(self, board):
         counts = Counter()
         for rows in self._fan_out(lambda shard: list(BoardScoreRecord.query(shard)), self._shards(board)):
@@ -229,6 +236,9 @@ class MemoryBoardStore:
 
     def above(self, board, before_rank_key, limit):
         return [e for e in reversed(self._ranked(board)) if entry_rank_key(e) < before_rank_key][:limit]
+
+    def learners_on(self, board):
+        return [learner for (b, learner) in self.entries if b == board]
 
     def scores(self, board):
         return +self.counts.get(board, Counter())

@@ -91,7 +91,7 @@ class DynamoLearnerRepository:
             record = LearnerRecord.get(learner_id, consistent_read=True)
         except DoesNotExist:
             return None
-        return StoredLearner(_standing_from(record), int(record.version))
+        return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()))
 
     def names(self, learner_ids) -> dict[str, Optional[str]]:
         """Display names for a page of a board: one batch read, only the profile attribute."""
@@ -109,7 +109,7 @@ class DynamoLearnerRepository:
         entries = [_entry_from(r) for r in rows[:limit]]
         return entries, (entries[-1].seq if len(rows) > limit else None)
 
-    def save(self, standing, entries, facts, expected_version):
+    def save(self, standing, entries, facts, expected_version, scopes=()):
         """One transaction when it fits; otherwise several, each bumping the version, the last writing the
         learner. A crash between them leaves recorded entries that the next recompute accounts for."""
         now = _now()
@@ -123,7 +123,9 @@ class DynamoLearnerRepository:
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     if number == len(chunks) - 1:
-                        tx.save(_record_from(standing, version), condition=condition)
+                        record = _record_from(standing, version)
+                        record.scopes = list(scopes)
+                        tx.save(record, condition=condition)
                     else:
                         tx.update(LearnerRecord(standing.learner_id), condition=condition,
                                   actions=[LearnerRecord.version.set(version)])
@@ -149,13 +151,19 @@ class DynamoLearnerRepository:
 
 
 class DynamoOrgRepository:
-    def upsert(self, org: OrgBlock, written_by: str) -> None:
+    def upsert(self, org: OrgBlock, written_by: str) -> bool:
+        before = self.get(org.id)
         record = OrgRecord(org.id, name=org.name, type=org.type, parent_id=org.parent_id, written_by=written_by)
         try:
             record.save(condition=OrgRecord.org_id.does_not_exist() | (OrgRecord.written_by < written_by))
         except PutError as exc:
             if not _conditional_failed(exc):
-                raise  # otherwise a later event already wrote this org: keep it
+                raise
+            return False  # a later event already wrote this org: keep it
+        return before is None or (before.type, before.parent_id) != (org.type, org.parent_id)
+
+    def children(self, org_id: str) -> list[str]:
+        return [r.org_id for r in OrgRecord.by_parent.query(org_id)]
 
     def names(self, org_ids) -> dict[str, str]:
         return {r.org_id: r.name for r in OrgRecord.batch_get(list(dict.fromkeys(org_ids)),

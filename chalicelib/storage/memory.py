@@ -46,7 +46,7 @@ class MemoryLearnerRepository:
         page = newest_first[:limit]
         return page, (page[-1].seq if len(newest_first) > limit else None)
 
-    def save(self, standing, entries, facts, expected_version):
+    def save(self, standing, entries, facts, expected_version, scopes=()):
         current = self.learners.get(standing.learner_id)
         if (current.version if current else 0) != expected_version:
             raise ConcurrentUpdate(standing.learner_id)
@@ -57,7 +57,7 @@ class MemoryLearnerRepository:
                                                 recorded_at=datetime.now(timezone.utc)))
         standing = copy.deepcopy(standing)
         standing.ledger, standing.week_minutes = [], standing.week_minutes.__class__()
-        self.learners[standing.learner_id] = StoredLearner(standing, version)
+        self.learners[standing.learner_id] = StoredLearner(standing, version, tuple(scopes))
         self.facts.update({f.id: f for f in facts})
 
 
@@ -65,9 +65,15 @@ class MemoryOrgRepository:
     def __init__(self):
         self.orgs: dict[str, tuple[str, Org]] = {}
 
-    def upsert(self, org: OrgBlock, written_by: str) -> None:
-        if org.id not in self.orgs or self.orgs[org.id][0] < written_by:
-            self.orgs[org.id] = (written_by, Org(org.id, org.name, org.type, org.parent_id))
+    def upsert(self, org: OrgBlock, written_by: str) -> bool:
+        if org.id in self.orgs and self.orgs[org.id][0] >= written_by:
+            return False
+        before = self.orgs.get(org.id, (None, None))[1]
+        self.orgs[org.id] = (written_by, Org(org.id, org.name, org.type, org.parent_id))
+        return before is None or (before.type, before.parent_id) != (org.type, org.parent_id)
+
+    def children(self, org_id: str) -> list[str]:
+        return [org.id for _, org in self.orgs.values() if org.parent_id == org_id]
 
     def names(self, org_ids) -> dict[str, str]:
         return {i: self.orgs[i][1].name for i in org_ids if i in self.orgs}
@@ -80,7 +86,7 @@ class MemoryStreamQueue:
     def __init__(self):
         self.sent: list[str] = []
 
-    def send(self, streams: list[str]) -> None:
+    def send(self, streams: list[str], delay_seconds: int = 0) -> None:
         self.sent.extend(streams)
 
     def drain(self) -> list[str]:

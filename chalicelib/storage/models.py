@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import (JSONAttribute, ListAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import settings
@@ -53,6 +53,7 @@ class LearnerRecord(Model):
     reached_at = JSONAttribute(default=dict)
     last_active_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    scopes = ListAttribute(of=UnicodeAttribute, default=list)  # board scopes last written, see leaderboards
 
 
 class LedgerRecord(Model):
@@ -69,12 +70,22 @@ class LedgerRecord(Model):
     recorded_at = UTCDateTimeAttribute()
 
 
+class ByParentIndex(GlobalSecondaryIndex):
+    """Children of an org: when an org moves, everyone below it is re-scored."""
+    class Meta:
+        index_name = "by_parent"
+        projection = KeysOnlyProjection()
+    parent_id = UnicodeAttribute(hash_key=True)
+    org_id = UnicodeAttribute(range_key=True)
+
+
 class OrgRecord(Model):
     Meta = _meta("orgs")
     org_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
     type = UnicodeAttribute()
     parent_id = UnicodeAttribute(null=True)
+    by_parent = ByParentIndex()
     # (occurred_at, event id) of the event that last wrote this record: older events never overwrite it.
     written_by = UnicodeAttribute()
 

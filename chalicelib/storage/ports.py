@@ -28,6 +28,7 @@ class DomainEvent:
 class StoredLearner:
     standing: LearnerStanding  # without ledger and weekly minutes, which are not stored on the learner
     version: int
+    scopes: tuple[str, ...] = ()  # the board scopes the learner's entries were last written under
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,16 @@ class LearnerRepository(Protocol):
         """Newest first; returns the entries and the seq to continue before, if there are more."""
 
     def save(self, standing: LearnerStanding, entries: list[LedgerEntry], facts: list[DomainEvent],
-             expected_version: int) -> None:
+             expected_version: int, scopes: tuple[str, ...] = ()) -> None:
         """All or nothing; raises ConcurrentUpdate if the stored version is no longer expected_version."""
 
 
 class OrgRepository(Protocol):
-    def upsert(self, org: OrgBlock, written_by: str) -> None:
-        """Write unless a later event (by written_by, '<occurred_at>|<id>') already wrote this org."""
+    def upsert(self, org: OrgBlock, written_by: str) -> bool:
+        """Write unless a later event (by written_by, '<occurred_at>|<id>') already wrote this org. True when
+        the org is new or moved in the tree (its type or parent changed)."""
+
+    def children(self, org_id: str) -> list[str]: ...
 
     def get(self, org_id: str) -> Optional[Org]: ...
 
@@ -73,5 +77,5 @@ class OrgRepository(Protocol):
 
 
 class StreamQueue(Protocol):
-    def send(self, streams: list[str]) -> None:
+    def send(self, streams: list[str], delay_seconds: int = 0) -> None:
         """Ask for these streams to be (re)computed; at-least-once."""
