@@ -47,7 +47,7 @@ def entries_to_append(desired: Iterable[LedgerLine], recorded: Mapping[tuple[str
         if amount == already:
             continue
         event_id, rule = key
-        if line is not None and already == 0:
+        if line is not None and key not in recorded:  # never recorded (a net zero after a correction is not)
             changes.append(LedgerEntry(event_id, rule, amount, line.occurred_at, line.note, "award"))
         else:
             reason = line.note if line else f"this event no longer earns {rule.replace('_', ' ')} points"
