@@ -6,14 +6,13 @@ period's entries and one for names.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from datetime import datetime
 from typing import Optional
 
 from chalicelib.errors import bad_request
+from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
                                             parse_scope, previous_period, scope_of_board, scopes_for,
                                             size_category)
@@ -24,6 +23,7 @@ from chalicelib.storage.ports import ConcurrentUpdate
 
 MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
 ATTEMPTS = 5
+BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|[A-Za-z0-9_.:@\-]{1,128}"  # a rank key
 _LEARNER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
 
 
@@ -126,20 +126,6 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
 
 # --- reading learner boards ------------------------------------------------------------------------------
 
-def _encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if text.count("|") < 2 or len(text) > 300:
-        raise bad_request("cursor", "is not a cursor this API returned")
-    return text
-
-
 def resolve_period(text: Optional[str], now: datetime, zone) -> str:
     """'week' and 'month' mean the current ones; otherwise week:YYYY-Www, month:YYYY-MM or all."""
     text = text or ALL_TIME
@@ -199,7 +185,6 @@ def _rows(entries: list[Entry], board: str, period: str, adapters) -> list[dict]
 
 
 def learner_board(query: dict, adapters, now: datetime) -> dict:
-    from chalicelib.learners.service import parse_limit
     scope = resolve_scope(query.get("scope"))
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
     if period == MEMBERS:
@@ -211,9 +196,9 @@ def learner_board(query: dict, adapters, now: datetime) -> dict:
         entries = _around(board, around, adapters)
         next_cursor = None
     else:
-        after = _decode(query["cursor"]) if query.get("cursor") else None
+        after = decode_cursor(query["cursor"], BOARD_CURSOR) if query.get("cursor") else None
         entries = adapters.boards.page(board, after, limit + 1)
-        next_cursor = _encode(entry_rank_key(entries[limit - 1])) if len(entries) > limit else None
+        next_cursor = encode_cursor(entry_rank_key(entries[limit - 1])) if len(entries) > limit else None
         entries = entries[:limit]
     rows, total = _rows(entries, board, period, adapters)
     return {"scope": scope.key, "period": period, "total": total, "entries": rows, "next_cursor": next_cursor}
@@ -260,7 +245,6 @@ METRICS = ("participation", "hours_per_learner", "points_per_learner")
 
 
 def org_board(query: dict, adapters, now: datetime) -> dict:
-    from chalicelib.learners.service import parse_limit
     scope = resolve_scope(query.get("scope"), allowed=("ministry", "state", "dept", "national"))
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
     metric = query.get("metric") or "participation"

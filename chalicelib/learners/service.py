@@ -1,9 +1,7 @@
 """Use cases about learners: recompute one from their events, and read their standing and ledger."""
 from __future__ import annotations
 
-import base64
 import re
-import binascii
 import dataclasses
 from collections import Counter
 from datetime import datetime
@@ -12,11 +10,13 @@ from chalicelib.errors import bad_request, not_found
 from chalicelib.events import OrgUpserted
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
 from chalicelib.rules.periods import month_of, week_of
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 
 ATTEMPTS = 5
+LEDGER_CURSOR = r"\d{10}\.\d{3}"  # a ledger seq: learner version and position
 
 
 def recompute_stream(stream: str, adapters) -> None:
@@ -118,39 +118,16 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _encode_cursor(seq: str) -> str:
-    return base64.urlsafe_b64encode(seq.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        seq = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        seq = ""
-    if not re.fullmatch(r"\d{10}\.\d{3}", seq):
-        raise bad_request("cursor", "is not a cursor this API returned")
-    return seq
-
-
-def parse_limit(raw, default: int, maximum: int) -> int:
-    if raw is None:
-        return default
-    # isascii: str.isdigit() also admits "²" (int() then raises: a 500) and "５" (full-width digits).
-    if not (str(raw).isascii() and str(raw).isdigit()) or not 1 <= int(raw) <= maximum:
-        raise bad_request("limit", f"must be a whole number from 1 to {maximum}")
-    return int(raw)
-
-
 def ledger_page(learner_id: str, adapters, limit, cursor) -> dict:
     _known_learner(learner_id, adapters)
     size = parse_limit(limit, 20, adapters.limits.max_page_size)
-    entries, next_seq = adapters.learners.ledger_page(learner_id, size, _decode_cursor(cursor) if cursor else None)
+    entries, next_seq = adapters.learners.ledger_page(learner_id, size, decode_cursor(cursor, LEDGER_CURSOR) if cursor else None)
     return {
         "learner_id": learner_id,
         "entries": [{"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
                      "occurred_at": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at) if e.recorded_at else None}
                     for e in entries],
-        "next_cursor": _encode_cursor(next_seq) if next_seq else None,
+        "next_cursor": encode_cursor(next_seq) if next_seq else None,
     }
 
 

@@ -22,6 +22,14 @@ following the rules in the DynamoDB developer guide ("Capacity unit consumption 
   larger of the existing and the new item). The meter charges the request's item size, at least 1 WCU.
 
 `Counts.reported_wcu` keeps the server's own figure, so the corrections stay visible.
+
+With `DynamoMeter(track_keys=True)` the meter also tallies, from the requests, every item written per
+(table, partition key) and per (table, index): `key_writes()`, `index_writes()`. That shows hot partitions
+(DynamoDB Local reports no per-partition or per-index figures). Items are counted for writes that succeeded or
+failed their condition (both are billed), with an estimated WCU each (table part only: KB of a Put's item, 1
+for an Update or Delete; twice that in a transaction); index writes are known for Puts only (an item carrying
+the index's keys), so they are a floor: a Put that moves or drops an item's index entry, and a Delete of an
+indexed item, are not seen. BatchWriteItem items left unprocessed are counted as written.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ _READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "Execu
           "BatchExecuteStatement"}
 _CONDITIONAL_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 _CONTEXT_KEY = "karmayogi_meter_estimate"
+_WRITES_KEY = "karmayogi_meter_writes"
 
 
 @dataclass
@@ -53,6 +62,13 @@ class Counts:
 
     def is_zero(self) -> bool:
         return not any(vars(self).values())
+
+
+@dataclass
+class Writes:
+    """Items written to one partition key (or index) and their estimated WCU (see the module doc)."""
+    items: int = 0
+    wcu: float = 0.0
 
 
 @dataclass
@@ -155,6 +171,7 @@ def _kb(size: int) -> int:
 class _Index:
     keys: frozenset  # the index's key attributes: an item without all of them is not in the index
     projected: Optional[frozenset]  # attributes copied into the index; None for all of them
+    name: str = ""
 
 
 def _indexes_of(model) -> list[_Index]:
@@ -166,8 +183,56 @@ def _indexes_of(model) -> list[_Index]:
         projection = index.get("projection", {})
         projected = (None if projection.get("ProjectionType") == "ALL"
                      else frozenset(table_keys | keys | set(projection.get("NonKeyAttributes", []))))
-        found.append(_Index(keys, projected))
+        found.append(_Index(keys, projected, index.get("index_name", "")))
     return found
+
+
+def _hash_key_of(model) -> Optional[str]:
+    for key in model._get_schema()["key_schema"]:
+        if key["KeyType"] == "HASH":
+            return key["AttributeName"]
+    return None
+
+
+def _key_value(value: Optional[dict]) -> str:
+    if not value:
+        return "?"
+    (_, data), = value.items()
+    return str(data)
+
+
+def _item_writes(operation: str, params: dict, hash_keys: dict[str, str],
+                 indexes: dict[str, list[_Index]]) -> list[tuple[str, str, float, list[tuple[str, float]]]]:
+    """(table, partition key, WCU estimate, [(index, WCU estimate)]) for each item a write request writes."""
+    def one(table: str, kind: str, body: dict, factor: int):
+        item = body.get("Item") if kind == "Put" else body.get("Key")
+        item = item or {}
+        key = _key_value(item.get(hash_keys.get(table, ""))) if table in hash_keys else "?"
+        if kind != "Put":
+            return table, key, float(factor), []
+        landed = []
+        for index in indexes.get(table, []):
+            if index.keys <= item.keys():
+                shown = item if index.projected is None else {k: v for k, v in item.items() if k in index.projected}
+                landed.append((index.name, float(factor * _kb(item_size(shown)))))
+        return table, key, float(factor * _kb(item_size(item))), landed
+
+    if operation == "PutItem":
+        return [one(params.get("TableName", "?"), "Put", params, 1)]
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [one(params.get("TableName", "?"), "Key", params, 1)]
+    if operation == "BatchWriteItem":
+        return [one(table, "Put" if "PutRequest" in request else "Key",
+                    request.get("PutRequest") or request.get("DeleteRequest") or {}, 1)
+                for table, requests in params.get("RequestItems", {}).items() for request in requests]
+    if operation == "TransactWriteItems":
+        found = []
+        for action in params.get("TransactItems", []):
+            (kind, body), = action.items()
+            if kind != "ConditionCheck":  # billed, but writes nothing
+                found.append(one(body.get("TableName", "?"), kind, body, 2))
+        return found
+    return []
 
 
 def _put_cost(item: dict, indexes: list[_Index]) -> float:
@@ -215,11 +280,15 @@ def _split(operation: str, item: dict) -> tuple[float, float]:
 class DynamoMeter:
     """Thread-safe counters fed by botocore events on every watched DynamoDB client."""
 
-    def __init__(self) -> None:
+    def __init__(self, track_keys: bool = False) -> None:
         self._lock = threading.Lock()
         self._usage = Usage()
         self._watched: dict[int, Any] = {}  # id -> client, kept alive so that an id is never reused
         self._indexes: dict[str, list[_Index]] = {}  # table name -> its secondary indexes
+        self._hash_keys: dict[str, str] = {}  # table name -> its partition key attribute
+        self._track_keys = track_keys
+        self._key_writes: dict[tuple[str, str], Writes] = {}
+        self._index_writes: dict[tuple[str, str], Writes] = {}
         self._id = f"karmayogi-meter-{id(self)}"
 
     # --- wiring ----------------------------------------------------------------------------------------
@@ -231,6 +300,9 @@ class DynamoMeter:
             models = m.ALL_MODELS
         for model in models:
             self._indexes[model.Meta.table_name] = _indexes_of(model)
+            hash_key = _hash_key_of(model)
+            if hash_key:
+                self._hash_keys[model.Meta.table_name] = hash_key
             self.watch(model._get_connection().connection)
         for connection in connections:
             self.watch(connection)
@@ -261,6 +333,18 @@ class DynamoMeter:
     def reset(self) -> None:
         with self._lock:
             self._usage = Usage()
+            self._key_writes = {}
+            self._index_writes = {}
+
+    def key_writes(self) -> dict[tuple[str, str], Writes]:
+        """(table, partition key) -> items written there (only with track_keys=True; see the module doc)."""
+        with self._lock:
+            return {k: Writes(v.items, v.wcu) for k, v in self._key_writes.items()}
+
+    def index_writes(self) -> dict[tuple[str, str], Writes]:
+        """(table, index name) -> items written into that index, from Puts (a floor; see the module doc)."""
+        with self._lock:
+            return {k: Writes(v.items, v.wcu) for k, v in self._index_writes.items()}
 
     def snapshot(self) -> Usage:
         with self._lock:
@@ -280,6 +364,10 @@ class DynamoMeter:
             estimate = _estimate(model.name, params, self._indexes)
             if estimate is not None:
                 context[_CONTEXT_KEY] = estimate
+            if self._track_keys:
+                writes = _item_writes(model.name, params, self._hash_keys, self._indexes)
+                if writes:
+                    context[_WRITES_KEY] = writes
 
     def _record(self, parsed: dict, model=None, http_response=None, context=None, **_) -> None:
         operation = getattr(model, "name", "unknown")
@@ -309,6 +397,15 @@ class DynamoMeter:
                     counts.rcu += rcu
                     counts.wcu += billed
                     counts.reported_wcu += reported
+            if self._track_keys and (not failed or code == "ConditionalCheckFailedException"):
+                for table_name, key, wcu, landed in (context or {}).get(_WRITES_KEY, ()):
+                    tally = self._key_writes.setdefault((table_name, key), Writes())
+                    tally.items += 1
+                    tally.wcu += wcu
+                    for index_name, index_wcu in landed:
+                        tally = self._index_writes.setdefault((table_name, index_name), Writes())
+                        tally.items += 1
+                        tally.wcu += index_wcu
 
     def _record_failure(self, exception=None, context=None, **kwargs) -> None:
         """A call that got no response at all (connection error...): a request and an error, no capacity."""
