@@ -1,0 +1,1 @@
+"""Who is calling (bearer tokens) and what they may see or change (roles over the org tree)."""

@@ -1,0 +1,100 @@
+"""Bearer JWTs (RS256 or ES256), verified against a JWKS with rotation by `kid`.
+
+The key set comes from a loader (an environment variable locally, a parameter store or a JWKS URL in AWS) and
+is cached; a token signed with a key we have not seen makes us reload once, so a new key needs no redeploy.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import jwt
+
+from chalicelib.errors import ApiError
+
+ROLES = ("learner", "mdo_admin", "national_admin")
+ALGORITHMS = ["RS256", "ES256"]  # asymmetric only: an HS256 token can never pass as one of ours
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    org_id: Optional[str]
+    roles: frozenset[str]
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+def unauthenticated(reason: str) -> ApiError:
+    return ApiError(401, "unauthenticated", reason, "Authorization")
+
+
+class KeySet:
+    """JWKS by kid, reloaded at most every `min_reload_seconds` when an unknown kid turns up."""
+
+    def __init__(self, load: Callable[[], dict], ttl_seconds: int = 300, min_reload_seconds: int = 30):
+        self._load, self._ttl, self._min_reload = load, ttl_seconds, min_reload_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._loaded_at = float("-inf")
+
+    def _reload(self) -> None:
+        data = self._load() or {"keys": []}
+        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(data).keys if k.key_id} if data["keys"] else {}
+        self._loaded_at = time.monotonic()
+
+    def key(self, kid: Optional[str]) -> jwt.PyJWK:
+        age = time.monotonic() - self._loaded_at
+        if age > self._ttl or (kid not in self._keys and age > self._min_reload):
+            self._reload()
+        if kid not in self._keys:
+            raise unauthenticated("token is signed with a key we do not know")
+        return self._keys[kid]
+
+
+def jwks_from_json(text: Optional[str]) -> dict:
+    return json.loads(text) if text else {"keys": []}
+
+
+def jwks_from_url(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (configured https URL)
+        return json.load(response)
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_seconds: int = 60):
+        self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway_seconds
+
+    def principal(self, authorization: Optional[str]) -> Principal:
+        """The caller behind an `Authorization: Bearer <jwt>` header, or a 401 saying why not."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if not authorization:
+            raise unauthenticated("missing bearer token")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthenticated("Authorization must be 'Bearer <token>'")
+        try:
+            kid = jwt.get_unverified_header(token.strip()).get("kid")
+            claims = jwt.decode(token.strip(), self.keys.key(kid).key, algorithms=ALGORITHMS,
+                                audience=self.audience, issuer=self.issuer, leeway=self.leeway,
+                                options={"require": ["exp", "sub", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise unauthenticated("token is not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise unauthenticated("token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise unauthenticated("token is from another issuer") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise unauthenticated(f"token has no '{exc.claim}' claim") from None
+        except jwt.InvalidTokenError:
+            raise unauthenticated("token is not a valid signed token") from None
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not isinstance(claims["sub"], str):
+            raise unauthenticated("token claims have the wrong types")
+        org_id = claims.get("org_id")
+        return Principal(claims["sub"], org_id if isinstance(org_id, str) else None,
+                         frozenset(r for r in roles if r in ROLES))

@@ -1,0 +1,77 @@
+"""Development signing keys and tokens: `make run` and `make token` (local only; never deployed).
+
+The private key is generated on first use into .local/ (git-ignored); the running stack is given only the
+public half, as a JWKS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+PROJECT = Path(__file__).resolve().parents[1]
+KEY_FILE = PROJECT / ".local" / "dev-signing-key.pem"
+ISSUER = "karmayogi-engage-local"
+AUDIENCE = "karmayogi-engage"
+
+
+def new_private_key(algorithm: str = "RS256"):
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_jwk(private_key, kid: str) -> dict:
+    algorithm = "ES256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "RS256"
+    jwk = json.loads(jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private_key.public_key()))
+    return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+def mint(private_key, kid: str, sub: str, roles: list[str], org_id: str | None = None, ttl: int = 8 * 3600,
+         issuer: str = ISSUER, audience: str = AUDIENCE, **claims) -> str:
+    now = int(time.time())
+    algorithm = "ES256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "RS256"
+    body = {"iss": issuer, "aud": audience, "sub": sub, "roles": roles, "iat": now, "nbf": now, "exp": now + ttl,
+            "jti": str(uuid.uuid4()), **({"org_id": org_id} if org_id else {}), **claims}
+    return jwt.encode(body, private_key, algorithm=algorithm, headers={"kid": kid})
+
+
+def dev_key():
+    """The local stack's key (created once), with its kid."""
+    if not KEY_FILE.exists():
+        KEY_FILE.parent.mkdir(exist_ok=True)
+        pem = new_private_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption())
+        KEY_FILE.write_bytes(pem)
+        KEY_FILE.chmod(0o600)
+    key = serialization.load_pem_private_key(KEY_FILE.read_bytes(), password=None)
+    kid = "dev-" + jwt.utils.base64url_encode(
+        key.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
+    return key, kid
+
+
+def dev_jwks() -> str:
+    key, kid = dev_key()
+    return json.dumps({"keys": [public_jwk(key, kid)]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print a bearer token for the local stack.")
+    parser.add_argument("--sub", required=True, help="learner id (the token's subject)")
+    parser.add_argument("--role", default="learner", help="learner, mdo_admin or national_admin (comma-separated)")
+    parser.add_argument("--org", default=None, help="the org the token's holder belongs to / administers")
+    args = parser.parse_args()
+    key, kid = dev_key()
+    print(f"# {args.role} token for {args.sub}, valid 8 hours: curl -H \"Authorization: Bearer $TOKEN\" ...")
+    print(mint(key, kid, args.sub, [r.strip() for r in args.role.split(",") if r.strip()], args.org))
+
+
+if __name__ == "__main__":
+    main()
