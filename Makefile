@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast test-integration package deps java node clean
+.PHONY: token run test test-fast test-integration package bench deps java node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,17 @@ test-fast: deps
 test-integration: deps
 	$(PY) -m pytest tests/integration -q
 
+# A bearer token for the local stack, alone on the last line: make token SUB=<learner> ROLE=<role> ORG=<org>
+token: $(VENV)/.installed
+	@$(PY) -m local.dev_keys --sub "$(or $(SUB),admin)" --role "$(or $(ROLE),learner)" $(if $(ORG),--org "$(ORG)")
+
 package: deps
 	STAGE=$(STAGE) bash infra/package.sh
+
+# Replays a realistic stream through the real handlers on DynamoDB Local and prints what it costs (local/bench.py).
+# BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
+bench: deps
+	$(PY) -m local.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -20,6 +20,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _caller():
+    """The bearer token's holder: every route but the health check and the signed webhook asks for one."""
+    return adapters().tokens.principal(app.current_request.headers.get("authorization"))
+
+
 @app.middleware("http")
 def json_errors(event, get_response):
     try:
@@ -42,27 +47,30 @@ def post_events():
 
 @app.route("/v1/learners/{learner_id}")
 def get_learner(learner_id):
-    return learners.learner_summary(learner_id, adapters(), _now())
+    return learners.learner_summary(learner_id, _caller(), adapters(), _now())
 
 
 @app.route("/v1/learners/{learner_id}/ledger")
 def get_ledger(learner_id):
-    query = app.current_request.query_params or {}
-    return learners.ledger_page(learner_id, adapters(), query.get("limit"), query.get("cursor"))
+    caller, query = _caller(), app.current_request.query_params or {}
+    return learners.ledger_page(learner_id, caller, adapters(), query.get("limit"), query.get("cursor"))
 
 
 @app.route("/v1/badges")
 def get_badges():
+    _caller()
     return learners.badge_catalogue(adapters())
 
 
 @app.route("/v1/leaderboards/learners")
 def get_learner_board():
+    _caller()
     return leaderboards.learner_board(app.current_request.query_params or {}, adapters(), _now())
 
 
 @app.route("/v1/leaderboards/orgs")
 def get_org_board():
+    _caller()
     return leaderboards.org_board(app.current_request.query_params or {}, adapters(), _now())
 
 

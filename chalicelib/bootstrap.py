@@ -7,6 +7,7 @@ from typing import Callable
 
 from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
+from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.storage.boards import BoardStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
@@ -23,6 +24,8 @@ class Adapters:
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
     webhook_secrets: Callable[[], list[str]] = settings.webhook_secrets
+    tokens: TokenVerifier = field(default_factory=lambda: TokenVerifier(
+        KeySet(settings.jwks), settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS))
 
 
 @lru_cache(maxsize=1)

@@ -43,3 +43,16 @@ class Settings:
 def webhook_secrets() -> list[str]:
     """Every secret currently accepted (several during a rotation). Read on each call: rotation needs no restart."""
     return [s.strip() for s in os.environ.get("KARMAYOGI_WEBHOOK_SECRETS", "").split(",") if s.strip()]
+
+
+# Bearer tokens: who issues them, for whom, and where their public keys are (a JWKS as JSON, or a URL).
+JWT_ISSUER = _env("KARMAYOGI_JWT_ISSUER", "karmayogi-engage-local")
+JWT_AUDIENCE = _env("KARMAYOGI_JWT_AUDIENCE", "karmayogi-engage")
+JWT_LEEWAY_SECONDS = int(_env("KARMAYOGI_JWT_LEEWAY_SECONDS", "60"))
+
+
+def jwks() -> dict:
+    """The current public signing keys. Read on every reload, so a rotated key needs no restart."""
+    from chalicelib.identity.tokens import jwks_from_json, jwks_from_url
+    url = os.environ.get("KARMAYOGI_JWKS_URL")
+    return jwks_from_url(url) if url else jwks_from_json(os.environ.get("KARMAYOGI_JWKS"))

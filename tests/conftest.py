@@ -20,6 +20,12 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (imported before any client is created)
 
+from local.dev_keys import mint, new_private_key, public_jwk  # noqa: E402
+
+# The tests' own signing key: its public half is the JWKS the app trusts; nothing is committed.
+TEST_KEY, TEST_KID = new_private_key("RS256"), "test-key-1"
+os.environ["KARMAYOGI_JWKS"] = json.dumps({"keys": [public_jwk(TEST_KEY, TEST_KID)]})
+
 from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.ingestion.signature import HEADER, sign  # noqa: E402
 
@@ -30,6 +36,47 @@ SECRET = "test-secret-new"
 
 def fixture_event(name: str):
     return json.loads((FIXTURES / "events" / f"{name}.json").read_text())
+
+
+def token(sub: str = "admin-1", roles=("national_admin",), org_id=None, **claims) -> str:
+    return mint(TEST_KEY, TEST_KID, sub, list(roles), org_id, issuer=settings.JWT_ISSUER,
+                audience=settings.JWT_AUDIENCE, **claims)
+
+
+def bearer(sub: str = "admin-1", roles=("national_admin",), org_id=None) -> dict:
+    return {"Authorization": f"Bearer {token(sub, roles, org_id)}"}
+
+
+class _AuthenticatedHttp:
+    """chalice.test.Client's http, sending a national admin's token unless the test sets Authorization itself
+    (or passes authorization=None to send none)."""
+    _DEFAULT = object()
+
+    def __init__(self, http):
+        self._http, self._default = http, bearer()
+
+    def request(self, method, path, headers=None, body=b"", authorization=_DEFAULT):
+        headers = dict(headers or {})
+        if authorization is self._DEFAULT:
+            headers = {**self._default, **headers}
+        elif authorization is not None:
+            headers["Authorization"] = authorization
+        return self._http.request(method, path, headers=headers, body=body)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
 
 
 def signed_headers(body: bytes, secret: str = SECRET, timestamp=None) -> dict:
@@ -65,6 +112,7 @@ def client(aws):
     from chalice.test import Client
     import app as application
     with Client(application.app, project_dir=str(PROJECT)) as c:
+        c._http_client = _AuthenticatedHttp(c.http)
         yield c
 
 

@@ -12,6 +12,7 @@ from typing import Optional
 
 import pytest
 
+from chalicelib.identity.tokens import Principal
 from chalicelib.errors import ApiError
 from chalicelib.events import parse_event
 from chalicelib.leaderboards import service as leaderboards
@@ -23,6 +24,8 @@ from tests.rules_builders import (NOW, attended, completion, deliver, deliver_on
 from tests.rules_builders import adapters as fresh_adapters
 
 # --- helpers -----------------------------------------------------------------------------------------------
+
+ADMIN = Principal("admin-1", None, frozenset({"national_admin"}))  # may read any learner
 
 
 def org_event(org_id: str, kind: str, parent: Optional[str] = None, at: str = "2024-01-01T09:00:00+05:30",
@@ -224,18 +227,18 @@ def test_the_learner_summary_has_every_rank_with_the_previous_one(a):
     add_orgs(a, [org_event("m1", "ministry"), org_event("d1", "department", "m1"), org_event("o1", "mdo", "d1"),
                  org_event("o2", "mdo", "d1")])
     _two_weeks(a)
-    ranks = learner_summary("u-x", a, ist(2024, 10, 30, 12))["ranks"]
+    ranks = learner_summary("u-x", ADMIN, a, ist(2024, 10, 30, 12))["ranks"]
     # org o1 (X and Y), dept d1, ministry m1 and national (all three)
     assert [(r["scope"], r["period"], r["points"], r["rank"], r["previous_rank"]) for r in ranks] == [
         (scope, period, points, rank, previous)
         for scope in ("org:o1", "dept:d1", "ministry:m1", "national")
         for period, points, rank, previous in (("week:2024-W44", 15, 2, 1), ("month:2024-10", 35, 2, None),
                                                ("all", 35, 2, None))]
-    z = learner_summary("u-z", a, ist(2024, 10, 30, 12))["ranks"]
+    z = learner_summary("u-z", ADMIN, a, ist(2024, 10, 30, 12))["ranks"]
     assert [(r["scope"], r["period"], r["rank"]) for r in z if r["period"] == "all"] == [
         ("org:o2", "all", 1), ("dept:d1", "all", 3), ("ministry:m1", "all", 3), ("national", "all", 3)]
     # next week: nothing yet this week; last week's rank is shown
-    later = learner_summary("u-x", a, ist(2024, 11, 5))["ranks"]
+    later = learner_summary("u-x", ADMIN, a, ist(2024, 11, 5))["ranks"]
     week = [r for r in later if r["scope"] == "national" and r["period"].startswith("week")]
     assert week == [{"scope": "national", "period": "week:2024-W45", "points": 0, "rank": None,
                      "previous_rank": 2}]
@@ -443,7 +446,7 @@ def test_a_learner_moving_org_leaves_the_old_boards_and_joins_the_new(tree):
     assert _headcounts(tree) == {"org_gsi": 1, "org_ibm": 1, "org_ncl": 1, "org_ka_rev": 4}
     assert tree.boards.scores("org:org_gsi|all") == {12: 1}
     assert tree.boards.scores("dept:dept_mines|month:2024-10") == {25: 1, 12: 1}
-    ranks = learner_summary("g1", tree, ist(2024, 10, 30))["ranks"]
+    ranks = learner_summary("g1", ADMIN, tree, ist(2024, 10, 30))["ranks"]
     assert {r["scope"] for r in ranks} == {"org:org_ka_rev", "state:state_ka", "national"}
     # an older event still carrying the old org does not move them back: the latest event wins
     deliver(tree, [rating("g1", "late-course", ist(2024, 10, 15), org="org_gsi")])
@@ -562,7 +565,7 @@ def test_a_late_event_for_last_week_updates_last_week_and_this_weeks_previous_ra
         ("u-y", 24, 1), ("u-x", 20, 2), ("u-z", 2, 3)]
     assert rows(board(a, "national", "week", now), "learner_id", "points", "rank", "previous_rank") == [
         ("u-y", 30, 1, 1), ("u-x", 15, 2, 2), ("u-z", 5, 3, 3)]
-    y = {(r["scope"], r["period"]): r for r in learner_summary("u-y", a, now)["ranks"]}
+    y = {(r["scope"], r["period"]): r for r in learner_summary("u-y", ADMIN, a, now)["ranks"]}
     assert (y[("national", "week:2024-W44")]["rank"], y[("national", "week:2024-W44")]["previous_rank"]) == (1, 1)
     assert y[("national", "month:2024-10")]["points"] == 54
 

@@ -58,9 +58,26 @@ def test_the_signature_scheme_names_the_real_header_and_guards_only_the_webhook(
     scheme = spec()["components"]["securitySchemes"]["KarmayogiSignature"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", HEADER)
     assert "HMAC-SHA256" in scheme["description"] and "300" in scheme["description"]
+    bearer = spec()["components"]["securitySchemes"]["BearerToken"]
+    assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
     for path, method in _spec_operations():
         security = spec()["paths"][path][method].get("security")
-        assert security == ([{"KarmayogiSignature": []}] if (path, method) == ("/v1/events", "post") else [])
+        expected = {("/v1/events", "post"): [{"KarmayogiSignature": []}], ("/health", "get"): []}
+        assert security == expected.get((path, method), [{"BearerToken": []}]), (path, method)
+
+
+def test_every_operation_the_spec_guards_with_a_token_refuses_a_call_without_one(client):
+    """What the spec says about tokens is what the app does (path parameters filled with a dummy id)."""
+    for path, method in _spec_operations():
+        url = path.replace("{learner_id}", "u-0001")
+        response = client.http.request(method.upper(), url, headers={"Content-Type": "application/json"},
+                                       body=b"{}", authorization=None)
+        guarded = spec()["paths"][path][method].get("security") == [{"BearerToken": []}]
+        asked_for_token = (response.status_code == 401
+                           and response.json_body["error"].get("field") == "Authorization")
+        assert asked_for_token == guarded, (method, path, response.status_code)
+        if guarded:
+            assert_matches_spec(path, method, 401, response.json_body)
 
 
 def test_documented_limits_are_the_configured_defaults():

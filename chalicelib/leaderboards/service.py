@@ -7,11 +7,11 @@ period's entries and one for names.
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime
 from typing import Optional
 
 from chalicelib.errors import bad_request
+from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
                                             parse_scope, previous_period, scope_of_board, scopes_for,
@@ -28,22 +28,6 @@ _LEARNER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract a
 
 
 # --- keeping boards in line ------------------------------------------------------------------------------
-
-def _parent_lookup(adapters):
-    """Org type and parent, cached briefly: the tree changes rarely and every score needs it."""
-    cache = adapters.__dict__.setdefault("_org_cache", {})
-
-    def parent_of(org_id: str):
-        hit = cache.get(org_id)
-        if hit is None or hit[0] < time.monotonic():
-            org = adapters.orgs.get(org_id)
-            hit = (time.monotonic() + adapters.boards.config.org_tree_cache_seconds,
-                   (org.type, org.parent_id) if org else None)
-            if org is not None:
-                cache[org_id] = hit
-        return hit[1]
-    return parent_of
-
 
 def _desired(standing: LearnerStanding, scopes: list[Scope]) -> dict[str, Entry]:
     entries = desired_entries(standing.learner_id, standing.profile.org_id, standing.points_by_period,
@@ -63,11 +47,7 @@ def _period_state(standing: Optional[LearnerStanding], period: str):
 
 def scopes_of(org_id: Optional[str], adapters) -> list[Scope]:
     """The scopes a learner of this org is ranked in, from the (briefly cached) org tree."""
-    return scopes_for(org_id, _parent_lookup(adapters))
-
-
-def forget_org(org_id: str, adapters) -> None:
-    adapters.__dict__.get("_org_cache", {}).pop(org_id, None)
+    return scopes_for(org_id, parent_lookup(adapters))
 
 
 def learners_under(org_id: str, adapters) -> list[str]:
@@ -95,7 +75,7 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
     with `touched` (the boards this call checked, added here), so whatever we wrote is put right. Each board
     change is applied once (see storage/boards.py).
     """
-    parent_of = _parent_lookup(adapters)
+    parent_of = parent_lookup(adapters)
     desired = _desired(after, scopes)
     periods = set(after.points_by_period) | set(after.minutes_by_period)
     if before is not None:

@@ -10,6 +10,8 @@ from chalicelib.errors import bad_request, not_found
 from chalicelib.events import OrgUpserted
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.identity.access import forbidden, require_learner_access
+from chalicelib.orgtree import forget_org, parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
 from chalicelib.rules.periods import month_of, week_of
@@ -42,7 +44,7 @@ def _apply_org_events(org_id: str, stream: str, adapters) -> None:
     if moved:
         # Everyone below the org now belongs to other department/ministry boards. Re-score them once every
         # function has dropped its cached copy of the tree.
-        leaderboards.forget_org(org_id, adapters)
+        forget_org(org_id, adapters)
         delay = adapters.boards.config.org_tree_cache_seconds + 5
         adapters.queue.send([f"learner:{learner}" for learner in leaderboards.learners_under(org_id, adapters)],
                             delay_seconds=min(delay, 900))  # SQS delays at most 15 minutes
@@ -80,16 +82,20 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
 
 # --- reading ------------------------------------------------------------------------------------------
 
-def _known_learner(learner_id: str, adapters):
+def readable_learner(learner_id: str, principal, adapters):
+    """The stored learner, if the caller may see them: themself, an admin of their org, a national admin."""
     # An id that could never have been accepted is simply unknown (and never reaches DynamoDB's key limits).
     stored = adapters.learners.get(learner_id) if re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", learner_id) else None
     if stored is None:
+        if principal.sub != learner_id and not principal.has("national_admin"):
+            raise forbidden("you may only see your own data, or that of learners in orgs you administer")
         raise not_found(f"learner {learner_id[:128]}")
+    require_learner_access(principal, learner_id, stored.standing.profile.org_id, parent_lookup(adapters))
     return stored
 
 
-def learner_summary(learner_id: str, adapters, now: datetime) -> dict:
-    stored = _known_learner(learner_id, adapters)
+def learner_summary(learner_id: str, principal, adapters, now: datetime) -> dict:
+    stored = readable_learner(learner_id, principal, adapters)
     s, zone = stored.standing, adapters.rules.timezone
     catalogue = {b.id: b for b in adapters.catalogue}
     this_week, this_month = f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}"
@@ -118,8 +124,8 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def ledger_page(learner_id: str, adapters, limit, cursor) -> dict:
-    _known_learner(learner_id, adapters)
+def ledger_page(learner_id: str, principal, adapters, limit, cursor) -> dict:
+    readable_learner(learner_id, principal, adapters)
     size = parse_limit(limit, 20, adapters.limits.max_page_size)
     entries, next_seq = adapters.learners.ledger_page(learner_id, size, decode_cursor(cursor, LEDGER_CURSOR) if cursor else None)
     return {

@@ -28,8 +28,10 @@ With `DynamoMeter(track_keys=True)` the meter also tallies, from the requests, e
 (DynamoDB Local reports no per-partition or per-index figures). Items are counted for writes that succeeded or
 failed their condition (both are billed), with an estimated WCU each (table part only: KB of a Put's item, 1
 for an Update or Delete; twice that in a transaction); index writes are known for Puts only (an item carrying
-the index's keys), so they are a floor: a Put that moves or drops an item's index entry, and a Delete of an
-indexed item, are not seen. BatchWriteItem items left unprocessed are counted as written.
+the index's keys), so they are a floor: a Put that moves an item within an index also deletes its old index
+entry (one more index write), and a Delete of an indexed item removes one; neither is seen. `Writes.replacing`
+counts the index Puts conditioned on the item already existing (a condition other than attribute_not_exists):
+at most that many index deletes are missing. BatchWriteItem items left unprocessed are counted as written.
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class Writes:
     """Items written to one partition key (or index) and their estimated WCU (see the module doc)."""
     items: int = 0
     wcu: float = 0.0
+    replacing: int = 0  # index writes only: Puts conditioned on the item existing (see the module doc)
 
 
 @dataclass
@@ -202,19 +205,21 @@ def _key_value(value: Optional[dict]) -> str:
 
 
 def _item_writes(operation: str, params: dict, hash_keys: dict[str, str],
-                 indexes: dict[str, list[_Index]]) -> list[tuple[str, str, float, list[tuple[str, float]]]]:
-    """(table, partition key, WCU estimate, [(index, WCU estimate)]) for each item a write request writes."""
+                 indexes: dict[str, list[_Index]]) -> list[tuple[str, str, float, list[tuple[str, float, bool]]]]:
+    """(table, partition key, WCU estimate, [(index, WCU estimate, replacing)]) for each item a request writes."""
     def one(table: str, kind: str, body: dict, factor: int):
         item = body.get("Item") if kind == "Put" else body.get("Key")
         item = item or {}
         key = _key_value(item.get(hash_keys.get(table, ""))) if table in hash_keys else "?"
         if kind != "Put":
             return table, key, float(factor), []
+        condition = body.get("ConditionExpression") or ""
+        replacing = bool(condition) and "attribute_not_exists" not in condition
         landed = []
         for index in indexes.get(table, []):
             if index.keys <= item.keys():
                 shown = item if index.projected is None else {k: v for k, v in item.items() if k in index.projected}
-                landed.append((index.name, float(factor * _kb(item_size(shown)))))
+                landed.append((index.name, float(factor * _kb(item_size(shown))), replacing))
         return table, key, float(factor * _kb(item_size(item))), landed
 
     if operation == "PutItem":
@@ -339,12 +344,12 @@ class DynamoMeter:
     def key_writes(self) -> dict[tuple[str, str], Writes]:
         """(table, partition key) -> items written there (only with track_keys=True; see the module doc)."""
         with self._lock:
-            return {k: Writes(v.items, v.wcu) for k, v in self._key_writes.items()}
+            return {k: Writes(v.items, v.wcu, v.replacing) for k, v in self._key_writes.items()}
 
     def index_writes(self) -> dict[tuple[str, str], Writes]:
         """(table, index name) -> items written into that index, from Puts (a floor; see the module doc)."""
         with self._lock:
-            return {k: Writes(v.items, v.wcu) for k, v in self._index_writes.items()}
+            return {k: Writes(v.items, v.wcu, v.replacing) for k, v in self._index_writes.items()}
 
     def snapshot(self) -> Usage:
         with self._lock:
@@ -402,10 +407,11 @@ class DynamoMeter:
                     tally = self._key_writes.setdefault((table_name, key), Writes())
                     tally.items += 1
                     tally.wcu += wcu
-                    for index_name, index_wcu in landed:
+                    for index_name, index_wcu, replacing in landed:
                         tally = self._index_writes.setdefault((table_name, index_name), Writes())
                         tally.items += 1
                         tally.wcu += index_wcu
+                        tally.replacing += replacing
 
     def _record_failure(self, exception=None, context=None, **kwargs) -> None:
         """A call that got no response at all (connection error...): a request and an error, no capacity."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.identity.tokens import Principal
 from chalicelib import bootstrap
 from chalicelib.errors import ApiError
 from chalicelib.ingestion.signature import sign
@@ -19,6 +20,8 @@ from tests.rules_builders import completion, ist
 
 LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"
 SINGLE_FIXTURES = sorted(p.stem for p in (FIXTURES / "events").glob("*.json") if p.stem != "batch")
+
+ADMIN = Principal("admin-1", None, frozenset({"national_admin"}))  # may read any learner
 
 
 def post(adapters, payload, now, secret=SECRET):
@@ -39,7 +42,7 @@ def drain(adapters) -> list[str]:
 def whole_ledger(learner_id, adapters, limit) -> list[dict]:
     entries, cursor = [], None
     while True:
-        page = ledger_page(learner_id, adapters, str(limit), cursor)
+        page = ledger_page(learner_id, ADMIN, adapters, str(limit), cursor)
         assert len(page["entries"]) <= limit
         entries += page["entries"]
         cursor = page["next_cursor"]
@@ -60,17 +63,17 @@ def test_the_fixture_events_end_to_end(adapters, now):
     assert set(drain(adapters)) == {f"learner:{LEARNER}", "org:org_gsi_kolkata"}
     drain(memory)
 
-    summary = learner_summary(LEARNER, adapters, now)
-    assert summary == learner_summary(LEARNER, memory, now)  # the DynamoDB adapters agree with the fakes
+    summary = learner_summary(LEARNER, ADMIN, adapters, now)
+    assert summary == learner_summary(LEARNER, ADMIN, memory, now)  # the DynamoDB adapters agree with the fakes
     assert summary["name"] == "Ananya Mehta" and summary["org_id"] == "org_mines_hq"
     assert summary["points"] == 5 + 15 + 2 + 5  # enrolment; completion + passed + ACBP on time; rating; webinar
     assert summary["learning_minutes"] == 90 + 35 + 60
     assert summary["competency_areas"] == ["behavioural", "domain"]
     assert {b["id"] for b in summary["badges"]} == {"first_course", "first_rating"}
 
-    first = ledger_page(LEARNER, adapters, None, None)
+    first = ledger_page(LEARNER, ADMIN, adapters, None, None)
     assert first["next_cursor"] is None and len(first["entries"]) == 6
-    in_memory = ledger_page(LEARNER, memory, None, None)["entries"]
+    in_memory = ledger_page(LEARNER, ADMIN, memory, None, None)["entries"]
     assert without_recorded_at(first["entries"]) == without_recorded_at(in_memory)
     assert all(e["recorded_at"].endswith("Z") for e in first["entries"])
     assert whole_ledger(LEARNER, adapters, 4) == whole_ledger(LEARNER, adapters, 1) == first["entries"]
@@ -84,7 +87,7 @@ def test_the_fixture_events_end_to_end(adapters, now):
         assert post(adapters, fixture_event(name), now)[1]["results"][0]["status"] == "duplicate"
     drain(adapters)
     assert adapters.learners.get(LEARNER).version == version
-    assert learner_summary(LEARNER, adapters, now) == summary
+    assert learner_summary(LEARNER, ADMIN, adapters, now) == summary
 
 
 def test_a_batch_with_a_duplicate_and_a_rejected_event(adapters, now):
@@ -97,15 +100,15 @@ def test_a_batch_with_a_duplicate_and_a_rejected_event(adapters, now):
     assert sorted(adapters.queue.sent) == ["learner:u-0001", "learner:u-0001", "learner:u-0002"]
     assert drain(adapters) == ["learner:u-0001", "learner:u-0002"]
 
-    one, two = learner_summary("u-0001", adapters, now), learner_summary("u-0002", adapters, now)
+    one, two = learner_summary("u-0001", ADMIN, adapters, now), learner_summary("u-0002", ADMIN, adapters, now)
     assert (one["points"], one["courses_completed"], one["learning_minutes"]) == (5, 1, 30)
     assert [b["id"] for b in one["badges"]] == ["first_course"]
     assert (two["points"], two["learning_minutes"]) == (5, 120)
-    entries = ledger_page("u-0001", adapters, None, None)["entries"]
+    entries = ledger_page("u-0001", ADMIN, adapters, None, None)["entries"]
     assert [(e["event_id"], e["rule"], e["amount"], e["kind"]) for e in entries] == [
         ("evt_b_0001", "course_completion", 5, "award")]
     with pytest.raises(ApiError) as missing:
-        learner_summary("u-0003", adapters, now)
+        learner_summary("u-0003", ADMIN, adapters, now)
     assert missing.value.status == 404
     assert EventRecord.count("learner:u-0001", consistent_read=True) == 1
 
@@ -113,7 +116,7 @@ def test_a_batch_with_a_duplicate_and_a_rejected_event(adapters, now):
     status, body = post(adapters, batch, now + timedelta(minutes=1))
     assert [r["status"] for r in body["results"]] == ["duplicate", "duplicate", "rejected"]
     drain(adapters)
-    assert learner_summary("u-0001", adapters, now) == one
+    assert learner_summary("u-0001", ADMIN, adapters, now) == one
     assert adapters.learners.get("u-0001").version == 1
 
 
@@ -125,15 +128,15 @@ def test_a_late_event_displaces_a_capped_completion(adapters, now):
     for event in events[1:]:  # arrival order: the 6th..9th, each scored as it arrives
         post(adapters, event, now)
         drain(adapters)
-    before = learner_summary(learner, adapters, now)
+    before = learner_summary(learner, ADMIN, adapters, now)
     assert (before["points"], before["courses_completed"]) == (40, 4)
 
     post(adapters, events[0], now)  # 5 Oct arrives last: it happened first, so it is one of the four
     drain(adapters)
-    after = learner_summary(learner, adapters, now)
+    after = learner_summary(learner, ADMIN, adapters, now)
     assert (after["points"], after["courses_completed"]) == (40, 5)
 
-    newest = ledger_page(learner, adapters, "4", None)["entries"]
+    newest = ledger_page(learner, ADMIN, adapters, "4", None)["entries"]
     assert sorted((e["event_id"], e["rule"], e["amount"], e["kind"]) for e in newest) == [
         ("evt_late_0", "assessment_passed", 5, "award"),
         ("evt_late_0", "course_completion", 5, "award"),

@@ -1,0 +1,30 @@
+"""The org tree as the rest of the code asks about it: an org's type and parent, briefly cached.
+
+Boards need it on every score and access checks on every admin request; the tree changes rarely. After an
+org moves, its learners are re-scored once every function's cache has run out (see learners.service).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+ParentOf = Callable[[str], Optional[tuple[str, Optional[str]]]]  # org id -> (type, parent id), None if unknown
+
+
+def parent_lookup(adapters) -> ParentOf:
+    cache = adapters.__dict__.setdefault("_org_cache", {})
+
+    def parent_of(org_id: str):
+        hit = cache.get(org_id)
+        if hit is None or hit[0] < time.monotonic():
+            org = adapters.orgs.get(org_id)
+            hit = (time.monotonic() + adapters.boards.config.org_tree_cache_seconds,
+                   (org.type, org.parent_id) if org else None)
+            if org is not None:
+                cache[org_id] = hit
+        return hit[1]
+    return parent_of
+
+
+def forget_org(org_id: str, adapters) -> None:
+    adapters.__dict__.get("_org_cache", {}).pop(org_id, None)
