@@ -9,8 +9,10 @@ from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
+from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
 from chalicelib.queues import streams_in
+from chalicelib.review import service as review
 
 # configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
 app = Chalice(app_name="karmayogi-engage", configure_logs=False)
@@ -56,6 +58,26 @@ def get_ledger(learner_id):
     return learners.ledger_page(learner_id, caller, adapters(), query.get("limit"), query.get("cursor"))
 
 
+# --- privacy: preferences, export, erasure -------------------------------------------------------------
+
+@app.route("/v1/learners/{learner_id}/preferences", methods=["GET", "PUT"])
+def learner_preferences(learner_id):
+    caller = _caller()
+    if app.current_request.method == "PUT":
+        return preferences.put_preferences(learner_id, caller, adapters(), app.current_request.raw_body)
+    return preferences.get_preferences(learner_id, caller, adapters())
+
+
+@app.route("/v1/learners/{learner_id}/export")
+def export_learner(learner_id):
+    return export.export_learner(learner_id, _caller(), adapters(), _now())
+
+
+@app.route("/v1/learners/{learner_id}/erase", methods=["POST"])
+def erase_learner(learner_id):
+    return erasure.erase_learner(learner_id, _caller(), adapters(), _now())
+
+
 @app.route("/v1/badges")
 def get_badges():
     _caller()
@@ -64,14 +86,32 @@ def get_badges():
 
 @app.route("/v1/leaderboards/learners")
 def get_learner_board():
-    _caller()
-    return leaderboards.learner_board(app.current_request.query_params or {}, adapters(), _now())
+    caller = _caller()
+    return leaderboards.learner_board(app.current_request.query_params or {}, adapters(), _now(), caller)
 
 
 @app.route("/v1/leaderboards/orgs")
 def get_org_board():
     _caller()
     return leaderboards.org_board(app.current_request.query_params or {}, adapters(), _now())
+
+
+# --- anti-abuse review (national admins): chalicelib/review/ ---------------------------------------------
+@app.route("/v1/review/held")
+def get_held_events():
+    caller, query = _caller(), app.current_request.query_params or {}
+    return review.held_list(caller, adapters(), query.get("limit"), query.get("cursor"))
+
+
+@app.route("/v1/review/{event_id}/release", methods=["POST"], content_types=["application/json"])
+def release_held_event(event_id):
+    return review.decide(event_id, app.current_request.raw_body, _caller(), adapters(), _now(), "released")
+
+
+@app.route("/v1/review/{event_id}/reject", methods=["POST"], content_types=["application/json"])
+def reject_held_event(event_id):
+    return review.decide(event_id, app.current_request.raw_body, _caller(), adapters(), _now(), "rejected")
+# --- end of anti-abuse review -------------------------------------------------------------------------------
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

@@ -1,6 +1,7 @@
 """The one place adapters are chosen and wired. Use cases receive an Adapters; tests pass in-memory ones."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
@@ -10,7 +11,7 @@ from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.storage.boards import BoardStore
-from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
+from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
 
 
 @dataclass
@@ -20,6 +21,9 @@ class Adapters:
     orgs: OrgRepository
     queue: StreamQueue
     boards: BoardStore
+    # Anti-abuse review items. The default is the in-memory store, for wirings that never hold anything;
+    # aws_adapters() wires DynamoDB.
+    reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -34,13 +38,42 @@ def _aws_clients():
     return {"sqs": boto3.client("sqs", region_name=settings.REGION)}
 
 
-def aws_adapters() -> Adapters:
+@lru_cache(maxsize=1)
+def _ssm_client():
+    import boto3  # once per process, and only where secrets come from SSM
+    return boto3.client("ssm", region_name=settings.REGION)
+
+
+def secret_adapters(config: settings.SecretsConfig | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> dict:
+    """webhook_secrets and tokens from the environment or SSM (KARMAYOGI_SECRETS_SOURCE; chalicelib/secrets.py)."""
+    from chalicelib import secrets
+    from chalicelib.logs import logger
+    config = config or settings.secrets_config()
+    if config.source == "env":  # cheap to read: every request sees the environment as it is now
+        keys = KeySet(settings.jwks, clock=clock)
+    else:  # at most one read per TTL, whatever comes in (unknown kids included)
+        keys = KeySet(secrets.jwks_source(config, _ssm_client, clock, logger), ttl_seconds=config.ttl_seconds,
+                      min_reload_seconds=config.ttl_seconds, clock=clock)
+    return {"webhook_secrets": secrets.webhook_secrets_source(config, _ssm_client, clock, logger),
+            "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS)}
+
+
+def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> Adapters:
     from chalicelib.queues import SqsStreamQueue
     from chalicelib.storage.boards import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
+    from chalicelib.storage.reviews import DynamoReviewStore
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
-                    boards=DynamoBoardStore(board_settings()))
+                    boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
+                    **secret_adapters(secrets_config, clock))
+
+
+def _memory_reviews() -> ReviewStore:
+    from chalicelib.storage.reviews import MemoryReviewStore
+    return MemoryReviewStore()
 
 
 def memory_adapters(**overrides) -> Adapters:

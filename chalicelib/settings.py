@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 def _env(name: str, default: str) -> str:
@@ -56,3 +57,30 @@ def jwks() -> dict:
     from chalicelib.identity.tokens import jwks_from_json, jwks_from_url
     url = os.environ.get("KARMAYOGI_JWKS_URL")
     return jwks_from_url(url) if url else jwks_from_json(os.environ.get("KARMAYOGI_JWKS"))
+
+
+# Where the two functions above get their values in AWS: chalicelib/secrets.py. Read when the adapters are
+# wired (bootstrap.py), once per process; .chalice/config.json sets them per stage.
+SECRETS_SOURCES = ("env", "ssm")
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    source: str  # env: KARMAYOGI_WEBHOOK_SECRETS / KARMAYOGI_JWKS (local, tests); ssm: Parameter Store (AWS)
+    webhook_secrets_parameter: str  # SecureString, comma-separated secrets
+    jwks_parameter: str  # String (public keys), a JWKS document; not read when KARMAYOGI_JWKS_URL is set
+    jwks_url: Optional[str]
+    ttl_seconds: int  # how long a value read from SSM is used: a rotation takes effect within this time
+
+
+def secrets_config() -> SecretsConfig:
+    source = _env("KARMAYOGI_SECRETS_SOURCE", "env")
+    if source not in SECRETS_SOURCES:
+        raise ValueError(f"KARMAYOGI_SECRETS_SOURCE must be one of {SECRETS_SOURCES}, got {source!r}")
+    stage = _env("KARMAYOGI_STAGE", "dev")
+    return SecretsConfig(
+        source=source,
+        webhook_secrets_parameter=_env("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", f"/karmayogi/{stage}/webhook-secrets"),
+        jwks_parameter=_env("KARMAYOGI_JWKS_PARAMETER", f"/karmayogi/{stage}/jwks"),
+        jwks_url=os.environ.get("KARMAYOGI_JWKS_URL") or None,
+        ttl_seconds=int(_env("KARMAYOGI_SECRETS_TTL_SECONDS", "60")))

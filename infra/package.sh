@@ -6,14 +6,17 @@
 #      because Chalice writes sam.yaml instead of sam.json whenever the merge template is YAML)
 #   2. chalice package --stage <stage> --merge-template out/resources-<stage>.json out/<stage>
 #      -> out/<stage>/sam.json (SAM template, tables and queues merged in) + out/<stage>/deployment.zip
-#   3. check that the merged template names the queue the app was built for
+#   3. check that the merged template names the queue the app was built for, and that no secret reaches a
+#      function's environment or a template parameter (they come from SSM: see infra/resources.yaml)
 #   4. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
 #
 # Needs no AWS credentials; chalice downloads wheels for requirements.txt from PyPI.
 # Deploy afterwards with e.g.
 #   aws cloudformation package --template-file out/dev/sam.json --s3-bucket BUCKET --output-template-file out/dev/packaged.yaml
 #   aws cloudformation deploy --template-file out/dev/packaged.yaml --stack-name karmayogi-engage-dev \
-#       --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides WebhookSecrets=...
+#       --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND
+# The stage's SSM parameters /karmayogi/<stage>/webhook-secrets and /karmayogi/<stage>/jwks must exist first
+# (created by the platform team with `aws ssm put-parameter`; see the top of infra/resources.yaml).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -55,7 +58,7 @@ echo "chalice package --stage $STAGE (region $AWS_DEFAULT_REGION)"
 # The event source Chalice generated must point at the queue this file creates, and the merge must have
 # reached the event (a renamed event would leave FunctionResponseTypes on a property-less stub).
 "$PY" - "$TEMPLATE" "$STAGE" <<'EOF'
-import json, sys
+import json, re, sys
 template_path, stage = sys.argv[1], sys.argv[2]
 resources = json.load(open(template_path))["Resources"]
 queue = f"karmayogi-{stage}-scoring"
@@ -73,6 +76,11 @@ for name, event in sqs.items():
         problems.append(f"{name} reads {arn!r}, not {queue}")
     if props.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
         problems.append(f"{name} lacks FunctionResponseTypes: [ReportBatchItemFailures]")
+parameters = json.load(open(template_path)).get("Parameters", {})
+secret_like = sorted(name for name, p in parameters.items()
+                     if p.get("NoEcho") or re.search("secret|password|token|key", name, re.I))
+if secret_like:  # a secret passed in as a parameter would end up in the Lambda configuration
+    problems.append(f"the template takes secret parameters {secret_like}; secrets come from SSM")
 for name, res in resources.items():
     if res.get("Type") == "AWS::Serverless::Function":
         variables = res["Properties"].get("Environment", {}).get("Variables", {})
@@ -80,6 +88,24 @@ for name, res in resources.items():
             problems.append(f"{name}: KARMAYOGI_SCORING_QUEUE is {variables.get('KARMAYOGI_SCORING_QUEUE')!r}")
         if "TZ" in variables:
             problems.append(f"{name}: TZ is reserved by Lambda")
+        for secret in ("KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS"):
+            if secret in variables:
+                problems.append(f"{name}: {secret} is in its environment; secrets come from SSM")
+        if variables.get("KARMAYOGI_SECRETS_SOURCE") != "ssm":
+            problems.append(f"{name}: KARMAYOGI_SECRETS_SOURCE is {variables.get('KARMAYOGI_SECRETS_SOURCE')!r}, not 'ssm'")
+            continue
+        # The function's role may read the parameters it is told to read (and tests/test_infra.py checks that
+        # it may read nothing else).
+        role = resources.get(res["Properties"].get("Role", {}).get("Fn::GetAtt", [""])[0], {})
+        readable = {r for p in role.get("Properties", {}).get("Policies", [])
+                    for s in p["PolicyDocument"]["Statement"] if "ssm:GetParameter" in s["Action"]
+                    for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
+        for variable in ("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", "KARMAYOGI_JWKS_PARAMETER"):
+            parameter = variables.get(variable, "")
+            if not parameter.startswith(f"/karmayogi/{stage}/"):
+                problems.append(f"{name}: {variable} is {parameter!r}")
+            elif f"arn:aws:ssm:*:*:parameter{parameter}" not in readable:
+                problems.append(f"{name}: its role may not ssm:GetParameter {parameter}")
 if problems:
     sys.exit("package.sh: " + "; ".join(problems))
 EOF

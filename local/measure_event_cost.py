@@ -92,11 +92,12 @@ def _measure() -> int:
                                              create_tables)
     from chalicelib.storage.memory import MemoryStreamQueue
     from chalicelib.storage.metering import DynamoMeter
+    from chalicelib.storage.reviews import DynamoReviewStore
 
     create_tables()
     adapters = Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                         queue=MemoryStreamQueue(), boards=DynamoBoardStore(board_settings()),
-                        webhook_secrets=lambda: [SECRET])
+                        reviews=DynamoReviewStore(), webhook_secrets=lambda: [SECRET])
     meter = DynamoMeter().install_for(adapters)
     now = datetime.now(timezone.utc)
 

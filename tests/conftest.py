@@ -15,6 +15,7 @@ os.environ.update({
 
 import json  # noqa: E402
 import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -93,8 +94,8 @@ def memory():
     bootstrap.use(None)
 
 
-@pytest.fixture
-def aws():
+@contextmanager
+def aws_world():
     """Moto in-process with every table and queue created; the app wired to the real (DynamoDB/SQS) adapters."""
     from chalicelib.storage.models import ALL_MODELS
     with mock_aws():
@@ -103,16 +104,31 @@ def aws():
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.SCORING_QUEUE)
         adapters = bootstrap.aws_adapters()
         bootstrap.use(adapters)
-        yield adapters
-        bootstrap.use(None)
+        try:
+            yield adapters
+        finally:
+            bootstrap.use(None)
 
 
-@pytest.fixture
-def client(aws):
+@contextmanager
+def app_client():
+    """chalice.test.Client on the app, sending a national admin's token by default (see _AuthenticatedHttp)."""
     from chalice.test import Client
     import app as application
     with Client(application.app, project_dir=str(PROJECT)) as c:
         c._http_client = _AuthenticatedHttp(c.http)
+        yield c
+
+
+@pytest.fixture
+def aws():
+    with aws_world() as adapters:
+        yield adapters
+
+
+@pytest.fixture
+def client(aws):
+    with app_client() as c:
         yield c
 
 

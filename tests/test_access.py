@@ -58,6 +58,27 @@ def test_learner_data_is_for_the_learner_and_the_admins_above_them(world, caller
     assert_matches_spec(_template(route), "get", expected, response.json_body)
 
 
+# The privacy routes on learner la1's data: who may? (admins of la1's org read preferences, never change them)
+SELF_OR_NATIONAL = {"learner la1 (self)", "national_admin"}
+PRIVACY_ROUTES = {
+    ("GET", "/v1/learners/la1/preferences"): MAY_READ_LA1,
+    ("PUT", "/v1/learners/la1/preferences"): SELF_OR_NATIONAL,
+    ("GET", "/v1/learners/la1/export"): SELF_OR_NATIONAL,
+    ("POST", "/v1/learners/la1/erase"): {"national_admin"},
+}
+PRIVACY_BODIES = {"PUT": b'{"leaderboard_visibility": "hidden"}', "POST": b""}
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+@pytest.mark.parametrize("method,route", list(PRIVACY_ROUTES))
+def test_preferences_export_and_erasure_follow_the_role_table(world, caller, method, route):
+    response = world.http.request(method, route, headers={"Content-Type": "application/json", **_as(caller)},
+                                  body=PRIVACY_BODIES.get(method, b""))
+    expected = 200 if caller in PRIVACY_ROUTES[(method, route)] else 403
+    assert response.status_code == expected, response.json_body
+    assert_matches_spec(_template(route), method.lower(), expected, response.json_body)
+
+
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize("route", OPEN_TO_ANY_TOKEN)
 def test_badges_and_every_leaderboard_are_open_to_any_signed_in_caller(world, caller, route):
@@ -66,10 +87,11 @@ def test_badges_and_every_leaderboard_are_open_to_any_signed_in_caller(world, ca
     assert_matches_spec(_template(route), "get", 200, response.json_body)
 
 
-@pytest.mark.parametrize("route", LEARNER_ROUTES + OPEN_TO_ANY_TOKEN)
-def test_no_token_or_an_expired_one_is_a_401(world, route):
+@pytest.mark.parametrize("method,route", [("GET", r) for r in LEARNER_ROUTES + OPEN_TO_ANY_TOKEN] + list(PRIVACY_ROUTES))
+def test_no_token_or_an_expired_one_is_a_401(world, method, route):
     for authorization in (None, "Bearer " + token("la1", ["learner"], "org_a1", exp=1_000_000_000)):
-        response = world.http.get(route, authorization=authorization)
+        response = world.http.request(method, route, body=PRIVACY_BODIES.get(method, b""),
+                                      headers={"Content-Type": "application/json"}, authorization=authorization)
         assert response.status_code == 401
         assert response.json_body["error"]["field"] == "Authorization"
 

@@ -7,6 +7,7 @@ conftest.py imports the code as stage "test"; names are compared through the sta
 karmayogi-<stage>-<short>, with @@STAGE@@ as the stage placeholder in resources.yaml.
 """
 import json
+import os
 import re
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -34,6 +35,8 @@ PYNAMODB_CALLS = {"get": "GetItem", "refresh": "GetItem", "batch_get": "BatchGet
 SQS_PRODUCER_ACTIONS = {"sqs:GetQueueUrl", "sqs:SendMessage"}  # SendMessageBatch is authorized as SendMessage
 SQS_CONSUMER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}  # Lambda's poller
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+SECRET_ACTIONS = {"ssm:GetParameter"}  # SecureStrings under the default key aws/ssm need no kms:Decrypt grant
+DEPLOYED_STAGES = ("dev", "prod")  # what `make package` builds: secrets from SSM, never from the environment
 REGION, ACCOUNT = "ap-south-1", "123456789012"  # a concrete ARN each policy pattern must match
 
 
@@ -248,9 +251,12 @@ def test_the_policy_grants_nothing_else(stage):
         actions, arns = _list(statement["Action"]), _list(statement["Resource"])
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         assert all("*" not in a for a in actions), actions
-        assert set(actions) <= dynamodb_actions() | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS
+        assert set(actions) <= dynamodb_actions() | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS \
+            | SECRET_ACTIONS
         for arn in arns:
-            assert arn.startswith("arn:aws:") and f"-{stage}" in arn and f"-{other}" not in arn, arn
+            assert arn.startswith("arn:aws:"), arn
+            assert (f"-{stage}" in arn or f":parameter/karmayogi/{stage}/" in arn), arn
+            assert f"-{other}" not in arn and f"/karmayogi/{other}/" not in arn, arn
     for short in model_short_names():
         assert not any(granted(stage, action, table_arn(other, short)) for action in dynamodb_actions())
     assert not granted(stage, "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-scoring-dlq")
@@ -265,6 +271,52 @@ def test_every_policy_action_is_a_real_iam_action():
             for action in _list(statement["Action"]):
                 service, name = action.split(":")
                 assert name.lower() in known[service]["Actions"], f"{action} is not an IAM action"
+
+
+# --- secrets: SSM Parameter Store in AWS, never a Lambda environment variable ----------------------------
+
+def secrets_config(stage: str, monkeypatch) -> settings.SecretsConfig:
+    """What chalicelib/settings.py makes of this stage's environment (as Lambda would set it)."""
+    for name in [n for n in os.environ if n.startswith("KARMAYOGI_")]:
+        monkeypatch.delenv(name)
+    for name, value in stage_config(stage).environment_variables.items():
+        monkeypatch.setenv(name, value)
+    return settings.secrets_config()
+
+
+def parameter_arn(name: str) -> str:
+    return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_grants_reading_exactly_the_stages_secret_parameters(stage, monkeypatch):
+    config = secrets_config(stage, monkeypatch)
+    names = (config.webhook_secrets_parameter, config.jwks_parameter)
+    if stage in DEPLOYED_STAGES:
+        assert config.source == "ssm" and config.ttl_seconds <= 60  # a rotation takes effect within a minute
+        assert names == (f"/karmayogi/{stage}/webhook-secrets", f"/karmayogi/{stage}/jwks")
+    other = "dev" if stage != "dev" else "prod"
+    for name in names:
+        assert granted(stage, "ssm:GetParameter", parameter_arn(name)) == (config.source == "ssm"), name
+        assert not granted(stage, "ssm:GetParameter", parameter_arn(name.replace(f"/{stage}/", f"/{other}/")))
+    for action in ("ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"):
+        assert not granted(stage, action, parameter_arn(names[0])), action
+    assert not granted(stage, "ssm:GetParameter", parameter_arn(f"/karmayogi/{stage}/other"))
+    # The default key aws/ssm lets any principal of the account decrypt through SSM: no KMS grant, no wildcard key.
+    assert not any(a.lower().startswith("kms:") for s in policy(stage)["Statement"] for a in _list(s["Action"]))
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_no_secret_is_in_the_template_or_a_functions_environment(stage):
+    # A secret passed in as a template parameter would end up in the Lambda configuration.
+    assert not [name for name, parameter in (template().get("Parameters") or {}).items()
+                if parameter.get("NoEcho") or re.search("secret|password|token|key", name, re.I)]
+    for handler, cfn_name in lambda_functions().items():
+        variables = template()["Resources"].get(cfn_name, {}).get("Properties", {}).get("Environment", {}) \
+            .get("Variables", {})
+        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS"} & set(variables), handler
+        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS"} & \
+            set(stage_config(stage, handler).environment_variables), handler
 
 
 def test_the_code_scan_finds_the_calls_it_should():

@@ -61,7 +61,7 @@ def reached(at: datetime, points: int) -> datetime:
 
 def board(adapters, scope: str, period: str = "all", now: datetime = ist(2024, 10, 30), **query) -> dict:
     return leaderboards.learner_board({"scope": scope, "period": period, **{k: str(v) for k, v in query.items()}},
-                                      adapters, now)
+                                      adapters, now, ADMIN)
 
 
 def rows(body: dict, *fields: str) -> list[tuple]:
@@ -361,7 +361,7 @@ def _error(call) -> ApiError:
     ({"scope": "national", "cursor": "x" * 500}, "cursor"),
 ])
 def test_bad_learner_board_parameters_are_400_naming_the_field(seven, query, field):
-    error = _error(lambda: leaderboards.learner_board(query, seven, ist(2024, 10, 30)))
+    error = _error(lambda: leaderboards.learner_board(query, seven, ist(2024, 10, 30), ADMIN))
     assert (error.status, error.code, error.field) == (400, "invalid_request", field)
 
 

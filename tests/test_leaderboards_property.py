@@ -20,7 +20,7 @@ from chalicelib.rules.learner import evaluate
 from tests.rules_builders import (NOW, attended, completion, enrolment, first_login, ist, rating, time_spent,
                                   upserted)
 from tests.rules_builders import adapters as fresh_adapters
-from tests.test_leaderboards import add_orgs, oracle_ranks, org_event
+from tests.test_leaderboards import ADMIN, add_orgs, oracle_ranks, org_event
 
 # oa sits under a department of a ministry, ob under a state; oc is never described (its event is "missing")
 TREE = [org_event("m", "ministry"), org_event("d", "department", "m"), org_event("oa", "mdo", "d"),
@@ -80,7 +80,7 @@ def _walk(adapters, scope: str, period: str, limit: int) -> tuple[list[dict], in
     seen, cursor = [], None
     for _ in range(100):
         query = {"scope": scope, "period": period, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        page = leaderboards.learner_board(query, adapters, NOW)
+        page = leaderboards.learner_board(query, adapters, NOW, ADMIN)
         seen += page["entries"]
         cursor = page["next_cursor"]
         if cursor is None:

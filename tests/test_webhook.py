@@ -347,3 +347,14 @@ def test_when_storing_fails_part_way_a_retry_stores_the_rest(client, aws, monkey
     assert statuses(post(client, events)) == ["duplicate", "accepted"]
     pump(client, aws)
     assert [get_learner(client, u).json_body["points"] for u in ("u-1", "u-2")] == [5, 5]
+
+
+def test_a_lone_surrogate_is_a_rejected_event_not_a_5xx(client, aws):
+    """JSON allows "\\ud800" (found by tests/test_fuzz.py): it is no text, could never be stored, and used to
+    answer 500, which the platform would have retried for ever."""
+    single = json.dumps(course_completed("evt_lone_1", learner="u-\ud800")).encode()
+    _error(post(client, single), 400, "invalid_event", "event")
+    batch = [course_completed("evt_lone_2", extra="\udc00"), course_completed("evt_lone_3")]
+    response = post(client, json.dumps(batch).encode())
+    assert statuses(response) == ["rejected", "accepted"]
+    assert response.json_body["results"][0]["error"]["field"] == "event"

@@ -34,20 +34,33 @@ def unauthenticated(reason: str) -> ApiError:
 
 
 class KeySet:
-    """JWKS by kid, reloaded at most every `min_reload_seconds` when an unknown kid turns up."""
+    """JWKS by kid, reloaded every `ttl_seconds`, and sooner (at most every `min_reload_seconds`) when an
+    unknown kid turns up. A reload that fails keeps the keys we have (and counts as a load for the timing
+    above); with no keys yet, it raises (the request fails 5xx, not 401: the token may well be good)."""
 
-    def __init__(self, load: Callable[[], dict], ttl_seconds: int = 300, min_reload_seconds: int = 30):
-        self._load, self._ttl, self._min_reload = load, ttl_seconds, min_reload_seconds
+    def __init__(self, load: Callable[[], dict], ttl_seconds: float = 300, min_reload_seconds: float = 30,
+                 clock: Callable[[], float] = time.monotonic):
+        self._load, self._ttl, self._min_reload, self._clock = load, ttl_seconds, min_reload_seconds, clock
         self._keys: dict[str, jwt.PyJWK] = {}
+        self._loaded = False
         self._loaded_at = float("-inf")
 
     def _reload(self) -> None:
-        data = self._load() or {"keys": []}
-        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(data).keys if k.key_id} if data["keys"] else {}
-        self._loaded_at = time.monotonic()
+        try:
+            data = self._load() or {"keys": []}
+            keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(data).keys if k.key_id} if data["keys"] else {}
+        except Exception as exc:
+            if not self._loaded:
+                raise
+            from chalicelib.logs import logger
+            logger.warning("could not reload the token signing keys (%s); keeping the ones we have",
+                           type(exc).__name__)
+            self._loaded_at = self._clock()  # counts as a load: no retry storm while the source is down
+            return
+        self._keys, self._loaded, self._loaded_at = keys, True, self._clock()
 
     def key(self, kid: Optional[str]) -> jwt.PyJWK:
-        age = time.monotonic() - self._loaded_at
+        age = self._clock() - self._loaded_at
         if age > self._ttl or (kid not in self._keys and age > self._min_reload):
             self._reload()
         if kid not in self._keys:

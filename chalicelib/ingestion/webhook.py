@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from chalicelib.errors import ApiError, bad_request
-from chalicelib.events import InvalidEvent, parse_event, stream_of
+from chalicelib.events import Event, InvalidEvent, parse_event, parse_stored, stream_of
 from chalicelib.ingestion import signature
+from chalicelib.rules.privacy import personal_fields, without_personal_data
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,16 @@ class Outcome:
 
 def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
     """Store each valid event once; one bad event never affects the others."""
-    outcomes, streams = [], []
+    outcomes, streams, valid = [], [], []
     latest_allowed = now + timedelta(seconds=adapters.limits.future_tolerance_seconds)
     for raw in raw_events:
         raw_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
-            if len(json.dumps(raw, ensure_ascii=False).encode()) > adapters.limits.max_event_bytes:
+            try:
+                size = len(json.dumps(raw, ensure_ascii=False).encode())
+            except UnicodeEncodeError:  # JSON allows "\ud800"; it is not text, and could never be stored
+                raise InvalidEvent("event", "has a string with an unpaired surrogate (\\ud800-\\udfff)") from None
+            if size > adapters.limits.max_event_bytes:
                 raise InvalidEvent("event", f"is over {adapters.limits.max_event_bytes} bytes")
             event = parse_event(raw)
             if event.occurred_at > latest_allowed:
@@ -36,12 +41,25 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
         except InvalidEvent as exc:
             outcomes.append(Outcome(raw_id, "rejected", {"field": exc.field, "message": exc.problem}))
             continue
+        valid.append((len(outcomes), event))
+        outcomes.append(None)
+    for position, event in _erasure_kept(valid, adapters):
         is_new = adapters.events.add(event, now)
-        outcomes.append(Outcome(event.id, "accepted" if is_new else "duplicate"))
+        outcomes[position] = Outcome(event.id, "accepted" if is_new else "duplicate")
         # Duplicates are queued again too: the first delivery may have been stored but never queued.
         streams.append(stream_of(event))
     adapters.queue.send(streams)
     return outcomes
+
+
+def _erasure_kept(valid: list[tuple[int, Event]], adapters) -> list[tuple[int, Event]]:
+    """Events of erased learners lose their personal data before they are stored (learners/erasure.py).
+    One batch read, and only when some event of the request carries personal data at all."""
+    personal = {e.learner.id for _, e in valid
+                if hasattr(e, "learner") and personal_fields(e.learner.model_dump(mode="json"))}
+    erased = adapters.learners.erased(sorted(personal)) if personal else set()
+    return [(position, parse_stored(without_personal_data(e.model_dump(mode="json")))
+             if hasattr(e, "learner") and e.learner.id in erased else e) for position, e in valid]
 
 
 def handle(raw_body: bytes, signature_header: Optional[str], adapters, now: datetime) -> tuple[int, dict]:

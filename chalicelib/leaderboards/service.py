@@ -2,7 +2,10 @@
 
 Every read costs a fixed number of requests whatever the population: one query per shard for the entries,
 one per shard for the score counts (which give dense ranks and the total), one batch read for the previous
-period's entries and one for names.
+period's entries, one for names and one for the org names of anonymous rows.
+
+Names are resolved at read time from the learner records, for the caller (rules/privacy.py): a change of a
+learner's leaderboard visibility shows on the next read. Ranks and points are the same whatever is shown.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank,
                                             size_category)
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.rules.periods import ALL_TIME, month_of, week_of
+from chalicelib.rules.privacy import Listing, anonymous_name, shows_name
 from chalicelib.storage.boards import entry_rank_key
 from chalicelib.storage.ports import ConcurrentUpdate
 
@@ -145,7 +149,7 @@ class _Ranker:
         return self.position.get(points) or dense_rank(points, self.scores)
 
 
-def _rows(entries: list[Entry], board: str, period: str, adapters) -> list[dict]:
+def _rows(entries: list[Entry], board: str, period: str, adapters, viewer) -> list[dict]:
     ranker = _Ranker(adapters.boards.scores(board))
     ids = [e.learner_id for e in entries]
     previous, before_ranker = {}, None
@@ -154,17 +158,23 @@ def _rows(entries: list[Entry], board: str, period: str, adapters) -> list[dict]
         prev_board = board.rsplit("|", 1)[0] + "|" + prev
         previous = adapters.boards.current_many(prev_board, ids)
         before_ranker = _Ranker(adapters.boards.scores(prev_board)) if previous else None
-    names = adapters.learners.names(ids) if ids else {}
+    listings = adapters.learners.names(ids) if ids else {}
+    shown = {e.learner_id: shows_name(viewer, e.learner_id, listings.get(e.learner_id, Listing(org_id=e.org_id)))
+             for e in entries}
+    anonymous_orgs = {e.org_id for e in entries if not shown[e.learner_id] and e.org_id}
+    org_names = adapters.orgs.names(sorted(anonymous_orgs)) if anonymous_orgs else {}
     rows = []
     for e in entries:
-        was = previous.get(e.learner_id)
-        rows.append({"rank": ranker.rank(e.points), "learner_id": e.learner_id, "name": names.get(e.learner_id),
-                     "org_id": e.org_id, "points": e.points,
+        was, listing = previous.get(e.learner_id), listings.get(e.learner_id)
+        who = ({"learner_id": e.learner_id, "name": listing.name if listing else None} if shown[e.learner_id]
+               else {"learner_id": None, "name": anonymous_name(org_names.get(e.org_id))})
+        rows.append({"rank": ranker.rank(e.points), **who, "org_id": e.org_id, "points": e.points,
                      "previous_rank": before_ranker.rank(was.points) if was and before_ranker else None})
     return rows, ranker.total
 
 
-def learner_board(query: dict, adapters, now: datetime) -> dict:
+def learner_board(query: dict, adapters, now: datetime, viewer) -> dict:
+    """One page of a learner board as `viewer` (the caller's Principal) may see it."""
     scope = resolve_scope(query.get("scope"))
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
     if period == MEMBERS:
@@ -173,22 +183,27 @@ def learner_board(query: dict, adapters, now: datetime) -> dict:
     limit = parse_limit(query.get("limit"), 20, adapters.limits.max_page_size)
     around = query.get("around")
     if around:
-        entries = _around(board, around, adapters)
+        entries = _around(board, around, adapters, viewer)
         next_cursor = None
     else:
         after = decode_cursor(query["cursor"], BOARD_CURSOR) if query.get("cursor") else None
         entries = adapters.boards.page(board, after, limit + 1)
         next_cursor = encode_cursor(entry_rank_key(entries[limit - 1])) if len(entries) > limit else None
         entries = entries[:limit]
-    rows, total = _rows(entries, board, period, adapters)
+    rows, total = _rows(entries, board, period, adapters, viewer)
     return {"scope": scope.key, "period": period, "total": total, "entries": rows, "next_cursor": next_cursor}
 
 
-def _around(board: str, learner_id: str, adapters) -> list[Entry]:
-    """The top three, then the learner with the one above and the one below, in board order."""
+def _around(board: str, learner_id: str, adapters, viewer) -> list[Entry]:
+    """The top three, then the learner with the one above and the one below, in board order. Only around a
+    learner the viewer may see by name: otherwise the id would find a hidden learner's place."""
     top = adapters.boards.page(board, None, 3)
     if not _LEARNER_ID.fullmatch(learner_id):
         return top  # no learner has such an id (and DynamoDB refuses keys over 1 KB: no 500 for a long one)
+    if learner_id != viewer.sub:
+        listing = adapters.learners.names([learner_id]).get(learner_id)
+        if listing is None or not shows_name(viewer, learner_id, listing):
+            return top
     mine = adapters.boards.current_many(board, [learner_id]).get(learner_id)
     if mine is None or not mine.ranked:
         return top

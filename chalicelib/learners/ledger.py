@@ -32,12 +32,13 @@ def recorded_totals(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], int
 
 
 def entries_to_append(desired: Iterable[LedgerLine], recorded: Mapping[tuple[str, str], int],
-                      occurred: Mapping[str, datetime]) -> list[LedgerEntry]:
+                      occurred: Mapping[str, datetime],
+                      reasons: Optional[Mapping[str, str]] = None) -> list[LedgerEntry]:
     """New entries that bring the recorded ledger to what the rules say now.
 
     Nothing recorded is ever rewritten: a late event that displaces another under the monthly cap shows up as
     an award for the late one and a correction for the displaced one. `occurred` gives the time of events
-    that no longer have a line at all.
+    that no longer have a line at all; `reasons`, why an event no longer has one (held for review...).
     """
     wanted = {line.key: line for line in desired}
     changes = []
@@ -51,6 +52,8 @@ def entries_to_append(desired: Iterable[LedgerLine], recorded: Mapping[tuple[str
             changes.append(LedgerEntry(event_id, rule, amount, line.occurred_at, line.note, "award"))
         else:
             reason = line.note if line else f"this event no longer earns {rule.replace('_', ' ')} points"
+            if line is None and reasons and event_id in reasons:
+                reason = f"{reason}: {reasons[event_id]}"
             when = line.occurred_at if line else occurred[event_id]
             changes.append(LedgerEntry(event_id, rule, amount - already, when,
                                        f"Correction: {reason}", "correction"))

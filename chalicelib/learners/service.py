@@ -9,12 +9,15 @@ from datetime import datetime
 from chalicelib.errors import bad_request, not_found
 from chalicelib.events import OrgUpserted
 from chalicelib.leaderboards import service as leaderboards
+from chalicelib.learners import erasure
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.review import service as review
 from chalicelib.identity.access import forbidden, require_learner_access
 from chalicelib.orgtree import forget_org, parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
 from chalicelib.rules.periods import month_of, week_of
+from chalicelib.rules.privacy import mask_email, mask_phone
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 
 ATTEMPTS = 5
@@ -61,9 +64,14 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
     stored = adapters.learners.get(learner_id)
     recorded = adapters.learners.ledger(learner_id)
     events = adapters.events.stream(f"learner:{learner_id}")
-    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue)
+    held, decisions = review.hold_new(learner_id, events, stored.standing if stored else None, adapters)
+    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue, decisions)
+    if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
+        standing.profile = erasure.keep_erased(learner_id, standing.profile, events, adapters)
     occurred = {e.id: e.occurred_at for e in events}
-    entries = entries_to_append(standing.ledger, recorded_totals(recorded), occurred)
+    reasons = {event_id: ("rejected in review" if decisions.get(event_id) == "rejected" else "held for review")
+               + f", {hold.why}" for event_id, hold in held.items()}
+    entries = entries_to_append(standing.ledger, recorded_totals(recorded), occurred, reasons)
     already = stored.standing.badges if stored else {}
     facts = [DomainEvent(f"badge.awarded:{learner_id}:{award.badge_id}", "badge.awarded", learner_id,
                          award.awarded_at, {"badge_id": award.badge_id, "event_id": award.event_id})
@@ -95,7 +103,10 @@ def readable_learner(learner_id: str, principal, adapters):
 
 
 def learner_summary(learner_id: str, principal, adapters, now: datetime) -> dict:
-    stored = readable_learner(learner_id, principal, adapters)
+    return summary_of(readable_learner(learner_id, principal, adapters), adapters, now)
+
+
+def summary_of(stored, adapters, now: datetime) -> dict:
     s, zone = stored.standing, adapters.rules.timezone
     catalogue = {b.id: b for b in adapters.catalogue}
     this_week, this_month = f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}"
@@ -103,6 +114,7 @@ def learner_summary(learner_id: str, principal, adapters, now: datetime) -> dict
         "learner_id": s.learner_id,
         "name": s.profile.name,
         "org_id": s.profile.org_id,
+        "contact": {"email": mask_email(s.profile.email), "phone": mask_phone(s.profile.phone)},
         "points": s.points,
         "points_this_week": s.points_by_period.get(this_week, 0),
         "points_this_month": s.points_by_period.get(this_month, 0),
@@ -116,6 +128,7 @@ def learner_summary(learner_id: str, principal, adapters, now: datetime) -> dict
                     "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
                    for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))],
         "last_active_at": _iso(s.last_active_at) if s.last_active_at else None,
+        "held_events": s.held_events,
         "ranks": leaderboards.learner_ranks(s, adapters, now),
     }
 
@@ -130,11 +143,14 @@ def ledger_page(learner_id: str, principal, adapters, limit, cursor) -> dict:
     entries, next_seq = adapters.learners.ledger_page(learner_id, size, decode_cursor(cursor, LEDGER_CURSOR) if cursor else None)
     return {
         "learner_id": learner_id,
-        "entries": [{"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
-                     "occurred_at": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at) if e.recorded_at else None}
-                    for e in entries],
+        "entries": [ledger_entry(e) for e in entries],
         "next_cursor": encode_cursor(next_seq) if next_seq else None,
     }
+
+
+def ledger_entry(e) -> dict:
+    return {"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
+            "occurred_at": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at) if e.recorded_at else None}
 
 
 def badge_catalogue(adapters) -> dict:

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from chalicelib.rules.abuse import AbuseLimits
+
 HERE = Path(__file__).parent
 
 
@@ -31,6 +33,7 @@ class Rules:
     late_penalty_base: int
     late_penalty_per_month: int
     clap_weekly_minutes: int
+    abuse: AbuseLimits = AbuseLimits()  # the rate over which completions are held for review
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ def rules_from(data: dict) -> Rules:
         late_penalty_base=data["acbp_late_penalty"]["base"],
         late_penalty_per_month=data["acbp_late_penalty"]["per_month_late"],
         clap_weekly_minutes=data["claps"]["weekly_minutes"],
+        abuse=AbuseLimits(**data["abuse"]) if "abuse" in data else AbuseLimits(),
     )
 
 

@@ -3,17 +3,19 @@
 `evaluate` deduplicates by event id and folds the events in (occurred_at, id) order, never arrival order,
 so replaying any event any number of times, in any order, gives the same result. Every order-dependent rule
 (the monthly cap, once-only points, which event earned a badge, when a score was reached) falls out of
-that one ordering.
+that one ordering. Completions over the anti-abuse rate (rules/abuse.py) are left out of the fold unless a
+national admin released them, so the standing is a pure function of (events, review decisions).
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 from chalicelib.events import (CourseCompleted, CourseEnrolled, CourseRated, EventAttended, LearnerEvent,
                                LearnerFirstLogin, LearnerUpserted, LearningTimeSpent)
+from chalicelib.rules import abuse
 from chalicelib.rules.config import Badge, Rules
 from chalicelib.rules.periods import (local_date, month_of, periods_of, shift_week, week_of,
                                       whole_months_between)
@@ -72,6 +74,8 @@ class LearnerStanding:
     # When the learner reached their current score in each period: ties on a board go to the earlier.
     reached_at: dict[str, datetime] = field(default_factory=dict)
     last_active_at: Optional[datetime] = None
+    held_events: int = 0  # completions over the rate awaiting a national admin's review (not scored)
+    rejected_events: int = 0  # completions a national admin rejected (never scored)
 
     def metric(self, name: str) -> int:
         if name.startswith("courses_in_area."):
@@ -219,12 +223,23 @@ class _Fold:
 
 
 def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
-             catalogue: Iterable[Badge]) -> LearnerStanding:
-    """The learner's standing from all their events: duplicates ignored, order by (occurred_at, id)."""
+             catalogue: Iterable[Badge], decisions: Optional[Mapping[str, str]] = None) -> LearnerStanding:
+    """The learner's standing from all their events: duplicates ignored, order by (occurred_at, id).
+
+    `decisions` (event id -> "released" or "rejected") are the review decisions on held events: a held event
+    is scored only once released, a rejected one never; a release of an event that is not held changes nothing.
+    """
     unique = {}
     for event in events:
         unique.setdefault(event.id, event)
+    decisions = decisions or {}
+    held = abuse.holds(unique.values(), rules.abuse)
+    left_out = abuse.excluded(held, decisions)
     fold = _Fold(learner_id, rules, catalogue)
     for event in sorted(unique.values(), key=lambda ev: ev.order_key):
-        fold.apply(event)
+        if event.id not in left_out:
+            fold.apply(event)
+    fold.s.held_events = len(abuse.pending(held, decisions))
+    fold.s.rejected_events = sum(1 for event_id, decision in decisions.items()
+                                 if decision == abuse.REJECTED and event_id in unique)
     return fold.s

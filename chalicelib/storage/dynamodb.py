@@ -7,13 +7,14 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
 from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
+from chalicelib.rules.privacy import Listing
 from chalicelib.storage.models import (DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
                                        OrgRecord)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
@@ -45,6 +46,10 @@ class DynamoEventStore:
     def stream(self, stream: str) -> list[Event]:
         return [parse_stored(r.body) for r in EventRecord.query(stream, consistent_read=True)]
 
+    def rewrite(self, stream: str, event_id: str, body: dict) -> None:
+        EventRecord(stream, event_id).update(actions=[EventRecord.body.set(body)],
+                                             condition=EventRecord.event_id.exists())
+
 
 def _standing_from(record: LearnerRecord) -> LearnerStanding:
     known = {f.name for f in dataclasses.fields(Profile)}
@@ -60,7 +65,8 @@ def _standing_from(record: LearnerRecord) -> LearnerStanding:
         points_by_period=Counter(record.points_by_period or {}),
         minutes_by_period=Counter(record.minutes_by_period or {}),
         reached_at={k: datetime.fromisoformat(v) for k, v in (record.reached_at or {}).items()},
-        last_active_at=record.last_active_at,
+        last_active_at=record.last_active_at, held_events=int(record.held_events or 0),
+        rejected_events=int(record.rejected_events or 0),
     )
 
 
@@ -74,8 +80,17 @@ def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
                 for b in s.badges.values()},
         points_by_period=dict(s.points_by_period), minutes_by_period=dict(s.minutes_by_period),
         reached_at={k: v.isoformat() for k, v in s.reached_at.items()},
-        last_active_at=s.last_active_at, updated_at=_now(),
+        last_active_at=s.last_active_at, held_events=s.held_events, rejected_events=s.rejected_events,
+        updated_at=_now(),
     )
+
+
+def _scored_actions(record: LearnerRecord) -> list:
+    """An update of the attributes scoring computes, and of no other: a PutItem of the whole item would wipe
+    what the learner and erasure write on the same item (preferences, erased_at) between our read and save."""
+    attributes = LearnerRecord.get_attributes()
+    return [attributes[name].remove() if value is None else attributes[name].set(value)
+            for name, value in record.attribute_values.items() if name != LearnerRecord._hash_keyname]
 
 
 def _entry_from(r: LedgerRecord) -> LedgerEntry:
@@ -91,13 +106,45 @@ class DynamoLearnerRepository:
             record = LearnerRecord.get(learner_id, consistent_read=True)
         except DoesNotExist:
             return None
-        return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()))
+        return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),
+                             record.preferences, record.erased_at)
 
-    def names(self, learner_ids) -> dict[str, Optional[str]]:
-        """Display names for a page of a board: one batch read, only the profile attribute."""
+    def names(self, learner_ids) -> dict[str, Listing]:
+        """What a page of a board shows of its learners: one batch read of a few attributes."""
         keys = list(dict.fromkeys(learner_ids))
-        return {r.learner_id: (r.profile or {}).get("name")
-                for r in LearnerRecord.batch_get(keys, attributes_to_get=["learner_id", "profile"])}
+        wanted = ["learner_id", "profile", "org_id", "preferences", "erased_at", "scopes"]
+        return {r.learner_id: Listing((r.profile or {}).get("name"), r.org_id,
+                                      (r.preferences or {}).get("leaderboard_visibility"),
+                                      r.erased_at is not None, tuple(r.scopes or ()))
+                for r in LearnerRecord.batch_get(keys, attributes_to_get=wanted)}
+
+    def set_preferences(self, learner_id: str, preferences: dict) -> bool:
+        try:
+            LearnerRecord(learner_id).update(actions=[LearnerRecord.preferences.set(preferences)],
+                                             condition=LearnerRecord.learner_id.exists())
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def mark_erased(self, learner_id: str, profile: Profile, at: datetime) -> Optional[datetime]:
+        record = LearnerRecord(learner_id)
+        try:
+            record.update(actions=[
+                LearnerRecord.profile.set(dataclasses.asdict(profile)), LearnerRecord.preferences.remove(),
+                LearnerRecord.erased_at.set(LearnerRecord.erased_at | at),  # if_not_exists: the first erasure
+                LearnerRecord.version.add(1)], condition=LearnerRecord.learner_id.exists())
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        return record.erased_at  # update() read the item back
+
+    def erased(self, learner_ids) -> set[str]:
+        keys = list(dict.fromkeys(learner_ids))
+        return {r.learner_id for r in LearnerRecord.batch_get(keys, attributes_to_get=["learner_id", "erased_at"])
+                if r.erased_at is not None}
 
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
@@ -125,7 +172,7 @@ class DynamoLearnerRepository:
                     if number == len(chunks) - 1:
                         record = _record_from(standing, version)
                         record.scopes = list(scopes)
-                        tx.save(record, condition=condition)
+                        tx.update(record, condition=condition, actions=_scored_actions(record))
                     else:
                         tx.update(LearnerRecord(standing.learner_id), condition=condition,
                                   actions=[LearnerRecord.version.set(version)])

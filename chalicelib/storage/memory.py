@@ -6,8 +6,9 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Optional
 
-from chalicelib.events import Event, OrgBlock, stream_of
+from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.privacy import Listing
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
 
 
@@ -25,6 +26,10 @@ class MemoryEventStore:
     def stream(self, stream: str) -> list[Event]:
         return list(self.streams.get(stream, {}).values())
 
+    def rewrite(self, stream: str, event_id: str, body: dict) -> None:
+        if event_id in self.streams.get(stream, {}):
+            self.streams[stream][event_id] = parse_stored(body)
+
 
 class MemoryLearnerRepository:
     def __init__(self):
@@ -35,8 +40,29 @@ class MemoryLearnerRepository:
     def get(self, learner_id: str) -> Optional[StoredLearner]:
         return copy.deepcopy(self.learners.get(learner_id))
 
-    def names(self, learner_ids) -> dict[str, Optional[str]]:
-        return {i: self.learners[i].standing.profile.name for i in learner_ids if i in self.learners}
+    def names(self, learner_ids) -> dict[str, Listing]:
+        found = {i: self.learners[i] for i in learner_ids if i in self.learners}
+        return {i: Listing(s.standing.profile.name, s.standing.profile.org_id,
+                           (s.preferences or {}).get("leaderboard_visibility"), s.erased_at is not None, s.scopes)
+                for i, s in found.items()}
+
+    def set_preferences(self, learner_id: str, preferences: dict) -> bool:
+        if learner_id not in self.learners:
+            return False
+        self.learners[learner_id] = dataclasses.replace(self.learners[learner_id], preferences=dict(preferences))
+        return True
+
+    def mark_erased(self, learner_id, profile, at):
+        current = self.learners.get(learner_id)
+        if current is None:
+            return None
+        standing = dataclasses.replace(copy.deepcopy(current.standing), profile=copy.deepcopy(profile))
+        self.learners[learner_id] = dataclasses.replace(current, standing=standing, version=current.version + 1,
+                                                        preferences=None, erased_at=current.erased_at or at)
+        return self.learners[learner_id].erased_at
+
+    def erased(self, learner_ids) -> set[str]:
+        return {i for i in learner_ids if i in self.learners and self.learners[i].erased_at is not None}
 
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return list(self.entries.get(learner_id, []))
@@ -57,7 +83,10 @@ class MemoryLearnerRepository:
                                                 recorded_at=datetime.now(timezone.utc)))
         standing = copy.deepcopy(standing)
         standing.ledger, standing.week_minutes = [], standing.week_minutes.__class__()
-        self.learners[standing.learner_id] = StoredLearner(standing, version, tuple(scopes))
+        # Like the DynamoDB save, an update of what scoring computes: preferences and erasure mark stay.
+        self.learners[standing.learner_id] = StoredLearner(standing, version, tuple(scopes),
+                                                           current.preferences if current else None,
+                                                           current.erased_at if current else None)
         self.facts.update({f.id: f for f in facts})
 
 

@@ -52,8 +52,14 @@ class LearnerRecord(Model):
     minutes_by_period = JSONAttribute(default=dict)
     reached_at = JSONAttribute(default=dict)
     last_active_at = UTCDateTimeAttribute(null=True)
+    held_events = NumberAttribute(default=0)  # completions awaiting anti-abuse review (rules/abuse.py)
+    rejected_events = NumberAttribute(default=0)  # and those rejected in review
     updated_at = UTCDateTimeAttribute(null=True)
     scopes = ListAttribute(of=UnicodeAttribute, default=list)  # board scopes last written, see leaderboards
+    # Not written by scoring (its save updates only the attributes above): the learner's own choices
+    # (learners/preferences.py, one UpdateItem) and the erasure mark (learners/privacy.py).
+    preferences = JSONAttribute(null=True)
+    erased_at = UTCDateTimeAttribute(null=True)
 
 
 class LedgerRecord(Model):
@@ -148,4 +154,43 @@ class OrgStatsRecord(Model):
 
 BOARD_MODELS = (BoardEntryRecord, BoardScoreRecord, OrgStatsRecord)
 
-ALL_MODELS = CORE_MODELS + BOARD_MODELS
+
+class HeldIndex(GlobalSecondaryIndex):
+    """Sparse: only items still awaiting review carry held_shard, so the index lists exactly the held events.
+    A fixed number of shards ("held#0".."held#3", by event id) spreads the writes of a burst; a page of the
+    list is one query per shard, merged newest first."""
+    class Meta:
+        index_name = "held"
+        projection = AllProjection()
+    held_shard = UnicodeAttribute(hash_key=True)
+    held_sort = UnicodeAttribute(range_key=True)  # "<occurred_at>|<learner id>|<event id>"
+
+
+class ReviewRecord(Model):
+    """One event held by the anti-abuse rate (rules/abuse.py): why, and the national admin's decision.
+
+    Per learner, so that scoring reads a learner's decisions with one Query (only when they have held events).
+    """
+    Meta = _meta("reviews")
+    learner_id = UnicodeAttribute(hash_key=True)
+    event_id = UnicodeAttribute(range_key=True)
+    org_id = UnicodeAttribute(null=True)
+    type = UnicodeAttribute()
+    occurred_at = UTCDateTimeAttribute()
+    rule = UnicodeAttribute()
+    window_count = NumberAttribute()  # completions in the window up to this one (not "count": a Model method)
+    max_allowed = NumberAttribute()
+    window_minutes = NumberAttribute()
+    status = UnicodeAttribute()  # held | released | rejected
+    held_at = UTCDateTimeAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
+    decided_at = UTCDateTimeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    held_shard = UnicodeAttribute(null=True)  # set only while status is "held"
+    held_sort = UnicodeAttribute(null=True)
+    held = HeldIndex()
+
+
+REVIEW_MODELS = (ReviewRecord,)
+
+ALL_MODELS = CORE_MODELS + BOARD_MODELS + REVIEW_MODELS

@@ -46,7 +46,7 @@ def walk(adapters, scope: str, period: str, limit: int) -> tuple[list[tuple], in
     seen, cursor = [], None
     for _ in range(100):
         query = {"scope": scope, "period": period, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        page = leaderboards.learner_board(query, adapters, NOW)
+        page = leaderboards.learner_board(query, adapters, NOW, ADMIN)
         seen += [(e["learner_id"], e["points"], e["rank"]) for e in page["entries"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -122,12 +122,12 @@ def test_around_me_reads_across_shards(twenty):
     want = expected_board(POINTS, _reached())
     for position in (0, 1, 9, 19):
         learner = want[position][0]
-        body = leaderboards.learner_board({"scope": "national", "around": learner}, twenty, NOW)
+        body = leaderboards.learner_board({"scope": "national", "around": learner}, twenty, NOW, ADMIN)
         picked = sorted(set(range(3)) | {p for p in (position - 1, position, position + 1) if 0 <= p < 20})
         assert [(e["learner_id"], e["points"], e["rank"]) for e in body["entries"]] == [want[p] for p in picked]
     # an id too long to be a DynamoDB key is not on the board: the top three, not an error
     for nobody in ("nobody", "x" * 2000):
-        body = leaderboards.learner_board({"scope": "national", "around": nobody}, twenty, NOW)
+        body = leaderboards.learner_board({"scope": "national", "around": nobody}, twenty, NOW, ADMIN)
         assert [(e["learner_id"], e["points"], e["rank"]) for e in body["entries"]] == want[:3]
 
 
@@ -136,7 +136,7 @@ def test_previous_ranks_and_names_come_back_in_one_batch(adapters):
             + earn("p1", 10, ist(2024, 10, 22), "org_a", "w43") + earn("p2", 20, ist(2024, 10, 23), "org_a", "w43")
             + earn("p1", 30, ist(2024, 10, 29), "org_a", "w44") + earn("p2", 5, ist(2024, 10, 29), "org_a", "w44")
             + earn("p3", 5, ist(2024, 10, 29, 13), "org_b", "w44"))
-    body = leaderboards.learner_board({"scope": "national", "period": "week"}, adapters, NOW)
+    body = leaderboards.learner_board({"scope": "national", "period": "week"}, adapters, NOW, ADMIN)
     assert [(e["learner_id"], e["name"], e["points"], e["rank"], e["previous_rank"]) for e in body["entries"]] == [
         ("p1", "Priya", 30, 1, 2), ("p2", None, 5, 2, 1), ("p3", None, 5, 2, None)]
     ranks = {(r["scope"], r["period"]): r for r in learner_summary("p2", ADMIN, adapters, NOW)["ranks"]}

@@ -1,0 +1,70 @@
+"""Erasure: a learner's personal data out of their record and their stored events, their points kept.
+
+What goes: the profile (name, designation, group, email, phone, language, employee code and any other field
+of the learner block the platform sent), from the learner record and from every stored event's body, and the
+preferences. What stays, under the learner id: the org, the events' learning facts, points, ledger, badges and
+board entries, so that nobody else's rank and no org's figures change. Boards show the learner as "A Karmayogi
+from <org>" from then on.
+
+Three writers can race an erasure; each is closed off:
+* a scoring save in flight: mark_erased bumps the version, so that save fails, re-reads and sees erased_at;
+  scoring of an erased learner always empties the profile (keep_erased);
+* a learner.upserted arriving: ingestion strips the personal fields of events of erased learners, and one
+  that was checked just before the mark is scrubbed by the scoring its arrival queues (keep_erased);
+* a second erasure: every step is idempotent, and erased_at keeps the first time.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from chalicelib.errors import not_found
+from chalicelib.identity.access import require_national_admin
+from chalicelib.rules.learner import Profile
+from chalicelib.rules.privacy import personal_fields, without_personal_data
+
+KEPT = ["learner_id", "org_id", "events (learning facts only)", "points", "ledger", "badges", "board_entries"]
+
+
+def anonymous_profile(profile: Profile) -> Profile:
+    return Profile(org_id=profile.org_id)
+
+
+def scrub_events(learner_id: str, events, adapters) -> tuple[int, set[str]]:
+    """Rewrite the stored events that still carry personal data. Returns how many, and which fields went."""
+    stream, rewritten, fields = f"learner:{learner_id}", 0, set()
+    for event in events:
+        body = event.model_dump(mode="json")
+        personal = personal_fields(body.get("learner"))
+        if personal:
+            adapters.events.rewrite(stream, event.id, without_personal_data(body))
+            rewritten, fields = rewritten + 1, fields | set(personal)
+    return rewritten, fields
+
+
+def keep_erased(learner_id: str, profile: Profile, events, adapters) -> Profile:
+    """Scoring of an erased learner: no profile, and no event left with personal data in it."""
+    scrub_events(learner_id, events, adapters)
+    return anonymous_profile(profile)
+
+
+def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
+    """POST /v1/learners/{id}/erase (national admins). Idempotent: a second call finds nothing more to remove."""
+    require_national_admin(principal)
+    stored = adapters.learners.get(learner_id) if re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", learner_id) else None
+    if stored is None:
+        raise not_found(f"learner {learner_id[:128]}")
+    profile = stored.standing.profile
+    held = sorted(name for name, value in vars(profile).items() if value is not None and name != "org_id")
+    erased_at = adapters.learners.mark_erased(learner_id, anonymous_profile(profile), now)
+    if erased_at is None:
+        raise not_found(f"learner {learner_id}")
+    rewritten, fields = scrub_events(learner_id, adapters.events.stream(f"learner:{learner_id}"), adapters)
+    return {
+        "learner_id": learner_id,
+        "erased_at": erased_at.isoformat().replace("+00:00", "Z"),
+        "already_erased": stored.erased_at is not None,
+        "removed": {"profile_fields": held, "preferences": stored.preferences is not None,
+                    "events_rewritten": rewritten, "event_fields": sorted(fields)},
+        "kept": KEPT,
+    }

@@ -1,0 +1,84 @@
+"""A learner's preferences: one small document, stored on the learner record, written only by the learner.
+
+To add a preference (notification channels, say), add a field with a default to Preferences: stored documents
+without it read back with the default, and a PUT that leaves it out sets it back to the default.
+"""
+from __future__ import annotations
+
+import json
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chalicelib.errors import bad_request, not_found
+from chalicelib.identity.access import forbidden
+from chalicelib.learners.service import readable_learner
+from chalicelib.rules.privacy import DEFAULT_VISIBILITY, Visibility
+
+# English and the languages of the Eighth Schedule (ISO 639 codes), as the platform offers them.
+LANGUAGES = ("en", "as", "bn", "brx", "doi", "gu", "hi", "kn", "kok", "ks", "mai", "ml", "mni", "mr", "ne", "or",
+             "pa", "sa", "sat", "sd", "ta", "te", "ur")
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    language: Literal[LANGUAGES] = "en"
+    leaderboard_visibility: Visibility = DEFAULT_VISIBILITY
+
+
+def effective(stored: Optional[dict], profile_language: Optional[str]) -> Preferences:
+    """What applies now: the learner's choices, else the language the platform told us, else the defaults.
+    A stored field this version does not know or accept (written by a later one) is ignored."""
+    chosen = {k: v for k, v in (stored or {}).items() if k in Preferences.model_fields and _valid(k, v)}
+    platform = (profile_language or "").split("-")[0].lower()
+    if "language" not in chosen and platform in LANGUAGES:
+        chosen["language"] = platform
+    return Preferences(**chosen)
+
+
+def _valid(name: str, value) -> bool:
+    try:
+        Preferences(**{name: value})
+    except ValidationError:
+        return False
+    return True
+
+
+def parse(raw_body: Optional[bytes]) -> dict:
+    """A PUT body: the fields the learner set (the others take their defaults). 400 naming the field."""
+    try:
+        data = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise bad_request("body", "is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise bad_request("body", "must be a JSON object")
+    try:
+        return Preferences(**data).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])[:128] or "body"
+        if error["type"] == "extra_forbidden":
+            raise bad_request(field, "is not a preference") from None
+        raise bad_request(field, error["msg"]) from None
+    except TypeError:  # a key that is not a string cannot be a keyword argument
+        raise bad_request("body", "has a field that is not a preference") from None
+
+
+# --- use cases ----------------------------------------------------------------------------------------
+
+def get_preferences(learner_id: str, principal, adapters) -> dict:
+    stored = readable_learner(learner_id, principal, adapters)
+    return effective(stored.preferences, stored.standing.profile.language).model_dump()
+
+
+def put_preferences(learner_id: str, principal, adapters, raw_body: Optional[bytes]) -> dict:
+    """The learner themself (or a national admin) replaces the document. One write of one attribute: no race
+    with a scoring save, which never writes it."""
+    stored = readable_learner(learner_id, principal, adapters)
+    if principal.sub != learner_id and not principal.has("national_admin"):
+        raise forbidden("only the learner may change their preferences")
+    chosen = parse(raw_body)
+    if not adapters.learners.set_preferences(learner_id, chosen):
+        raise not_found(f"learner {learner_id}")
+    return effective(chosen, stored.standing.profile.language).model_dump()

@@ -1,0 +1,115 @@
+"""Use cases of the anti-abuse review: keep the held list in line while scoring, list it, decide on it.
+
+The rule (rules/abuse.py) decides what is held, from the learner's events alone; the fold scores a held event
+only once it is released. Decisions are stored per event (storage/reviews.py) and fed to the fold, so a
+learner's standing stays a pure function of (events, decisions). A decision queues the learner for
+recompute: points, badges and board entries of a released event follow from that, like for any late event.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Optional
+
+from chalicelib.errors import ApiError, bad_request, not_found
+from chalicelib.identity.access import require_national_admin
+from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
+from chalicelib.rules import abuse
+from chalicelib.rules.abuse import HELD, Hold
+from chalicelib.storage.ports import HELD_POSITION, AlreadyDecided, Review
+
+_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
+NOTE_MAX = 500
+
+
+# --- while scoring ------------------------------------------------------------------------------------------
+
+def hold_new(learner_id: str, events: list, stored, adapters) -> tuple[dict[str, Hold], dict[str, str]]:
+    """The learner's held events and the decisions on them, for the fold. Puts newly held events on the review
+    list (idempotent: a recompute writes nothing it wrote before) and takes off it events no longer held (the
+    rule's numbers changed). `stored` is the learner's stored standing (or None): its counts of held and
+    rejected events say whether there is anything to read. Costs nothing for a learner who never had any."""
+    held = abuse.holds(events, adapters.rules.abuse)
+    if not held and not (stored and (stored.held_events or stored.rejected_events)):
+        return {}, {}
+    known = adapters.reviews.for_learner(learner_id)
+    decisions = {event_id: r.status for event_id, r in known.items() if r.status in abuse.DECISIONS}
+    fresh = [hold for event_id, hold in held.items()
+             if event_id not in known or (known[event_id].status == HELD and known[event_id].hold != hold)]
+    if fresh:
+        adapters.reviews.hold(fresh, datetime.now(timezone.utc))
+    stale = [r.hold for event_id, r in known.items() if r.status == HELD and event_id not in held]
+    if stale:
+        adapters.reviews.unhold(stale)
+    return held, decisions
+
+
+# --- routes -------------------------------------------------------------------------------------------------
+
+def held_list(principal, adapters, limit, cursor) -> dict:
+    require_national_admin(principal)
+    size = parse_limit(limit, 20, adapters.limits.max_page_size)
+    reviews, position = adapters.reviews.held_page(size, decode_cursor(cursor, HELD_POSITION) if cursor else None)
+    return {"held": [review_json(r) for r in reviews], "next_cursor": encode_cursor(position) if position else None}
+
+
+def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: datetime, status: str) -> dict:
+    """Release or reject one held event (national admins only). Idempotent; decisions are final."""
+    require_national_admin(principal)
+    learner_id, note = _decision_body(raw_body)
+    if not _ID.fullmatch(event_id):
+        raise not_found(f"event {event_id[:128]}")
+    events = adapters.events.stream(f"learner:{learner_id}")
+    if not any(e.id == event_id for e in events):
+        raise not_found(f"event {event_id} of learner {learner_id}")
+    hold = abuse.holds(events, adapters.rules.abuse).get(event_id)
+    if hold is None:
+        raise ApiError(409, "not_held", f"event {event_id} is not held for review: it is scored like any other",
+                       "event_id")
+    try:
+        decided = adapters.reviews.decide(hold, status, principal.sub, now, note)
+    except AlreadyDecided as exc:
+        raise ApiError(409, "already_decided", f"event {event_id} was already {exc.review.status}; "
+                       "decisions are final", "event_id") from None
+    # Also on a repeated decision: the first call may have stored it and failed before queueing.
+    adapters.queue.send([f"learner:{learner_id}"])
+    return review_json(decided)
+
+
+def _decision_body(raw_body: Optional[bytes]) -> tuple[str, Optional[str]]:
+    try:
+        body = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("body", "is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise bad_request("body", "must be a JSON object with learner_id")
+    learner_id, note = body.get("learner_id"), body.get("note")
+    if not isinstance(learner_id, str) or not _ID.fullmatch(learner_id):
+        raise bad_request("learner_id", "is required: the id of the learner whose event this is "
+                          "(1 to 128 letters, digits or _.:@-)")
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX or not _encodable(note)):
+        raise bad_request("note", f"must be a string of at most {NOTE_MAX} characters of valid Unicode")
+    return learner_id, (note.strip() or None) if note else None
+
+
+def _encodable(text: str) -> bool:
+    """A lone surrogate (JSON allows "\\ud800") is not text DynamoDB can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _iso(moment: Optional[datetime]) -> Optional[str]:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def review_json(r: Review) -> dict:
+    h = r.hold
+    return {"event_id": h.event_id, "learner_id": h.learner_id, "org_id": h.org_id, "type": h.type,
+            "occurred_at": _iso(h.occurred_at), "status": r.status, "held_at": _iso(r.held_at),
+            "why": {"rule": h.rule, "count": h.count, "limit": h.limit, "window_minutes": h.window_minutes,
+                    "message": h.why},
+            "decided_by": r.decided_by, "decided_at": _iso(r.decided_at), "note": r.note}
