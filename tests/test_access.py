@@ -110,3 +110,17 @@ def test_the_webhook_and_the_health_check_need_no_token(world):
     body = b'{"id": "e-x", "type": "learner.first_login", "occurred_at": "2024-10-21T10:00:00+05:30", ' \
            b'"learner": {"id": "la1", "org_id": "org_a1"}}'
     assert world.http.post("/v1/events", body=body, headers=signed_headers(body), authorization=None).status_code == 202
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_the_review_queue_is_for_national_admins_only(world, caller):
+    listing = world.http.get("/v1/review/held", headers=_as(caller))
+    decision = world.http.post("/v1/review/c-la1/release", body=b'{"learner_id": "la1"}',
+                               headers={"Content-Type": "application/json", **_as(caller)})
+    if caller == "national_admin":
+        assert listing.status_code == 200
+        assert decision.status_code == 409  # allowed to decide, but this completion was never held
+    else:
+        assert (listing.status_code, decision.status_code) == (403, 403)
+    assert_matches_spec("/v1/review/held", "get", listing.status_code, listing.json_body)
+    assert_matches_spec("/v1/review/{event_id}/release", "post", decision.status_code, decision.json_body)
