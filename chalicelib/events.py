@@ -5,6 +5,7 @@ their JSON, and the rules read them back. Pure: no I/O.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime, timezone
 from typing import Annotated, Literal, Optional, Union
@@ -14,6 +15,12 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Fiel
 
 # Limits on strings and lists: generous for real payloads, small enough that nobody can bloat an item.
 ID = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+ID_PATTERN = r"[A-Za-z0-9_.:@\-]{1,128}"  # the same shape, for checking ids that arrive in paths and cursors
+
+
+def is_id(value) -> bool:
+    """Could this be an id we accepted? Anything else is unknown, and never reaches a database key."""
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
 
 def _nfc(value: str) -> str:

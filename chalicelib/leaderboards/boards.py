@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Callable, Iterable, Mapping, Optional
 
 from chalicelib.rules.periods import ALL_TIME, shift_week
+from chalicelib.events import is_id
 
 SCOPE_KINDS = ("org", "dept", "ministry", "state", "national")
 _PERIOD = re.compile(r"^(week:\d{4}-W(0[1-9]|[1-4]\d|5[0-3])|month:\d{4}-(0[1-9]|1[0-2])|all)$")
@@ -37,7 +38,7 @@ def parse_scope(text: str) -> Scope:
     kind, _, ident = (text or "").partition(":")
     if kind == "national" and not ident:
         return NATIONAL
-    if kind in SCOPE_KINDS and kind != "national" and re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", ident or ""):
+    if kind in SCOPE_KINDS and kind != "national" and is_id(ident):
         return Scope(kind, ident)
     raise ValueError("must be org:<id>, dept:<id>, ministry:<id>, state:<id> or national")
 

@@ -9,11 +9,11 @@ learner's leaderboard visibility shows on the next read. Ranks and points are th
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Optional
 
 from chalicelib.errors import bad_request
+from chalicelib.events import ID_PATTERN, is_id
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
@@ -27,8 +27,7 @@ from chalicelib.storage.ports import ConcurrentUpdate
 
 MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
 ATTEMPTS = 5
-BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|[A-Za-z0-9_.:@\-]{1,128}"  # a rank key
-_LEARNER_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
+BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|" + ID_PATTERN  # a rank key
 
 
 # --- keeping boards in line ------------------------------------------------------------------------------
@@ -198,7 +197,7 @@ def _around(board: str, learner_id: str, adapters, viewer) -> list[Entry]:
     """The top three, then the learner with the one above and the one below, in board order. Only around a
     learner the viewer may see by name: otherwise the id would find a hidden learner's place."""
     top = adapters.boards.page(board, None, 3)
-    if not _LEARNER_ID.fullmatch(learner_id):
+    if not is_id(learner_id):
         return top  # no learner has such an id (and DynamoDB refuses keys over 1 KB: no 500 for a long one)
     if learner_id != viewer.sub:
         listing = adapters.learners.names([learner_id]).get(learner_id)

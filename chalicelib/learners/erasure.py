@@ -15,12 +15,13 @@ Three writers can race an erasure; each is closed off:
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from chalicelib.errors import not_found
+from chalicelib.events import is_id
 from chalicelib.identity.access import require_national_admin
 from chalicelib.rules.learner import Profile
+from chalicelib.rules.periods import utc_iso
 from chalicelib.rules.privacy import personal_fields, without_personal_data
 
 KEPT = ["learner_id", "org_id", "events (learning facts only)", "points", "ledger", "badges", "board_entries"]
@@ -51,7 +52,7 @@ def keep_erased(learner_id: str, profile: Profile, events, adapters) -> Profile:
 def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
     """POST /v1/learners/{id}/erase (national admins). Idempotent: a second call finds nothing more to remove."""
     require_national_admin(principal)
-    stored = adapters.learners.get(learner_id) if re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", learner_id) else None
+    stored = adapters.learners.get(learner_id) if is_id(learner_id) else None
     if stored is None:
         raise not_found(f"learner {learner_id[:128]}")
     profile = stored.standing.profile
@@ -62,7 +63,7 @@ def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
     rewritten, fields = scrub_events(learner_id, adapters.events.stream(f"learner:{learner_id}"), adapters)
     return {
         "learner_id": learner_id,
-        "erased_at": erased_at.isoformat().replace("+00:00", "Z"),
+        "erased_at": utc_iso(erased_at),
         "already_erased": stored.erased_at is not None,
         "removed": {"profile_fields": held, "preferences": stored.preferences is not None,
                     "events_rewritten": rewritten, "event_fields": sorted(fields)},

@@ -7,7 +7,8 @@ from datetime import datetime
 from chalicelib.identity.access import forbidden
 from chalicelib.leaderboards.boards import board_key, parse_scope
 from chalicelib.learners.preferences import effective
-from chalicelib.learners.service import _iso, ledger_entry, readable_learner, summary_of
+from chalicelib.learners.service import ledger_entry, readable_learner, summary_of
+from chalicelib.rules.periods import utc_iso
 
 
 def export_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
@@ -23,8 +24,8 @@ def export_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
     entries = adapters.boards.current(learner_id, boards) if boards else {}
     return {
         "learner_id": learner_id,
-        "exported_at": _iso(now),
-        "erased_at": _iso(stored.erased_at) if stored.erased_at else None,
+        "exported_at": utc_iso(now),
+        "erased_at": utc_iso(stored.erased_at) if stored.erased_at else None,
         "profile": dataclasses.asdict(s.profile),
         "preferences": effective(stored.preferences, s.profile.language).model_dump(),
         "standing": summary_of(stored, adapters, now),

@@ -1,13 +1,12 @@
 """Use cases about learners: recompute one from their events, and read their standing and ledger."""
 from __future__ import annotations
 
-import re
 import dataclasses
 from collections import Counter
 from datetime import datetime
 
-from chalicelib.errors import bad_request, not_found
-from chalicelib.events import OrgUpserted
+from chalicelib.errors import not_found
+from chalicelib.events import OrgUpserted, is_id
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import erasure
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
@@ -16,7 +15,7 @@ from chalicelib.identity.access import forbidden, require_learner_access
 from chalicelib.orgtree import forget_org, parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.learner import LearnerStanding, current_clap_streak, evaluate
-from chalicelib.rules.periods import month_of, week_of
+from chalicelib.rules.periods import month_of, utc_iso, utc_stamp, week_of
 from chalicelib.rules.privacy import mask_email, mask_phone
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 
@@ -42,7 +41,7 @@ def _apply_org_events(org_id: str, stream: str, adapters) -> None:
     moved = False
     for event in sorted(adapters.events.stream(stream), key=lambda e: e.order_key):
         if isinstance(event, OrgUpserted):
-            token = f"{event.occurred_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}|{event.id}"
+            token = f"{utc_stamp(event.occurred_at)}|{event.id}"
             moved |= adapters.orgs.upsert(event.org, token)
     if moved:
         # Everyone below the org now belongs to other department/ministry boards. Re-score them once every
@@ -93,7 +92,7 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
 def readable_learner(learner_id: str, principal, adapters):
     """The stored learner, if the caller may see them: themself, an admin of their org, a national admin."""
     # An id that could never have been accepted is simply unknown (and never reaches DynamoDB's key limits).
-    stored = adapters.learners.get(learner_id) if re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,128}", learner_id) else None
+    stored = adapters.learners.get(learner_id) if is_id(learner_id) else None
     if stored is None:
         if principal.sub != learner_id and not principal.has("national_admin"):
             raise forbidden("you may only see your own data, or that of learners in orgs you administer")
@@ -124,17 +123,13 @@ def summary_of(stored, adapters, now: datetime) -> dict:
         "claps": {"current": current_clap_streak(s.clap_weeks, week_of(now, zone)), "best": s.best_clap_streak,
                   "weekly_minutes_needed": adapters.rules.clap_weekly_minutes},
         "badges": [{"id": b.badge_id, "name": catalogue[b.badge_id].name if b.badge_id in catalogue else b.badge_id,
-                    "awarded_at": _iso(b.awarded_at), "event_id": b.event_id,
+                    "awarded_at": utc_iso(b.awarded_at), "event_id": b.event_id,
                     "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
                    for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))],
-        "last_active_at": _iso(s.last_active_at) if s.last_active_at else None,
+        "last_active_at": utc_iso(s.last_active_at) if s.last_active_at else None,
         "held_events": s.held_events,
         "ranks": leaderboards.learner_ranks(s, adapters, now),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def ledger_page(learner_id: str, principal, adapters, limit, cursor) -> dict:
@@ -150,7 +145,7 @@ def ledger_page(learner_id: str, principal, adapters, limit, cursor) -> dict:
 
 def ledger_entry(e) -> dict:
     return {"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
-            "occurred_at": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at) if e.recorded_at else None}
+            "occurred_at": utc_iso(e.occurred_at), "recorded_at": utc_iso(e.recorded_at) if e.recorded_at else None}
 
 
 def badge_catalogue(adapters) -> dict:

@@ -8,18 +8,18 @@ recompute: points, badges and board entries of a released event follow from that
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from typing import Optional
 
 from chalicelib.errors import ApiError, bad_request, not_found
 from chalicelib.identity.access import require_national_admin
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
+from chalicelib.events import is_id
+from chalicelib.rules.periods import utc_iso
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import HELD, Hold
 from chalicelib.storage.ports import HELD_POSITION, AlreadyDecided, Review
 
-_ID = re.compile(r"[A-Za-z0-9_.:@\-]{1,128}")  # as the event contract accepts them
 NOTE_MAX = 500
 
 
@@ -58,7 +58,7 @@ def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: d
     """Release or reject one held event (national admins only). Idempotent; decisions are final."""
     require_national_admin(principal)
     learner_id, note = _decision_body(raw_body)
-    if not _ID.fullmatch(event_id):
+    if not is_id(event_id):
         raise not_found(f"event {event_id[:128]}")
     events = adapters.events.stream(f"learner:{learner_id}")
     if not any(e.id == event_id for e in events):
@@ -85,7 +85,7 @@ def _decision_body(raw_body: Optional[bytes]) -> tuple[str, Optional[str]]:
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object with learner_id")
     learner_id, note = body.get("learner_id"), body.get("note")
-    if not isinstance(learner_id, str) or not _ID.fullmatch(learner_id):
+    if not is_id(learner_id):
         raise bad_request("learner_id", "is required: the id of the learner whose event this is "
                           "(1 to 128 letters, digits or _.:@-)")
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX or not _encodable(note)):
@@ -103,7 +103,7 @@ def _encodable(text: str) -> bool:
 
 
 def _iso(moment: Optional[datetime]) -> Optional[str]:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+    return utc_iso(moment) if moment else None
 
 
 def review_json(r: Review) -> dict:

@@ -8,7 +8,7 @@ national admin released them, so the standing is a pure function of (events, rev
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping, Optional

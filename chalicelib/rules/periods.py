@@ -1,7 +1,7 @@
 """Calendar windows. Stored times are UTC; weeks (Monday-Sunday) and months are those of the rules' zone."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 ALL_TIME = "all"
@@ -42,3 +42,13 @@ def whole_months_between(start: date, end: date) -> int:
     if end.day < start.day:
         months -= 1
     return max(months, 0)
+
+
+def utc_iso(moment: datetime) -> str:
+    """How the API writes a moment: ISO 8601 in UTC with a Z."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def utc_stamp(moment: datetime) -> str:
+    """Fixed width, microseconds always present: sorts as text in time order (for keys and versions)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional, Protocol
 
-from chalicelib.events import Event, OrgBlock
+from chalicelib.events import ID_PATTERN, Event, OrgBlock
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.learner import LearnerStanding, Profile
+from chalicelib.rules.periods import utc_stamp
 from chalicelib.rules.privacy import Listing
 
 
@@ -141,8 +142,7 @@ class ReviewStore(Protocol):
 
 def held_position(hold: Hold) -> str:
     """Where a held event sorts in the review list: when it occurred, then learner and event id."""
-    moment = hold.occurred_at.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-    return f"{moment}|{hold.learner_id}|{hold.event_id}"
+    return f"{utc_stamp(hold.occurred_at)}|{hold.learner_id}|{hold.event_id}"
 
 
-HELD_POSITION = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9_.:@\-]{1,128}\|[A-Za-z0-9_.:@\-]{1,128}"
+HELD_POSITION = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|" + ID_PATTERN + r"\|" + ID_PATTERN
