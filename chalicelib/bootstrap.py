@@ -10,6 +10,7 @@ from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
+from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.storage.boards import BoardStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
 
@@ -24,6 +25,8 @@ class Adapters:
     # Anti-abuse review items. The default is the in-memory store, for wirings that never hold anything;
     # aws_adapters() wires DynamoDB.
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
+    # Org rosters (chalicelib/rosters/). In-memory until the DynamoDB store lands in aws_adapters().
+    rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
