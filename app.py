@@ -5,6 +5,7 @@ from chalice import Chalice, Response
 
 from chalicelib import settings
 from chalicelib.bootstrap import adapters
+from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
@@ -112,6 +113,63 @@ def release_held_event(event_id):
 def reject_held_event(event_id):
     return review.decide(event_id, app.current_request.raw_body, _caller(), adapters(), _now(), "rejected")
 # --- end of anti-abuse review -------------------------------------------------------------------------------
+
+
+# --- credentials: Open Badges 3.0 (chalicelib/credentials/) ----------------------------------------------
+VC_JWT = "application/vc+jwt"
+
+
+@app.route("/v1/learners/{learner_id}/badges/{badge_id}/credential")
+def get_badge_credential(learner_id, badge_id):
+    return credentials.credential_for_award(learner_id, badge_id, _caller(), adapters(), _now())
+
+
+@app.route("/credentials/{credential_id}")
+def get_public_credential(credential_id):
+    request, wiring = app.current_request, adapters()
+    issued = credentials.public_credential(credential_id, wiring)
+    wants_jwt = (request.query_params or {}).get("format") == "jwt" or \
+        VC_JWT in (request.headers.get("accept") or "")
+    if wants_jwt:
+        return Response(body=issued.jwt, status_code=200, headers={"Content-Type": VC_JWT})
+    return credentials.credential_document(issued, wiring)
+
+
+@app.route("/credentials/status/{list_id}")
+def get_revocation_list(list_id):
+    wiring = adapters()
+    return Response(body=credentials.revocation_list(list_id, wiring), status_code=200,
+                    headers=credentials.cache_headers(wiring))
+
+
+@app.route("/v1/credentials/verify", methods=["POST"], content_types=["application/json"])
+def verify_credential():
+    return credentials.verify_credential(app.current_request.raw_body, adapters(), _now())
+
+
+@app.route("/v1/credentials/{credential_id}/revoke", methods=["POST"], content_types=["application/json"])
+def revoke_credential(credential_id):
+    return credentials.revoke_credential(credential_id, app.current_request.raw_body, _caller(), adapters(), _now())
+
+
+@app.route("/issuer")
+def get_issuer():
+    wiring = adapters()
+    return Response(body=credentials.issuer_profile(wiring), status_code=200, headers=credentials.cache_headers(wiring))
+
+
+@app.route("/issuer/jwks.json")
+def get_issuer_jwks():
+    wiring = adapters()
+    return Response(body=credentials.issuer_jwks(wiring), status_code=200, headers=credentials.cache_headers(wiring))
+
+
+@app.route("/badges/{badge_id}/image.svg")
+def get_badge_image(badge_id):
+    wiring = adapters()
+    return Response(body=credentials.badge_image(badge_id, wiring), status_code=200,
+                    headers={"Content-Type": "image/svg+xml", **credentials.cache_headers(wiring)})
+# --- end of credentials --------------------------------------------------------------------------------------
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

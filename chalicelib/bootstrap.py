@@ -4,14 +4,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Optional
 
 from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
+from chalicelib.credentials.config import CredentialConfig, default_config as credential_config
+from chalicelib.credentials.achievements import CampaignAwards
+from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.storage.boards import BoardStore
+from chalicelib.storage.credentials import (CredentialStore, DomainEvents, MemoryCredentialStore,
+                                            MemoryDomainEvents)
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
 
 
@@ -33,6 +38,13 @@ class Adapters:
     webhook_secrets: Callable[[], list[str]] = settings.webhook_secrets
     tokens: TokenVerifier = field(default_factory=lambda: TokenVerifier(
         KeySet(settings.jwks), settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS))
+    # Open Badges credentials (chalicelib/credentials/): issued credentials and revocations, the domain events
+    # campaign awards are read from (campaign_awards None: that default source), the signing keys, settings.
+    credentials: CredentialStore = field(default_factory=MemoryCredentialStore)
+    domain_events: DomainEvents = field(default_factory=MemoryDomainEvents)
+    campaign_awards: Optional[CampaignAwards] = None
+    issuer_keys: IssuerKeys = field(default_factory=lambda: IssuerKeys(settings.issuer_keys))
+    credential_config: CredentialConfig = field(default_factory=credential_config)
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +71,8 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
         keys = KeySet(secrets.jwks_source(config, _ssm_client, clock, logger), ttl_seconds=config.ttl_seconds,
                       min_reload_seconds=config.ttl_seconds, clock=clock)
     return {"webhook_secrets": secrets.webhook_secrets_source(config, _ssm_client, clock, logger),
-            "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS)}
+            "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS),
+            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger))}
 
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
@@ -68,9 +81,11 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.storage.boards import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
     from chalicelib.storage.reviews import DynamoReviewStore
+    from chalicelib.storage.credentials import DynamoCredentialStore, DynamoDomainEvents
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
+                    credentials=DynamoCredentialStore(), domain_events=DynamoDomainEvents(),
                     **secret_adapters(secrets_config, clock))
 
 
@@ -86,6 +101,8 @@ def memory_adapters(**overrides) -> Adapters:
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
                  queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
+    # The domain events scoring saves are the ones campaign awards are read from, as in DynamoDB.
+    parts.setdefault("domain_events", MemoryDomainEvents(getattr(parts["learners"], "facts", None)))
     return Adapters(**parts)
 
 

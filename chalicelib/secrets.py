@@ -6,6 +6,8 @@
   environment variable or a CloudFormation parameter, and a rotation needs no redeploy:
     /karmayogi/<stage>/webhook-secrets   SecureString, comma-separated (old and new during a rotation)
     /karmayogi/<stage>/jwks              String, a JWKS document with the public keys (or KARMAYOGI_JWKS_URL)
+    /karmayogi/<stage>/issuer-keys       SecureString, a JWKS with the private credential signing keys
+                                         (chalicelib/credentials/keys.py; locally KARMAYOGI_ISSUER_KEYS)
   The platform team creates and rotates both (infra/resources.yaml says how). A value is read at most once
   per TTL (60 s) per process, whatever the traffic: a flood of badly signed requests or tokens with unknown
   key ids costs no extra reads. So a rotation takes effect within a minute.
@@ -111,3 +113,15 @@ def jwks_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: 
     parameter = SsmParameter(ssm_client, config.jwks_parameter)
     return Cached(lambda: jwks_from_json(parameter()), config.ttl_seconds, clock,
                   name=f"SSM parameter {config.jwks_parameter}", log=log)
+
+
+def issuer_keys_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
+                       log=None) -> Callable[[], Optional[str]]:
+    """The loader of the credential signing keys (credentials/keys.py IssuerKeys): the JWKS text, private parts
+    included. Read at most once per TTL from SSM, so a rotation takes effect within a minute."""
+    if config.source == "env":
+        from chalicelib.settings import issuer_keys
+        return issuer_keys
+    parameter = SsmParameter(ssm_client, config.issuer_keys_parameter)
+    return Cached(parameter, config.ttl_seconds, clock, name=f"SSM parameter {config.issuer_keys_parameter}",
+                  log=log)

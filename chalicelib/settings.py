@@ -59,7 +59,19 @@ def jwks() -> dict:
     return jwks_from_url(url) if url else jwks_from_json(os.environ.get("KARMAYOGI_JWKS"))
 
 
-# Where the two functions above get their values in AWS: chalicelib/secrets.py. Read when the adapters are
+# Open Badges credentials (chalicelib/credentials/): the URL this service is reached at from outside (credential,
+# issuer and image URLs are built on it), and the issuer's signing keys.
+def public_base_url() -> str:
+    return (os.environ.get("KARMAYOGI_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+
+
+def issuer_keys() -> Optional[str]:
+    """The credential signing keys as a JWKS with private parts (KARMAYOGI_ISSUER_KEYS; local stack and tests).
+    Read on every use: a rotated key needs no restart."""
+    return os.environ.get("KARMAYOGI_ISSUER_KEYS")
+
+
+# Where the functions above get their values in AWS: chalicelib/secrets.py. Read when the adapters are
 # wired (bootstrap.py), once per process; .chalice/config.json sets them per stage.
 SECRETS_SOURCES = ("env", "ssm")
 
@@ -71,6 +83,8 @@ class SecretsConfig:
     jwks_parameter: str  # String (public keys), a JWKS document; not read when KARMAYOGI_JWKS_URL is set
     jwks_url: Optional[str]
     ttl_seconds: int  # how long a value read from SSM is used: a rotation takes effect within this time
+    # SecureString, a JWKS with the private credential signing keys (chalicelib/credentials/keys.py)
+    issuer_keys_parameter: str = "/karmayogi/dev/issuer-keys"
 
 
 def secrets_config() -> SecretsConfig:
@@ -83,4 +97,5 @@ def secrets_config() -> SecretsConfig:
         webhook_secrets_parameter=_env("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", f"/karmayogi/{stage}/webhook-secrets"),
         jwks_parameter=_env("KARMAYOGI_JWKS_PARAMETER", f"/karmayogi/{stage}/jwks"),
         jwks_url=os.environ.get("KARMAYOGI_JWKS_URL") or None,
-        ttl_seconds=int(_env("KARMAYOGI_SECRETS_TTL_SECONDS", "60")))
+        ttl_seconds=int(_env("KARMAYOGI_SECRETS_TTL_SECONDS", "60")),
+        issuer_keys_parameter=_env("KARMAYOGI_ISSUER_KEYS_PARAMETER", f"/karmayogi/{stage}/issuer-keys"))

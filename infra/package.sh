@@ -88,7 +88,7 @@ for name, res in resources.items():
             problems.append(f"{name}: KARMAYOGI_SCORING_QUEUE is {variables.get('KARMAYOGI_SCORING_QUEUE')!r}")
         if "TZ" in variables:
             problems.append(f"{name}: TZ is reserved by Lambda")
-        for secret in ("KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS"):
+        for secret in ("KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS"):
             if secret in variables:
                 problems.append(f"{name}: {secret} is in its environment; secrets come from SSM")
         if variables.get("KARMAYOGI_SECRETS_SOURCE") != "ssm":
@@ -100,7 +100,8 @@ for name, res in resources.items():
         readable = {r for p in role.get("Properties", {}).get("Policies", [])
                     for s in p["PolicyDocument"]["Statement"] if "ssm:GetParameter" in s["Action"]
                     for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
-        for variable in ("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", "KARMAYOGI_JWKS_PARAMETER"):
+        for variable in ("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", "KARMAYOGI_JWKS_PARAMETER",
+                         "KARMAYOGI_ISSUER_KEYS_PARAMETER"):
             parameter = variables.get(variable, "")
             if not parameter.startswith(f"/karmayogi/{stage}/"):
                 problems.append(f"{name}: {variable} is {parameter!r}")

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 PROJECT = Path(__file__).resolve().parents[1]
 KEY_FILE = PROJECT / ".local" / "dev-signing-key.pem"
+ISSUER_KEY_FILE = PROJECT / ".local" / "dev-issuer-key.pem"  # signs Open Badges credentials (ES256)
 ISSUER = "karmayogi-engage-local"
 AUDIENCE = "karmayogi-engage"
 
@@ -30,6 +31,13 @@ def new_private_key(algorithm: str = "RS256"):
 def public_jwk(private_key, kid: str) -> dict:
     algorithm = "ES256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "RS256"
     jwk = json.loads(jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private_key.public_key()))
+    return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+def private_jwk(private_key, kid: str) -> dict:
+    """A private key as a JWK (with "d"): what the credential issuer's key set holds. Never published."""
+    algorithm = "ES256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "RS256"
+    jwk = json.loads(jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private_key))
     return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
@@ -55,6 +63,25 @@ def dev_key():
         key.public_key().public_bytes(serialization.Encoding.DER,
                                       serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
     return key, kid
+
+
+def _load_or_create(path: Path, algorithm: str):
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        pem = new_private_key(algorithm).private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        path.write_bytes(pem)
+        path.chmod(0o600)
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def dev_issuer_keys() -> str:
+    """The local stack's credential signing key set (KARMAYOGI_ISSUER_KEYS): one ES256 key, made once."""
+    key = _load_or_create(ISSUER_KEY_FILE, "ES256")
+    kid = "dev-issuer-" + jwt.utils.base64url_encode(
+        key.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
+    return json.dumps({"keys": [private_jwk(key, kid)]})
 
 
 def dev_jwks() -> str:

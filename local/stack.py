@@ -100,6 +100,9 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
     # Bearer tokens: the stack trusts the public half of a development key (made once, in .local/).
     os.environ.update({"KARMAYOGI_JWKS": dev_keys.dev_jwks(), "KARMAYOGI_JWT_ISSUER": dev_keys.ISSUER,
                        "KARMAYOGI_JWT_AUDIENCE": dev_keys.AUDIENCE})
+    # Open Badges credentials: signed with a development issuer key (also in .local/), URLs on the local API.
+    os.environ.update({"KARMAYOGI_ISSUER_KEYS": dev_keys.dev_issuer_keys(),
+                       "KARMAYOGI_PUBLIC_BASE_URL": ports.url("api")})
     if webhook_secret:
         os.environ["KARMAYOGI_WEBHOOK_SECRETS"] = webhook_secret
 

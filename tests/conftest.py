@@ -21,11 +21,14 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (imported before any client is created)
 
-from local.dev_keys import mint, new_private_key, public_jwk  # noqa: E402
+from local.dev_keys import mint, new_private_key, private_jwk, public_jwk  # noqa: E402
 
 # The tests' own signing key: its public half is the JWKS the app trusts; nothing is committed.
 TEST_KEY, TEST_KID = new_private_key("RS256"), "test-key-1"
 os.environ["KARMAYOGI_JWKS"] = json.dumps({"keys": [public_jwk(TEST_KEY, TEST_KID)]})
+# And its own credential signing key (Open Badges credentials): the issuer key set, private part included.
+TEST_ISSUER_KEY, TEST_ISSUER_KID = new_private_key("ES256"), "test-issuer-1"
+os.environ["KARMAYOGI_ISSUER_KEYS"] = json.dumps({"keys": [private_jwk(TEST_ISSUER_KEY, TEST_ISSUER_KID)]})
 
 from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.ingestion.signature import HEADER, sign  # noqa: E402

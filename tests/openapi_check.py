@@ -90,6 +90,16 @@ def response_schema_pointer(path_template: str, method: str, status: int) -> str
     return pointer + _pointer("content", "application/json", "schema")
 
 
+def documented_media_types(path_template: str, method: str, status: int) -> set[str]:
+    """The content types the spec documents for this response (following a $ref'd response object)."""
+    response = operation(path_template, method)["responses"].get(str(status), {})
+    if "$ref" in response:
+        response = spec()
+        for segment in operation(path_template, method)["responses"][str(status)]["$ref"][2:].split("/"):
+            response = response[segment.replace("~1", "/").replace("~0", "~")]
+    return set(response.get("content", {}))
+
+
 def assert_matches_spec(path_template: str, method: str, status: int, body):
     """Fail unless `status` is documented for the operation and `body` matches its response schema.
     Returns the body, so that a test can go on with it."""

@@ -54,6 +54,12 @@ def test_every_operation_documents_the_framework_415_and_has_an_operation_id():
     assert len(ids) == len(set(ids))
 
 
+# Open Badges credentials: what a verifier anywhere must reach without an account (chalicelib/credentials/).
+PUBLIC = {(path, "get"): [] for path in ("/credentials/{credential_id}", "/credentials/status/{list_id}", "/issuer",
+                                         "/issuer/jwks.json", "/badges/{badge_id}/image.svg")}
+PUBLIC[("/v1/credentials/verify", "post")] = []
+
+
 def test_the_signature_scheme_names_the_real_header_and_guards_only_the_webhook():
     scheme = spec()["components"]["securitySchemes"]["KarmayogiSignature"]
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", HEADER)
@@ -62,7 +68,7 @@ def test_the_signature_scheme_names_the_real_header_and_guards_only_the_webhook(
     assert (bearer["type"], bearer["scheme"], bearer["bearerFormat"]) == ("http", "bearer", "JWT")
     for path, method in _spec_operations():
         security = spec()["paths"][path][method].get("security")
-        expected = {("/v1/events", "post"): [{"KarmayogiSignature": []}], ("/health", "get"): []}
+        expected = {("/v1/events", "post"): [{"KarmayogiSignature": []}], ("/health", "get"): [], **PUBLIC}
         assert security == expected.get((path, method), [{"BearerToken": []}]), (path, method)
 
 

@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timezone
 from typing import Optional
 
+from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError, bad_request, not_found
 from chalicelib.identity.access import require_national_admin
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
@@ -72,6 +73,9 @@ def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: d
     except AlreadyDecided as exc:
         raise ApiError(409, "already_decided", f"event {event_id} was already {exc.review.status}; "
                        "decisions are final", "event_id") from None
+    if decided.status == "rejected":  # a badge this event would have earned is not theirs: nor its credential
+        credentials.revoke_withdrawn(learner_id, f"award withdrawn: event {event_id} was rejected in the "
+                                     "anti-abuse review", principal.sub, adapters, now)
     # Also on a repeated decision: the first call may have stored it and failed before queueing.
     adapters.queue.send([f"learner:{learner_id}"])
     return review_json(decided)
