@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench deps java node clean
+.PHONY: token run test test-fast test-integration package bench bench-roster import-roster deps java node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ package: deps
 # BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
+
+# Import an org's roster CSV into the running local stack (make run), with a progress bar (local/import_roster.py):
+# make import-roster FILE=roster.csv ORG=org_mines_hq [MODE=merge] [IMPORT_ARGS="--dynamodb-url http://..."]
+import-roster: $(VENV)/.installed
+	@test -n "$(FILE)" -a -n "$(ORG)" || { echo "usage: make import-roster FILE=<csv> ORG=<org id> [MODE=merge]"; exit 2; }
+	$(PY) -m local.import_roster "$(FILE)" --org "$(ORG)" $(if $(MODE),--mode "$(MODE)") $(IMPORT_ARGS)
+
+# Time to import a 1,00,000-row roster into DynamoDB Local, then to re-import it (local/bench_roster.py).
+bench-roster: deps
+	$(PY) -m local.bench_roster $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

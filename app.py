@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 from chalice import Chalice, Response
 
 from chalicelib import settings
-from chalicelib.bootstrap import adapters
+from chalicelib.bootstrap import adapters, s3_client
 from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
@@ -14,6 +14,7 @@ from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
 from chalicelib.queues import streams_in
 from chalicelib.review import service as review
+from chalicelib.rosters import service as rosters
 
 # configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
 app = Chalice(app_name="karmayogi-engage", configure_logs=False)
@@ -170,6 +171,24 @@ def get_badge_image(badge_id):
     return Response(body=credentials.badge_image(badge_id, wiring), status_code=200,
                     headers={"Content-Type": "image/svg+xml", **credentials.cache_headers(wiring)})
 # --- end of credentials --------------------------------------------------------------------------------------
+# --- rosters: chalicelib/rosters/ ------------------------------------------------------------------------------
+@app.route("/v1/orgs/{org_id}/roster", methods=["POST"], content_types=["text/csv"])
+def post_roster(org_id):
+    request = app.current_request
+    return rosters.import_from_request(org_id, request.raw_body, _caller(), adapters(), request.query_params or {})
+
+
+# S3 ObjectCreated on rosters/<org_id>/<name>.csv in settings.ROSTER_BUCKET. A plain function with its S3
+# notification declared in infra/resources.yaml: `chalice package` cannot package @app.on_s3_event.
+@app.lambda_function(name="import_roster_upload")
+def import_roster_upload(event, context):
+    from urllib.parse import unquote_plus
+    for record in event.get("Records", []):
+        s3 = record["s3"]
+        rosters.import_upload(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3_client(), adapters(),
+                              logger)
+    return {}
+# --- end of rosters ---------------------------------------------------------------------------------------------
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

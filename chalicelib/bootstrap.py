@@ -30,7 +30,7 @@ class Adapters:
     # Anti-abuse review items. The default is the in-memory store, for wirings that never hold anything;
     # aws_adapters() wires DynamoDB.
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
-    # Org rosters (chalicelib/rosters/). In-memory until the DynamoDB store lands in aws_adapters().
+    # Org rosters (chalicelib/rosters/); aws_adapters() wires DynamoDB (storage/rosters.py).
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
@@ -59,6 +59,12 @@ def _ssm_client():
     return boto3.client("ssm", region_name=settings.REGION)
 
 
+@lru_cache(maxsize=1)
+def s3_client():
+    import boto3  # once per process, and only where roster uploads are read
+    return boto3.client("s3", region_name=settings.REGION)
+
+
 def secret_adapters(config: settings.SecretsConfig | None = None,
                     clock: Callable[[], float] = time.monotonic) -> dict:
     """webhook_secrets and tokens from the environment or SSM (KARMAYOGI_SECRETS_SOURCE; chalicelib/secrets.py)."""
@@ -82,10 +88,12 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
     from chalicelib.storage.reviews import DynamoReviewStore
     from chalicelib.storage.credentials import DynamoCredentialStore, DynamoDomainEvents
+    from chalicelib.storage.rosters import DynamoRosterStore
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
                     credentials=DynamoCredentialStore(), domain_events=DynamoDomainEvents(),
+                    rosters=DynamoRosterStore(),
                     **secret_adapters(secrets_config, clock))
 
 

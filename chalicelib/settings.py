@@ -17,6 +17,10 @@ STAGE = _env("KARMAYOGI_STAGE", "dev")
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-south-1"
 TABLE_PREFIX = _env("KARMAYOGI_TABLE_PREFIX", f"karmayogi-{STAGE}-")
 SCORING_QUEUE = _env("KARMAYOGI_SCORING_QUEUE", f"karmayogi-{STAGE}-scoring")
+# Roster CSVs uploaded to rosters/<org_id>/<name>.csv are imported; the report goes to reports/<org_id>/<name>.json.
+ROSTER_BUCKET = _env("KARMAYOGI_ROSTER_BUCKET", f"karmayogi-{STAGE}-rosters")
+ROSTER_PREFIX = "rosters/"
+ROSTER_REPORT_PREFIX = "reports/"
 
 
 def table_name(short: str) -> str:
@@ -32,6 +36,8 @@ class Limits:
     signature_tolerance_seconds: int = int(_env("KARMAYOGI_SIGNATURE_TOLERANCE_SECONDS", "300"))
     future_tolerance_seconds: int = int(_env("KARMAYOGI_FUTURE_TOLERANCE_SECONDS", "300"))
     max_page_size: int = 100
+    # POST /v1/orgs/{org_id}/roster takes small files only (about 1,000 rows); bigger ones go through S3.
+    max_roster_body_bytes: int = int(_env("KARMAYOGI_MAX_ROSTER_BODY_BYTES", str(256 * 1024)))
 
 
 @dataclass(frozen=True)

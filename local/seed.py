@@ -461,6 +461,55 @@ def generate_events(learners: int = 3000, orgs: int = 20, days: int = 30, seed: 
     return SeedEvents(org_events, profiles, activity)
 
 
+# --- rosters ---------------------------------------------------------------------------------------------
+
+ROSTER_HEADER = "learner_id,full_name,email,mobile,group,designation,employee_id,org_id,language"
+ROSTER_ONLY_SHARE = 0.15  # staff on an org's roster who have no account activity at all (never started)
+_MOBILE_STYLES = ("{}", "+91{}", "+91 {} {}", "0{}", "{}-{}")  # as people type them; the import normalises
+
+
+def _mobile_as_written(rng: random.Random, phone: str) -> str:
+    digits = phone[-10:]
+    style = rng.choice(_MOBILE_STYLES)
+    return style.format(digits[:5], digits[5:]) if style.count("{}") == 2 else style.format(digits)
+
+
+def _csv_line(values) -> str:
+    return ",".join('"' + v.replace('"', '""') + '"' if ("," in v or '"' in v) else v for v in values)
+
+
+def roster_csvs(events: SeedEvents, seed: int = 1) -> dict[str, list[str]]:
+    """Each seeded mdo's roster CSV (lines, header first): its learners as their profiles describe them, plus
+    about 15% staff the service knows only from the roster (they never logged in or learned). Pure."""
+    rng = random.Random(f"roster-{seed}")
+    lines: dict[str, list[str]] = {}
+    for profile in events.profiles:
+        p = profile["learner"]
+        lines.setdefault(p["org_id"], [ROSTER_HEADER]).append(_csv_line([
+            p["id"], p["name"], p.get("email") or "", _mobile_as_written(rng, p["phone"]) if p.get("phone") else "",
+            p.get("group") or "", p.get("designation") or "", p.get("employee_code") or "",
+            rng.choice([p["org_id"], ""]), p.get("language") or ""]))
+    for org_id, org_lines in lines.items():
+        region = rng.choice(sorted(REGIONS))
+        language, given, family = REGIONS[region]
+        for n in range(max(1, round((len(org_lines) - 1) * ROSTER_ONLY_SHARE))):
+            first, last = rng.choice(given), rng.choice(family)
+            org_lines.append(_csv_line([f"seed{seed}-staff-{org_id}-{n:04d}", f"{first} {last}", "",
+                                        _mobile_as_written(rng, "9" + f"{rng.randrange(10 ** 9):09d}"),
+                                        "Group C", "Assistant", "", org_id, language]))
+    return lines
+
+
+def import_rosters(adapters, events: SeedEvents, seed: int = 1) -> Counter:
+    """Each mdo's roster through the real import use case (as `make import-roster` would)."""
+    from chalicelib.rosters.service import import_roster  # imported late: chalicelib reads env at import
+    totals = Counter()
+    for org_id, lines in roster_csvs(events, seed).items():
+        report = import_roster(org_id, lines, adapters)
+        totals.update({k: report[k] for k in ("added", "updated", "unchanged", "rejected_rows")})
+    return totals
+
+
 # --- seeding through the real code -----------------------------------------------------------------------
 
 @dataclass
@@ -543,6 +592,10 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
                 say(f"  {done:,}/{total:,} events ingested and scored ({time.monotonic() - started:.1f} s)")
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # on Ctrl-C, start no more batches
+    lap = time.monotonic()
+    rostered = import_rosters(adapters, events, seed)
+    say(f"  rosters imported: {rostered['added']:,} employees added ({rostered['rejected_rows']:,} rows rejected) "
+        f"in {time.monotonic() - lap:.1f} s")
     report = SeedReport(outcomes, scoring, timing["ingest"], timing["score"])
     say(f"seeded in {time.monotonic() - started:.1f} s (ingesting {report.ingest_seconds:.1f} s, scoring "
         f"{report.score_seconds:.1f} s): {outcomes['accepted']:,} events accepted, {outcomes['duplicate']:,} "

@@ -160,10 +160,15 @@ def test_verify_accepts_a_credential_we_issued_in_every_form(world):
 def test_one_character_changed_fails_the_signature(world):
     token = issue(world).json_body["jwt"]
     header, payload, signature = token.split(".")
+    # One character of the credential (still well-formed JSON, so only the signature can tell), and one of the
+    # signature itself.
+    claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    at = claims.index('"name"') + len('"name": "') + 1
+    forged = claims[:at] + ("X" if claims[at] != "X" else "Y") + claims[at + 1:]
     for part in ("payload", "signature"):
-        text = payload if part == "payload" else signature
-        middle = len(text) // 2
-        changed = text[:middle] + ("A" if text[middle] != "A" else "B") + text[middle + 1:]
+        middle = len(signature) // 2
+        changed = (base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=") if part == "payload" else
+                   signature[:middle] + ("A" if signature[middle] != "A" else "B") + signature[middle + 1:])
         tampered = ".".join([header, changed, signature] if part == "payload" else [header, payload, changed])
         result = verify(world, tampered)
         assert result["valid"] is False and "credential" not in result

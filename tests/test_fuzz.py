@@ -89,8 +89,8 @@ def send(client, case, token: str, change_body=None):
 
     headers = {k: v for k, v in (kwargs.get("headers") or {}).items()
                if k.lower() not in ("authorization", HEADER.lower(), "content-length")}
-    if body:
-        headers["Content-Type"] = "application/json"
+    if body:  # the media type the spec declares for the body (text/csv for a roster), JSON otherwise
+        headers["Content-Type"] = case.media_type or "application/json"
     security = _security(case.operation)
     if "BearerToken" in security:
         headers["Authorization"] = token

@@ -35,6 +35,7 @@ PYNAMODB_CALLS = {"get": "GetItem", "refresh": "GetItem", "batch_get": "BatchGet
 SQS_PRODUCER_ACTIONS = {"sqs:GetQueueUrl", "sqs:SendMessage"}  # SendMessageBatch is authorized as SendMessage
 SQS_CONSUMER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}  # Lambda's poller
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+S3_ACTIONS = {"s3:GetObject", "s3:PutObject"}  # roster uploads read, import reports written
 SECRET_ACTIONS = {"ssm:GetParameter"}  # SecureStrings under the default key aws/ssm need no kms:Decrypt grant
 DEPLOYED_STAGES = ("dev", "prod")  # what `make package` builds: secrets from SSM, never from the environment
 REGION, ACCOUNT = "ap-south-1", "123456789012"  # a concrete ARN each policy pattern must match
@@ -252,7 +253,7 @@ def test_the_policy_grants_nothing_else(stage):
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         assert all("*" not in a for a in actions), actions
         assert set(actions) <= dynamodb_actions() | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS \
-            | SECRET_ACTIONS
+            | SECRET_ACTIONS | S3_ACTIONS
         for arn in arns:
             assert arn.startswith("arn:aws:"), arn
             assert (f"-{stage}" in arn or f":parameter/karmayogi/{stage}/" in arn), arn
@@ -271,6 +272,40 @@ def test_every_policy_action_is_a_real_iam_action():
             for action in _list(statement["Action"]):
                 service, name = action.split(":")
                 assert name.lower() in known[service]["Actions"], f"{action} is not an IAM action"
+
+
+# --- roster uploads: an S3 bucket whose ObjectCreated under rosters/ invokes import_roster_upload -----------
+
+def test_the_roster_bucket_is_the_one_the_app_reads_encrypted_private_and_notifies_the_import_function():
+    assert settings.ROSTER_BUCKET == f"karmayogi-{settings.STAGE}-rosters"
+    for stage in STAGES:
+        assert stage_config(stage).environment_variables["KARMAYOGI_ROSTER_BUCKET"] == f"karmayogi-{stage}-rosters"
+    bucket = template()["Resources"]["RosterBucket"]
+    props = bucket["Properties"]
+    assert props["BucketName"] == f"karmayogi-{PLACEHOLDER}-rosters"
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    [notification] = props["NotificationConfiguration"]["LambdaConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Function"] == {"Fn::GetAtt": [lambda_functions()["import_roster_upload"], "Arn"]}
+    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"prefix": settings.ROSTER_PREFIX, "suffix": ".csv"}
+    permission = template()["Resources"]["ImportRosterUploadS3Permission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com" and permission["Action"] == "lambda:InvokeFunction"
+    assert permission["SourceArn"]["Fn::Sub"].endswith(f":s3:::karmayogi-{PLACEHOLDER}-rosters")
+    assert "ImportRosterUploadS3Permission" in bucket["DependsOn"]  # S3 checks it may invoke when it is set
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_lets_the_import_read_uploads_and_write_reports_only(stage):
+    bucket = f"arn:aws:s3:::karmayogi-{stage}-rosters"
+    assert granted(stage, "s3:GetObject", f"{bucket}/rosters/org_x/2026-11.csv")
+    assert granted(stage, "s3:PutObject", f"{bucket}/reports/org_x/2026-11.json")
+    assert not granted(stage, "s3:PutObject", f"{bucket}/rosters/org_x/2026-11.csv")
+    assert not granted(stage, "s3:GetObject", f"{bucket}/reports/org_x/2026-11.json")
+    assert not granted(stage, "s3:GetObject", f"arn:aws:s3:::karmayogi-{'dev' if stage != 'dev' else 'prod'}"
+                                              "-rosters/rosters/org_x/a.csv")
 
 
 # --- secrets: SSM Parameter Store in AWS, never a Lambda environment variable ----------------------------

@@ -85,6 +85,8 @@ def test_seeding_goes_through_ingestion_and_the_queue_handler(aws, sqs):
         assert stored.standing.profile.name == profile["learner"]["name"]
         assert stored.standing.profile.org_id == profile["learner"]["org_id"]
     assert aws.learners.get(ANANYA).standing.points > 0
+    assert aws.rosters.get(ANANYA).phone == "+919812345678"  # the seeded rosters were imported too
+    assert sum(aws.rosters.headcounts([o["org"]["id"] for o in events.orgs]).values()) > len(events.profiles)
     assert seed.already_seeded(aws)
 
 
@@ -158,3 +160,18 @@ def test_pump_runs_scheduled_handlers_with_an_eventbridge_event(aws, sqs):
     assert seen[0][:2] == ("Scheduled Event", "aws.events") and seen[0][2][0].endswith(":rule/tick")
     with pytest.raises(ValueError):
         Pump(app, sqs, settings.REGION, schedules={"no_such_handler": 60})
+
+
+def test_the_seeded_rosters_import_cleanly_and_list_staff_who_never_started():
+    from chalicelib.rosters.service import import_roster, not_started
+    events = small(learners=50)
+    csvs = seed.roster_csvs(events, seed=7)
+    adapters = bootstrap.memory_adapters()
+    for org_id, lines in csvs.items():
+        report = import_roster(org_id, lines, adapters)
+        assert report["rejected_rows"] == 0, report["rejected"]
+    learners = {p["learner"]["id"] for p in events.profiles}
+    assert sum(adapters.rosters.headcounts(list(csvs)).values()) > len(learners)  # roster-only staff too
+    org_id = next(iter(csvs))
+    page = not_started(org_id, adapters, "100")  # nothing scored in this adapters: everyone has not started
+    assert len(page["employees"]) == adapters.rosters.headcount(org_id)

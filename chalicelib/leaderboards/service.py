@@ -250,6 +250,10 @@ def org_board(query: dict, adapters, now: datetime) -> dict:
     # An org whose learners have all moved away keeps a statistics row at zero: it is no org to compare or hide.
     headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS)
                   if in_scope(s) and s.learners > 0}
+    # An org with a roster is as big as its roster says (employees who never learned included); the others
+    # as many learners as have been seen. One batch read of the roster counters.
+    rostered = adapters.rosters.headcounts(list(headcounts)) if headcounts else {}
+    headcounts.update({org_id: n for org_id, n in rostered.items() if n > 0})
     activity = {s.org_id: s for s in adapters.boards.org_stats(period) if s.org_id in headcounts}
     hidden = sum(1 for n in headcounts.values() if n <= config.max_hidden_org_learners)
     by_category: dict[str, list[dict]] = {c.name: [] for c in config.size_categories}

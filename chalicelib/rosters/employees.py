@@ -5,8 +5,10 @@ id is the same id the platform's events carry, so a roster row and a learner's e
 """
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Iterable, Optional, Protocol
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,35 @@ class Employee:
     language: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class RosterChange:
+    """One employee's row going from what was read (`before`, None if absent) to `after` (None: removed)."""
+    before: Optional[Employee]
+    after: Optional[Employee]
+
+    @property
+    def learner_id(self) -> str:
+        return (self.after or self.before).learner_id
+
+
+class RosterConflict(Exception):
+    """Some employee was no longer as read when the change was applied (another import ran meanwhile)."""
+
+
+def headcount_deltas(changes: Iterable[RosterChange]) -> Counter:
+    """What the changes do to each org's headcount: +1 for a new employee, -1 for one removed, both for a move."""
+    deltas: Counter = Counter()
+    for change in changes:
+        before_org = change.before.org_id if change.before else None
+        after_org = change.after.org_id if change.after else None
+        if before_org != after_org:
+            if before_org:
+                deltas[before_org] -= 1
+            if after_org:
+                deltas[after_org] += 1
+    return deltas
+
+
 class RosterStore(Protocol):
     def get(self, learner_id: str) -> Optional[Employee]: ...
 
@@ -35,20 +66,49 @@ class RosterStore(Protocol):
                   after: Optional[str] = None) -> tuple[list[Employee], Optional[str]]:
         """One page of this org's own roster in learner-id order, and the learner id to continue after."""
 
+    # Writing (the importer, rosters/service.py). Reads are consistent, so that a re-import compares with
+    # what is really stored and headcounts stay exact.
+    def get_many(self, learner_ids: list[str]) -> dict[str, Employee]:
+        """The stored rows of these learners (any org), by learner id; absent ones are left out."""
+
+    def apply(self, changes: list[RosterChange], lane: int = 0) -> None:
+        """Write the changes with the headcount counters, each change and its counter moves together.
+        Raises RosterConflict (and writes nothing of the affected group) when a row is no longer `before`.
+        `lane`: which of the counter's shards to move; concurrent writers pass different lanes."""
+
 
 class MemoryRosterStore:
-    """In-memory RosterStore for unit tests of the use cases that read rosters."""
+    """In-memory RosterStore, behaving as the DynamoDB one (storage/rosters.py): one row per learner id and
+    all-or-nothing apply() with the same conflict check. Headcounts are counted from the rows (the DynamoDB
+    store keeps counters; tests check both agree with the rows)."""
 
     def __init__(self, employees: list[Employee] = ()):
         self.by_id: dict[str, Employee] = {}
+        self.writes = 0  # rows written or deleted: a re-import of the same file must add none
+        self._lock = threading.Lock()
         for employee in employees:
             self.put(employee)
 
     def put(self, employee: Employee) -> None:
-        self.by_id[employee.learner_id] = employee
+        self.apply([RosterChange(self.by_id.get(employee.learner_id), employee)])
 
     def get(self, learner_id: str) -> Optional[Employee]:
         return self.by_id.get(learner_id)
+
+    def get_many(self, learner_ids: list[str]) -> dict[str, Employee]:
+        with self._lock:
+            return {i: self.by_id[i] for i in learner_ids if i in self.by_id}
+
+    def apply(self, changes: list[RosterChange], lane: int = 0) -> None:
+        with self._lock:  # the importer's writers run in threads
+            if any(self.by_id.get(c.learner_id) != c.before for c in changes):
+                raise RosterConflict()
+            for change in changes:
+                if change.after is None:
+                    del self.by_id[change.learner_id]
+                else:
+                    self.by_id[change.learner_id] = change.after
+                self.writes += 1
 
     def headcount(self, org_id: str) -> int:
         return sum(1 for e in self.by_id.values() if e.org_id == org_id)

@@ -146,6 +146,12 @@ class DynamoLearnerRepository:
         return {r.learner_id for r in LearnerRecord.batch_get(keys, attributes_to_get=["learner_id", "erased_at"])
                 if r.erased_at is not None}
 
+    def started(self, learner_ids) -> set[str]:
+        keys = list(dict.fromkeys(learner_ids))
+        wanted = ["learner_id", "courses_completed", "learning_minutes"]
+        return {r.learner_id for r in LearnerRecord.batch_get(keys, attributes_to_get=wanted)
+                if (r.courses_completed or 0) > 0 or (r.learning_minutes or 0) > 0}
+
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
 

@@ -61,6 +61,10 @@ class MemoryLearnerRepository:
                                                         preferences=None, erased_at=current.erased_at or at)
         return self.learners[learner_id].erased_at
 
+    def started(self, learner_ids) -> set[str]:
+        return {i for i in learner_ids if i in self.learners and
+                (self.learners[i].standing.courses_completed > 0 or self.learners[i].standing.learning_minutes > 0)}
+
     def erased(self, learner_ids) -> set[str]:
         return {i for i in learner_ids if i in self.learners and self.learners[i].erased_at is not None}
 

@@ -71,6 +71,9 @@ class LearnerRepository(Protocol):
     def erased(self, learner_ids: list[str]) -> set[str]:
         """Those of these learners who have been erased."""
 
+    def started(self, learner_ids: list[str]) -> set[str]:
+        """Those of these learners who have learned something (a completion or learning minutes): one batch read."""
+
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         """Every recorded entry, oldest first."""
 

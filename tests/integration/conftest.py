@@ -29,6 +29,7 @@ from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerReposito
                                          DynamoOrgRepository, create_tables)
 from chalicelib.storage.memory import MemoryStreamQueue  # noqa: E402
 from chalicelib.storage.reviews import DynamoReviewStore  # noqa: E402
+from chalicelib.storage.rosters import DynamoRosterStore  # noqa: E402
 
 MODELS = models.ALL_MODELS
 
@@ -95,7 +96,7 @@ def _empty_tables(client) -> None:
 def stores(dynamodb_local) -> dict:
     """The DynamoDB adapters, made once: each holds a connection whose client costs 100-200 ms to create."""
     return dict(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
-                boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore())
+                boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(), rosters=DynamoRosterStore())
 
 
 @pytest.fixture
