@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench deps java node clean
+.PHONY: token run test test-fast test-integration package bench bench-campaigns deps java node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ package: deps
 # BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
+
+# Campaign costs on DynamoDB Local: a 50,000-employee dashboard, closing 1,00,000 participants (local/bench_campaigns.py).
+bench-campaigns: deps
+	$(PY) -m local.bench_campaigns $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

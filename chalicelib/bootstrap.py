@@ -11,6 +11,8 @@ from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
+from chalicelib.campaigns.rules import campaign_config
+from chalicelib.storage.campaigns import CampaignStore
 from chalicelib.storage.boards import BoardStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
 
@@ -27,6 +29,8 @@ class Adapters:
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
     # Org rosters (chalicelib/rosters/). In-memory until the DynamoDB store lands in aws_adapters().
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
+    # Karmayogi Saptah campaigns (chalicelib/campaigns/). In-memory default; aws_adapters() wires DynamoDB.
+    campaigns: CampaignStore = field(default_factory=lambda: _memory_campaigns())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -68,10 +72,17 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.storage.boards import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
     from chalicelib.storage.reviews import DynamoReviewStore
+    from chalicelib.storage.campaigns import DynamoCampaignStore
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
+                    campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     **secret_adapters(secrets_config, clock))
+
+
+def _memory_campaigns() -> CampaignStore:
+    from chalicelib.storage.campaigns import MemoryCampaignStore
+    return MemoryCampaignStore(campaign_config().operation["progress_shards"])
 
 
 def _memory_reviews() -> ReviewStore:
