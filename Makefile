@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench bench-roster import-roster deps java node clean
+.PHONY: token run test test-fast test-integration package bench bench-campaigns bench-roster import-roster deps java node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ import-roster: $(VENV)/.installed
 # Time to import a 1,00,000-row roster into DynamoDB Local, then to re-import it (local/bench_roster.py).
 bench-roster: deps
 	$(PY) -m local.bench_roster $(BENCH_ARGS)
+
+# Campaign costs on DynamoDB Local: a 50,000-employee dashboard, closing 1,00,000 participants (local/bench_campaigns.py).
+bench-campaigns: deps
+	$(PY) -m local.bench_campaigns $(BENCH_ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

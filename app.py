@@ -1,10 +1,11 @@
 """Karmayogi Engage: HTTP routes and event handlers. Each one only translates; the work is in chalicelib/."""
 from datetime import datetime, timezone
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from chalicelib import settings
 from chalicelib.bootstrap import adapters, s3_client
+from chalicelib.campaigns import service as campaigns
 from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
@@ -189,6 +190,72 @@ def import_roster_upload(event, context):
                               logger)
     return {}
 # --- end of rosters ---------------------------------------------------------------------------------------------
+
+
+# --- Karmayogi Saptah campaigns: chalicelib/campaigns/ -------------------------------------------------------
+@app.route("/v1/campaigns", methods=["GET", "POST"], content_types=["application/json"])
+def campaigns_collection():
+    request, caller = app.current_request, _caller()
+    if request.method == "POST":
+        return Response(body=campaigns.create(request.raw_body, caller, adapters(), _now()), status_code=201)
+    return campaigns.list_campaigns(request.query_params or {}, caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}", methods=["GET", "PATCH"], content_types=["application/json"])
+def campaign_item(campaign_id):
+    request, caller = app.current_request, _caller()
+    if request.method == "PATCH":
+        return campaigns.update(campaign_id, request.raw_body, caller, adapters())
+    return campaigns.get(campaign_id, caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/cancel", methods=["POST"], content_types=["application/json"])
+def cancel_campaign(campaign_id):
+    return campaigns.cancel(campaign_id, _caller(), adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/progress")
+def campaign_progress(campaign_id):
+    caller, query = _caller(), app.current_request.query_params or {}
+    return campaigns.learner_progress(campaign_id, query.get("learner_id"), caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/dashboard")
+def campaign_dashboard(campaign_id):
+    caller = _caller()
+    return campaigns.dashboard(campaign_id, app.current_request.query_params or {}, caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/leaderboards/learners")
+def campaign_learner_board(campaign_id):
+    caller = _caller()
+    return campaigns.learner_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/leaderboards/orgs")
+def campaign_org_board(campaign_id):
+    caller = _caller()
+    return campaigns.org_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
+
+
+@app.route("/v1/campaigns/{campaign_id}/report")
+def campaign_report(campaign_id):
+    caller = _caller()
+    body = campaigns.report(campaign_id, app.current_request.query_params or {}, caller, adapters())
+    if isinstance(body, str):
+        return Response(body=body, status_code=200, headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="campaign-{campaign_id[:64]}.csv"'})
+    return body
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def advance_campaigns(event):
+    """Lifecycle steps by the clock, and closing (resumable) once a campaign's grace period is over."""
+    done = campaigns.advance(adapters(), _now(), logger)
+    logger.info("campaigns advanced", extra={"campaigns": done})
+    return done
+# --- end of campaigns -----------------------------------------------------------------------------------------
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

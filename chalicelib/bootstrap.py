@@ -14,6 +14,8 @@ from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
+from chalicelib.campaigns.rules import campaign_config
+from chalicelib.storage.campaigns import CampaignStore
 from chalicelib.storage.boards import BoardStore
 from chalicelib.storage.credentials import (CredentialStore, DomainEvents, MemoryCredentialStore,
                                             MemoryDomainEvents)
@@ -32,6 +34,8 @@ class Adapters:
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
     # Org rosters (chalicelib/rosters/); aws_adapters() wires DynamoDB (storage/rosters.py).
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
+    # Karmayogi Saptah campaigns (chalicelib/campaigns/). In-memory default; aws_adapters() wires DynamoDB.
+    campaigns: CampaignStore = field(default_factory=lambda: _memory_campaigns())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -89,12 +93,19 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.storage.reviews import DynamoReviewStore
     from chalicelib.storage.credentials import DynamoCredentialStore, DynamoDomainEvents
     from chalicelib.storage.rosters import DynamoRosterStore
+    from chalicelib.storage.campaigns import DynamoCampaignStore
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
                     credentials=DynamoCredentialStore(), domain_events=DynamoDomainEvents(),
                     rosters=DynamoRosterStore(),
+                    campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     **secret_adapters(secrets_config, clock))
+
+
+def _memory_campaigns() -> CampaignStore:
+    from chalicelib.storage.campaigns import MemoryCampaignStore
+    return MemoryCampaignStore(campaign_config().operation["progress_shards"])
 
 
 def _memory_reviews() -> ReviewStore:
@@ -109,8 +120,14 @@ def memory_adapters(**overrides) -> Adapters:
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
                  queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
-    # The domain events scoring saves are the ones campaign awards are read from, as in DynamoDB.
-    parts.setdefault("domain_events", MemoryDomainEvents(getattr(parts["learners"], "facts", None)))
+    # One home for domain events, as the domain-events table is in DynamoDB: what scoring saves, what closing a
+    # campaign awards, and what credentials and notifications read.
+    facts = getattr(parts["learners"], "facts", None)
+    parts.setdefault("domain_events", MemoryDomainEvents(facts))
+    if "campaigns" not in parts:
+        parts["campaigns"] = _memory_campaigns()
+        if facts is not None:
+            parts["campaigns"].facts = facts
     return Adapters(**parts)
 
 

@@ -10,7 +10,7 @@ learner's leaderboard visibility shows on the next read. Ranks and points are th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Callable, Optional
 
 from chalicelib.errors import bad_request
 from chalicelib.events import ID_PATTERN, is_id
@@ -32,10 +32,10 @@ BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|" + ID_PATTERN  # a rank key
 
 # --- keeping boards in line ------------------------------------------------------------------------------
 
-def _desired(standing: LearnerStanding, scopes: list[Scope]) -> dict[str, Entry]:
+def _desired(standing: LearnerStanding, scopes: list[Scope], members: bool = True) -> dict[str, Entry]:
     entries = desired_entries(standing.learner_id, standing.profile.org_id, standing.points_by_period,
                               standing.minutes_by_period, standing.reached_at, scopes)
-    if standing.profile.org_id:
+    if members and standing.profile.org_id:
         board = board_key(Scope("org", standing.profile.org_id), MEMBERS)
         entries[board] = Entry(board, standing.learner_id, standing.profile.org_id, 0, 0, None)
     return entries
@@ -67,7 +67,7 @@ def learners_under(org_id: str, adapters) -> list[str]:
 
 
 def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scopes: list[Scope],
-                 old_scope_keys: tuple[str, ...], adapters, touched: set[str]) -> None:
+                 old_scope_keys: tuple[str, ...], adapters, touched: set[str], members: bool = True) -> None:
     """Apply to the boards what changed between the stored standing and the new one.
 
     `scopes` are the learner's scopes now; `old_scope_keys` those their entries were last written under (the
@@ -77,19 +77,25 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
     the boards already right, and saves. If the save then loses to a concurrent recompute, the caller retries
     with `touched` (the boards this call checked, added here), so whatever we wrote is put right. Each board
     change is applied once (see storage/boards.py).
+
+    Campaign boards (period "campaign:<id>", chalicelib/campaigns/) go through here too, with standings that
+    hold only the campaign's period and members=False: the org's headcount entry is the learner's own.
     """
     parent_of = parent_lookup(adapters)
-    desired = _desired(after, scopes)
+    desired = _desired(after, scopes, members)
     periods = set(after.points_by_period) | set(after.minutes_by_period)
     if before is not None:
         periods |= set(before.points_by_period) | set(before.minutes_by_period)
     moved = before is None or tuple(s.key for s in scopes) != tuple(old_scope_keys)
     changed = {p for p in periods if moved or _period_state(before, p) != _period_state(after, p)}
-    candidates = {board_key(s, p) for s in scopes for p in changed} | {board_key(scopes[0], MEMBERS)}
+    extra = {MEMBERS} if members else set()
+    candidates = {board_key(s, p) for s in scopes for p in changed | extra}
     if moved and old_scope_keys:
         old_scopes = [parse_scope(key) for key in old_scope_keys]
-        candidates |= {board_key(s, p) for s in old_scopes for p in periods | {MEMBERS}}
-    candidates |= touched
+        candidates |= {board_key(s, p) for s in old_scopes for p in periods | extra}
+    # `touched` is shared by the learner's calendar boards and each campaign's: only this call's own kind.
+    candidates |= {b for b in touched if (b.split("|", 1)[1] in periods if not members
+                                          else not b.split("|", 1)[1].startswith("campaign:"))}
     touched |= candidates
     # Each org's own ancestors, for its statistics: a learner moving org also changes the old org's figures,
     # which must keep the old org's parents, not take the new org's.
@@ -178,6 +184,11 @@ def learner_board(query: dict, adapters, now: datetime, viewer) -> dict:
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
     if period == MEMBERS:
         raise bad_request("period", "must be week:YYYY-Www, month:YYYY-MM or all")
+    return board_page(scope, period, query, adapters, viewer)
+
+
+def board_page(scope: Scope, period: str, query: dict, adapters, viewer) -> dict:
+    """One page of any learner board (a calendar period, or a campaign's "campaign:<id>")."""
     board = board_key(scope, period)
     limit = parse_limit(query.get("limit"), 20, adapters.limits.max_page_size)
     around = query.get("around")
@@ -241,6 +252,13 @@ METRICS = ("participation", "hours_per_learner", "points_per_learner")
 def org_board(query: dict, adapters, now: datetime) -> dict:
     scope = resolve_scope(query.get("scope"), allowed=("ministry", "state", "dept", "national"))
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
+    return org_board_of(scope, period, query, adapters)
+
+
+def org_board_of(scope: Scope, period: str, query: dict, adapters,
+                 headcount_of: Optional[Callable[[dict[str, int]], dict[str, int]]] = None) -> dict:
+    """Orgs compared within size categories on any period (a campaign's too). headcount_of, given the
+    headcounts the boards know (learners seen), may replace them (campaigns: the org's roster)."""
     metric = query.get("metric") or "participation"
     if metric not in METRICS:
         raise bad_request("metric", f"must be one of {', '.join(METRICS)}")
@@ -250,6 +268,8 @@ def org_board(query: dict, adapters, now: datetime) -> dict:
     # An org whose learners have all moved away keeps a statistics row at zero: it is no org to compare or hide.
     headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS)
                   if in_scope(s) and s.learners > 0}
+    if headcount_of is not None:
+        headcounts = headcount_of(headcounts)
     # An org with a roster is as big as its roster says (employees who never learned included); the others
     # as many learners as have been seen. One batch read of the roster counters.
     rostered = adapters.rosters.headcounts(list(headcounts)) if headcounts else {}

@@ -5,6 +5,7 @@ import dataclasses
 from collections import Counter
 from datetime import datetime
 
+from chalicelib.campaigns import service as campaigns
 from chalicelib.errors import not_found
 from chalicelib.events import OrgUpserted, is_id
 from chalicelib.leaderboards import service as leaderboards
@@ -62,9 +63,10 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
     # every recorded entry is for an event we have read.
     stored = adapters.learners.get(learner_id)
     recorded = adapters.learners.ledger(learner_id)
-    events = adapters.events.stream(f"learner:{learner_id}")
+    events, received = adapters.events.stream_received(f"learner:{learner_id}")
     held, decisions = review.hold_new(learner_id, events, stored.standing if stored else None, adapters)
-    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue, decisions)
+    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue, decisions,
+                        campaigns.boosts_for(events, adapters))
     if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
         standing.profile = erasure.keep_erased(learner_id, standing.profile, events, adapters)
     occurred = {e.id: e.occurred_at for e in events}
@@ -77,6 +79,9 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
              for award in standing.badges.values() if award.badge_id not in already]
     scopes = leaderboards.scopes_of(standing.profile.org_id, adapters)
     scope_keys = tuple(s.key for s in scopes)
+    # Campaign progress, boards and org statistics: written (conditionally) before the learner, like the boards.
+    campaigns.sync_progress(learner_id, events, received, standing, decisions, adapters,
+                            touched if touched is not None else set())
     if (stored and not entries and not facts and stored.scopes == scope_keys
             and _persisted(standing) == stored.standing):
         return  # a replay: nothing to write
@@ -125,7 +130,8 @@ def summary_of(stored, adapters, now: datetime) -> dict:
         "badges": [{"id": b.badge_id, "name": catalogue[b.badge_id].name if b.badge_id in catalogue else b.badge_id,
                     "awarded_at": utc_iso(b.awarded_at), "event_id": b.event_id,
                     "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
-                   for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))],
+                   for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))]
+        + campaigns.badges_of(s.learner_id, adapters),  # campaign awards (campaigns/service.py close)
         "last_active_at": utc_iso(s.last_active_at) if s.last_active_at else None,
         "held_events": s.held_events,
         "ranks": leaderboards.learner_ranks(s, adapters, now),

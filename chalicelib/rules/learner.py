@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.events import (CourseCompleted, CourseEnrolled, CourseRated, EventAttended, LearnerEvent,
                                LearnerFirstLogin, LearnerUpserted, LearningTimeSpent)
+from chalicelib.campaigns.rules import Boost, boosted
 from chalicelib.rules import abuse
 from chalicelib.rules.config import Badge, Rules
 from chalicelib.rules.periods import (local_date, month_of, periods_of, shift_week, week_of,
@@ -97,8 +98,10 @@ def current_clap_streak(clap_weeks: Iterable[str], this_week: str) -> int:
 class _Fold:
     """Applies one event at a time, in order, to a standing. Internal to evaluate()."""
 
-    def __init__(self, learner_id: str, rules: Rules, catalogue: Iterable[Badge]):
+    def __init__(self, learner_id: str, rules: Rules, catalogue: Iterable[Badge],
+                 boosts: Optional[Mapping[str, Sequence[Boost]]] = None):
         self.rules = rules
+        self.boosts = boosts or {}
         self.catalogue = tuple(catalogue)
         self.s = LearnerStanding(learner_id)
         self.completed: set[str] = set()
@@ -193,6 +196,10 @@ class _Fold:
     # --- shared steps ------------------------------------------------------------------------------
     def _earn(self, e: LearnerEvent, rule: str, points: int, note: str) -> None:
         s = self.s
+        if self.boosts and points > 0:  # a campaign's points multiplier, for its window and its scope's orgs
+            points, boost = boosted(points, self.boosts.get(e.learner.org_id, ()), e.occurred_at)
+            if boost:
+                note = f"{note} (x{boost.factor:g} during campaign '{boost.name}')"
         s.ledger.append(LedgerLine(e.id, rule, points, e.occurred_at, note))
         if points:
             s.points += points
@@ -223,7 +230,8 @@ class _Fold:
 
 
 def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
-             catalogue: Iterable[Badge], decisions: Optional[Mapping[str, str]] = None) -> LearnerStanding:
+             catalogue: Iterable[Badge], decisions: Optional[Mapping[str, str]] = None,
+             boosts: Optional[Mapping[str, Sequence[Boost]]] = None) -> LearnerStanding:
     """The learner's standing from all their events: duplicates ignored, order by (occurred_at, id).
 
     `decisions` (event id -> "released" or "rejected") are the review decisions on held events: a held event
@@ -235,7 +243,7 @@ def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
     decisions = decisions or {}
     held = abuse.holds(unique.values(), rules.abuse)
     left_out = abuse.excluded(held, decisions)
-    fold = _Fold(learner_id, rules, catalogue)
+    fold = _Fold(learner_id, rules, catalogue, boosts)
     for event in sorted(unique.values(), key=lambda ev: ev.order_key):
         if event.id not in left_out:
             fold.apply(event)

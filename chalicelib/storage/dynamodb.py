@@ -44,7 +44,11 @@ class DynamoEventStore:
         return True
 
     def stream(self, stream: str) -> list[Event]:
-        return [parse_stored(r.body) for r in EventRecord.query(stream, consistent_read=True)]
+        return self.stream_received(stream)[0]
+
+    def stream_received(self, stream: str) -> tuple[list[Event], dict[str, datetime]]:
+        records = list(EventRecord.query(stream, consistent_read=True))
+        return [parse_stored(r.body) for r in records], {r.event_id: r.received_at for r in records}
 
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         EventRecord(stream, event_id).update(actions=[EventRecord.body.set(body)],

@@ -15,16 +15,22 @@ from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredL
 class MemoryEventStore:
     def __init__(self):
         self.streams: dict[str, dict[str, Event]] = {}
+        self.received: dict[tuple[str, str], datetime] = {}
 
     def add(self, event: Event, received_at: datetime) -> bool:
         stream = self.streams.setdefault(stream_of(event), {})
         if event.id in stream:
             return False
         stream[event.id] = event
+        self.received[(stream_of(event), event.id)] = received_at
         return True
 
     def stream(self, stream: str) -> list[Event]:
         return list(self.streams.get(stream, {}).values())
+
+    def stream_received(self, stream: str):
+        events = self.stream(stream)
+        return events, {e.id: self.received[(stream, e.id)] for e in events if (stream, e.id) in self.received}
 
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         if event_id in self.streams.get(stream, {}):

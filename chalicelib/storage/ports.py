@@ -51,6 +51,10 @@ class EventStore(Protocol):
     def stream(self, stream: str) -> list[Event]:
         """Every event of one stream, in no particular order."""
 
+    def stream_received(self, stream: str) -> tuple[list[Event], dict[str, datetime]]:
+        """stream(), with when each event was first received (by id): campaigns leave out events received
+        after their grace period. The same single read."""
+
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         """Replace a stored event's body (erasure only: personal data out, everything scored kept)."""
 

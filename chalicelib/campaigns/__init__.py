@@ -1,0 +1,1 @@
+"""Karmayogi Saptah: learning-week campaigns (rules.py pure, service.py use cases)."""
