@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench bench-campaigns bench-roster import-roster deps java node clean
+.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,18 +22,28 @@ node_modules/.installed: package.json package-lock.json
 java:
 	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; }
 
+# The end-to-end tests drive Debian's Chromium through Playwright (no browser download), with fonts for the
+# Devanagari, Bengali and Tamil pages so that screenshots show text, not boxes.
+CHROMIUM_FONTS := fonts-lohit-deva fonts-lohit-beng-bengali fonts-lohit-taml
+chromium:
+	@{ command -v chromium >/dev/null && dpkg -s $(CHROMIUM_FONTS) >/dev/null 2>&1; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium $(CHROMIUM_FONTS); }
+
 deps: $(VENV)/.installed node_modules/.installed java
 
 run: deps
 	$(PY) -m local.stack
 
-test: test-fast test-integration
+test: test-fast test-integration test-e2e
 
 test-fast: deps
-	$(PY) -m pytest tests --ignore=tests/integration -q
+	$(PY) -m pytest tests --ignore=tests/integration --ignore=tests/e2e -q
 
 test-integration: deps
 	$(PY) -m pytest tests/integration -q
+
+# A real browser against a local stack the tests start on free ports; screenshots in test-artifacts/e2e/.
+test-e2e: deps chromium
+	$(PY) -m pytest tests/e2e -q
 
 # A bearer token for the local stack, alone on the last line: make token SUB=<learner> ROLE=<role> ORG=<org>
 token: $(VENV)/.installed

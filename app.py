@@ -13,6 +13,8 @@ from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
 from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
+from chalicelib.pages import admin as admin_pages, learner as learner_pages, login as login_pages
+from chalicelib.pages.web import PageRequest, serve
 from chalicelib.queues import streams_in
 from chalicelib.review import service as review
 from chalicelib.rosters import service as rosters
@@ -256,6 +258,72 @@ def advance_campaigns(event):
     logger.info("campaigns advanced", extra={"campaigns": done})
     return done
 # --- end of campaigns -----------------------------------------------------------------------------------------
+
+
+# --- pages: server-rendered HTML for people (chalicelib/pages/); not part of the JSON API or openapi.yaml ----
+PAGE_ROUTES: set[str] = set()  # tests/test_openapi.py leaves these out of the API spec
+FORM = ["application/x-www-form-urlencoded"]
+
+
+def page(path, methods=("GET",), **options):
+    PAGE_ROUTES.add(path)
+    return app.route(path, methods=list(methods), **options)
+
+
+def _serve(path, view, public=False):
+    request = PageRequest.from_chalice(app.current_request, path)
+    return serve(request, lambda req, session: view(req, session, adapters(), _now()), adapters(), public)
+
+
+@page("/")
+def home_page():
+    return Response(body="", status_code=303, headers={"Location": "/me", "Content-Type": "text/html"})
+
+
+@page("/me")
+def my_progress_page():
+    return _serve("/me", learner_pages.my_progress)
+
+
+@page("/leaderboard")
+def leaderboard_page():
+    return _serve("/leaderboard", learner_pages.leaderboard)
+
+
+@page("/orgs")
+def org_boards_page():
+    return _serve("/orgs", learner_pages.org_boards)
+
+
+@page("/orgs.csv")
+def org_boards_csv():
+    return _serve("/orgs.csv", learner_pages.org_boards_csv)
+
+
+@page("/language", methods=["POST"], content_types=FORM)
+def language_switch():
+    return _serve("/language", learner_pages.switch_language)
+
+
+@page("/admin")
+def admin_page():
+    return _serve("/admin", admin_pages.admin_home)
+
+
+@page("/login")
+def login_page():
+    return _serve("/login", login_pages.login_page, public=True)
+
+
+@page("/login", methods=["POST"], content_types=FORM)
+def login_submit():
+    return _serve("/login", login_pages.sign_in, public=True)
+
+
+@page("/logout", methods=["POST"], content_types=FORM)
+def logout():
+    return _serve("/logout", login_pages.sign_out)
+# --- end of pages -------------------------------------------------------------------------------------------
 
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)

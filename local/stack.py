@@ -233,6 +233,8 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
         f"    {learner}",
         f"    {learner}/ledger",
         "",
+        f"  Pages: {api}/login (sign in as a demo learner or admin), then /me, /leaderboard, /orgs, /admin",
+        "",
         f"  DynamoDB Local  {ports.url('dynamodb')}",
         f"  moto server     {ports.url('moto')}   (SQS, SES, SNS, S3; sent mail: /moto-api/data.json)",
         f"  webhook secret  {secret}   ({source})",
@@ -258,7 +260,15 @@ def parse_args(argv):
     parser.add_argument("--learners", type=int, default=3000)
     parser.add_argument("--orgs", type=int, default=20, help="mdo organisations learners belong to")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the demo data")
-    return parser.parse_args(argv)
+    parser.add_argument("--days", type=int, default=30, help="days of seeded activity, ending now")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a tiny seed that starts in seconds (the end-to-end tests): 40 learners, 2 orgs, 7 days")
+    for field, variable in Ports.ENV.items():
+        parser.add_argument(f"--{field}-port", type=int, default=None, help=f"instead of ${variable}")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.learners, args.orgs, args.days = 40, 2, 7
+    return args
 
 
 def _raise_shutdown(signum, _frame):
@@ -268,6 +278,9 @@ def _raise_shutdown(signum, _frame):
 def run(args) -> None:
     from local import seed
     from local.pump import Pump
+    for field, variable in Ports.ENV.items():  # a port given on the command line wins over the environment
+        if getattr(args, f"{field}_port", None):
+            os.environ[variable] = str(getattr(args, f"{field}_port"))
     ports = Ports.from_env()
     require_free(ports)
     configured = os.environ.get("KARMAYOGI_WEBHOOK_SECRETS")
@@ -282,7 +295,8 @@ def run(args) -> None:
         if args.no_seed:
             print("not seeding (--no-seed)")
         else:
-            seed.seed_if_empty(adapters, stack.pump, learners=args.learners, orgs=args.orgs, seed=args.seed)
+            seed.seed_if_empty(adapters, stack.pump, learners=args.learners, orgs=args.orgs, seed=args.seed,
+                               days=args.days)
         stack.pump.start()
         print(f"starting chalice local on {ports.url('api')}", flush=True)
         stack.start_api()

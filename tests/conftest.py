@@ -88,6 +88,13 @@ def signed_headers(body: bytes, secret: str = SECRET, timestamp=None) -> dict:
             HEADER: sign(body, secret, int(time.time() if timestamp is None else timestamp))}
 
 
+def pytest_ignore_collect(collection_path, config):
+    """tests/e2e (a real browser against a local stack it starts) runs only when named: `make test-e2e`."""
+    if collection_path.name == "e2e" and collection_path.parent == PROJECT / "tests":
+        return not any("e2e" in str(arg) for arg in config.args)
+    return None
+
+
 @pytest.fixture
 def memory():
     """Use cases wired to in-memory fakes."""

@@ -1,0 +1,122 @@
+"""End-to-end tier: Debian's Chromium, driven by Playwright, against a local stack started here.
+
+The stack (python -m local.stack --tiny) runs as a subprocess on free ports with its own webhook secret; it is
+stopped by its PID (SIGTERM: it stops DynamoDB Local, moto and chalice local itself). Browsers are never
+downloaded: Playwright launches /usr/bin/chromium (`make chromium` installs it with apt-get), with a fresh
+profile for each test and nothing that would call out of the machine. Screenshots go to test-artifacts/e2e/.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT / "test-artifacts" / "e2e"
+CHROMIUM = os.environ.get("KARMAYOGI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STARTUP_SECONDS = 180
+WIDTHS = (360, 1280)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    url: str
+    webhook_secret: str
+
+
+@pytest.fixture(scope="session")
+def stack():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    api, dynamodb, moto = free_port(), free_port(), free_port()
+    secret = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KARMAYOGI_"))}
+    env.update(KARMAYOGI_WEBHOOK_SECRETS=secret, PYTHONUNBUFFERED="1")
+    log = open(ARTIFACTS / "stack.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack", "--tiny", "--api-port", str(api), "--dynamodb-port", str(dynamodb),
+         "--moto-port", str(moto)], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{api}"
+    try:
+        _wait_for_health(url, process)
+        yield LocalStack(url, secret)
+    finally:
+        process.send_signal(signal.SIGTERM)  # the stack stops what it started, then exits
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_for_health(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited with {process.returncode}: see {ARTIFACTS / 'stack.log'}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the local stack was not healthy within {STARTUP_SECONDS} s: see {ARTIFACTS / 'stack.log'}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser, stack):
+    """A fresh browser profile (cookies, storage) for each test, at phone width to start with."""
+    ctx = browser.new_context(base_url=stack.url, viewport={"width": 360, "height": 800}, locale="en-IN")
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
+
+
+def sign_in(page, sub: str, next_path: str = "/me") -> None:
+    page.goto(f"/login?next={next_path}")
+    page.get_by_test_id(f"login-{sub}").click()
+    page.wait_for_url(f"**{next_path}")
+
+
+def screenshots(page, name: str) -> list[Path]:
+    """The page at phone and desktop width, whole length, as test artifacts."""
+    saved = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        path = ARTIFACTS / f"{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        saved.append(path)
+    page.set_viewport_size({"width": 360, "height": 800})
+    return saved
