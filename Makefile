@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench deps java node clean
+.PHONY: token run test test-fast test-integration package bench bench-nudges replay-dlq replay-notifications-dlq deps java node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ package: deps
 # BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
+
+# Nightly nudge selection cost on DynamoDB Local, 10,000 and 1,00,000 learners with the same number due.
+bench-nudges: deps
+	$(PY) -m local.bench_nudges $(BENCH_ARGS)
+
+# Move a dead-letter queue's messages back once the cause is fixed: make replay-dlq QUEUE=notifications [STAGE=prod]
+# (STAGE defaults to local: the running `make run` stack).
+replay-dlq: $(VENV)/.installed
+	$(PY) -m local.replay_dlq "$(or $(QUEUE),notifications)" --stage "$(if $(filter command line,$(origin STAGE)),$(STAGE),local)"
+
+replay-notifications-dlq:
+	@$(MAKE) --no-print-directory replay-dlq QUEUE=notifications
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -27,6 +27,9 @@ class Adapters:
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
     # Org rosters (chalicelib/rosters/). In-memory until the DynamoDB store lands in aws_adapters().
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
+    # Notifications (chalicelib/notifications/): outbox, providers, suppression list, nudge schedule. In-memory by
+    # default; aws_adapters() wires DynamoDB, SQS, SES and SNS.
+    notifications: "NotificationAdapters" = field(default_factory=lambda: memory_notifications())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -35,10 +38,49 @@ class Adapters:
         KeySet(settings.jwks), settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS))
 
 
+@dataclass
+class NotificationAdapters:
+    store: object  # storage/notifications.py NotificationStore
+    suppressions: object  # SuppressionList
+    counters: object  # Counters
+    schedule: object  # NudgeSchedule
+    queue: object  # notifications/sending.py NotificationQueue
+    email: object  # EmailSender
+    sms: object  # SmsSender
+    facts: object = None  # FactFeed (pending domain facts)
+    config: object = None  # notifications/policy.py Config; None: the defaults
+    sleep: Callable[[float], None] = time.sleep  # between in-process retries (tests pass a no-op)
+
+    def settings(self):
+        from chalicelib.notifications.policy import default_config
+        return self.config or default_config()
+
+
+def memory_notifications(learners=None) -> NotificationAdapters:
+    from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
+    from chalicelib.storage.notifications import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
+                                                  MemoryNudgeSchedule, MemorySuppressionList)
+    return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
+                                MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
+                                MemorySmsSender(), MemoryFactFeed(learners) if learners is not None else None)
+
+
+def aws_notifications() -> NotificationAdapters:
+    from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
+    from chalicelib.storage.notifications import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
+                                                  DynamoNudgeSchedule, DynamoSuppressionList)
+    clients = _aws_clients()
+    return NotificationAdapters(
+        DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),
+        SqsNotificationQueue(clients["sqs"], settings.NOTIFICATIONS_QUEUE),
+        SesEmailSender(clients["ses"], settings.SES_SENDER, settings.SES_CONFIGURATION_SET),
+        SnsSmsSender(clients["sns"]), DynamoFactFeed())
+
+
 @lru_cache(maxsize=1)
 def _aws_clients():
     import boto3  # created once per process: a client costs 80-200 ms
-    return {"sqs": boto3.client("sqs", region_name=settings.REGION)}
+    return {name: boto3.client(name, region_name=settings.REGION) for name in ("sqs", "ses", "sns")}
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +113,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
+                    notifications=aws_notifications(),
                     **secret_adapters(secrets_config, clock))
 
 
@@ -86,6 +129,7 @@ def memory_adapters(**overrides) -> Adapters:
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
                  queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
+    parts.setdefault("notifications", memory_notifications(parts["learners"]))
     return Adapters(**parts)
 
 

@@ -18,6 +18,14 @@ REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or
 TABLE_PREFIX = _env("KARMAYOGI_TABLE_PREFIX", f"karmayogi-{STAGE}-")
 SCORING_QUEUE = _env("KARMAYOGI_SCORING_QUEUE", f"karmayogi-{STAGE}-scoring")
 
+# Notifications (chalicelib/notifications/): the delivery queue (with <name>-dlq), the SNS topic SES publishes
+# bounces and complaints to, who mail comes from, and where unsubscribe links point.
+NOTIFICATIONS_QUEUE = _env("KARMAYOGI_NOTIFICATIONS_QUEUE", f"karmayogi-{STAGE}-notifications")
+SES_EVENTS_TOPIC = _env("KARMAYOGI_SES_EVENTS_TOPIC", f"karmayogi-{STAGE}-ses-events")
+SES_SENDER = _env("KARMAYOGI_SES_SENDER", "iGOT Karmayogi <no-reply@igotkarmayogi.gov.in>")
+SES_CONFIGURATION_SET = os.environ.get("KARMAYOGI_SES_CONFIGURATION_SET") or None  # routes bounce events
+PUBLIC_BASE_URL = _env("KARMAYOGI_PUBLIC_BASE_URL", "https://engage.igotkarmayogi.gov.in")
+
 
 def table_name(short: str) -> str:
     return TABLE_PREFIX + short
