@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster deps java chromium node clean
+.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges replay-dlq replay-notifications-dlq deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,18 @@ bench-roster: deps
 # Campaign costs on DynamoDB Local: a 50,000-employee dashboard, closing 1,00,000 participants (local/bench_campaigns.py).
 bench-campaigns: deps
 	$(PY) -m local.bench_campaigns $(BENCH_ARGS)
+
+# Nightly nudge selection cost on DynamoDB Local, 10,000 and 1,00,000 learners with the same number due.
+bench-nudges: deps
+	$(PY) -m local.bench_nudges $(BENCH_ARGS)
+
+# Move a dead-letter queue's messages back once the cause is fixed: make replay-dlq QUEUE=notifications [STAGE=prod]
+# (STAGE defaults to local: the running `make run` stack).
+replay-dlq: $(VENV)/.installed
+	$(PY) -m local.replay_dlq "$(or $(QUEUE),notifications)" --stage "$(if $(filter command line,$(origin STAGE)),$(STAGE),local)"
+
+replay-notifications-dlq:
+	@$(MAKE) --no-print-directory replay-dlq QUEUE=notifications
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """Karmayogi Engage: HTTP routes and event handlers. Each one only translates; the work is in chalicelib/."""
 from datetime import datetime, timezone
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import settings
 from chalicelib.bootstrap import adapters, s3_client
@@ -11,6 +11,9 @@ from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
+from chalicelib.notifications import delivery, digest, nudges, outbox
+from chalicelib.notifications import service as notifications
+from chalicelib.notifications.sending import messages_in
 from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
 from chalicelib.pages import admin as admin_pages, learner as learner_pages, login as login_pages
@@ -330,3 +333,53 @@ def logout():
 def score_streams(event):
     failed = learners.recompute_streams(streams_in(event), adapters(), logger)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+# --- notifications: delivery records, unsubscribe, the outbox consumer and schedules (chalicelib/notifications/)
+@app.route("/v1/learners/{learner_id}/notifications")
+def get_learner_notifications(learner_id):
+    caller, query = _caller(), app.current_request.query_params or {}
+    return notifications.notifications_page(learner_id, caller, adapters(), query.get("limit"), query.get("cursor"))
+
+
+@app.route("/v1/unsubscribe", methods=["GET", "POST"],
+           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain",
+                          "multipart/form-data"])
+def unsubscribe():
+    # Public: the signed token is the authority (RFC 8058 one-click POST; GET only shows a confirmation page).
+    token = (app.current_request.query_params or {}).get("token")
+    if app.current_request.method == "POST":
+        return notifications.unsubscribe_now(token, adapters())
+    return Response(body=notifications.unsubscribe_page(token), status_code=200,
+                    headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/dev/outbox")
+def dev_outbox():
+    # Local stage only (404 elsewhere): every message decided today and yesterday, as its recipient sees it.
+    return Response(body=notifications.dev_outbox_page(adapters(), _now()), status_code=200,
+                    headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.on_sqs_message(queue=settings.NOTIFICATIONS_QUEUE, batch_size=10)
+def deliver_notifications(event):
+    retry = delivery.deliver_batch(messages_in(event), adapters(), _now(), logger)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+
+
+@app.on_sns_message(topic=settings.SES_EVENTS_TOPIC)
+def ses_events(event):
+    notifications.record_ses_event(event.message, adapters(), _now(), logger)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def notifications_every_minute(event):
+    # Badge digests of closed windows, then the outbox sweep (lost messages, crashed sends, deferred ones due).
+    digest.send_badge_digests(adapters(), _now(), logger)
+    outbox.sweep(adapters(), _now())
+
+
+@app.schedule(Cron(30, 3, "*", "*", "?", "*"))  # 09:00 IST: the nudges of the day, inside sending hours
+def nightly_nudges(event):
+    logger.info("nudges", extra={"outcomes": nudges.run_nightly(adapters(), _now(), log=logger)})
+# --- end of notifications -----------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ class Adapters:
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
     # Karmayogi Saptah campaigns (chalicelib/campaigns/). In-memory default; aws_adapters() wires DynamoDB.
     campaigns: CampaignStore = field(default_factory=lambda: _memory_campaigns())
+    # Notifications (chalicelib/notifications/): outbox, providers, suppression list, nudge schedule. In-memory by
+    # default; aws_adapters() wires DynamoDB, SQS, SES and SNS.
+    notifications: "NotificationAdapters" = field(default_factory=lambda: memory_notifications())
     rules: Rules = field(default_factory=default_rules)
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
@@ -51,10 +54,49 @@ class Adapters:
     credential_config: CredentialConfig = field(default_factory=credential_config)
 
 
+@dataclass
+class NotificationAdapters:
+    store: object  # storage/notifications.py NotificationStore
+    suppressions: object  # SuppressionList
+    counters: object  # Counters
+    schedule: object  # NudgeSchedule
+    queue: object  # notifications/sending.py NotificationQueue
+    email: object  # EmailSender
+    sms: object  # SmsSender
+    facts: object = None  # FactFeed (pending domain facts)
+    config: object = None  # notifications/policy.py Config; None: the defaults
+    sleep: Callable[[float], None] = time.sleep  # between in-process retries (tests pass a no-op)
+
+    def settings(self):
+        from chalicelib.notifications.policy import default_config
+        return self.config or default_config()
+
+
+def memory_notifications(learners=None) -> NotificationAdapters:
+    from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
+    from chalicelib.storage.notifications import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
+                                                  MemoryNudgeSchedule, MemorySuppressionList)
+    return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
+                                MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
+                                MemorySmsSender(), MemoryFactFeed(learners) if learners is not None else None)
+
+
+def aws_notifications() -> NotificationAdapters:
+    from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
+    from chalicelib.storage.notifications import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
+                                                  DynamoNudgeSchedule, DynamoSuppressionList)
+    clients = _aws_clients()
+    return NotificationAdapters(
+        DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),
+        SqsNotificationQueue(clients["sqs"], settings.NOTIFICATIONS_QUEUE),
+        SesEmailSender(clients["ses"], settings.SES_SENDER, settings.SES_CONFIGURATION_SET),
+        SnsSmsSender(clients["sns"]), DynamoFactFeed())
+
+
 @lru_cache(maxsize=1)
 def _aws_clients():
     import boto3  # created once per process: a client costs 80-200 ms
-    return {"sqs": boto3.client("sqs", region_name=settings.REGION)}
+    return {name: boto3.client(name, region_name=settings.REGION) for name in ("sqs", "ses", "sns")}
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +142,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     credentials=DynamoCredentialStore(), domain_events=DynamoDomainEvents(),
                     rosters=DynamoRosterStore(),
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
+                    notifications=aws_notifications(),
                     **secret_adapters(secrets_config, clock))
 
 
@@ -124,6 +167,7 @@ def memory_adapters(**overrides) -> Adapters:
     # campaign awards, and what credentials and notifications read.
     facts = getattr(parts["learners"], "facts", None)
     parts.setdefault("domain_events", MemoryDomainEvents(facts))
+    parts.setdefault("notifications", memory_notifications(parts["learners"]))
     if "campaigns" not in parts:
         parts["campaigns"] = _memory_campaigns()
         if facts is not None:

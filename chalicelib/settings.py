@@ -22,6 +22,14 @@ ROSTER_BUCKET = _env("KARMAYOGI_ROSTER_BUCKET", f"karmayogi-{STAGE}-rosters")
 ROSTER_PREFIX = "rosters/"
 ROSTER_REPORT_PREFIX = "reports/"
 
+# Notifications (chalicelib/notifications/): the delivery queue (with <name>-dlq), the SNS topic SES publishes
+# bounces and complaints to, who mail comes from, and where unsubscribe links point.
+NOTIFICATIONS_QUEUE = _env("KARMAYOGI_NOTIFICATIONS_QUEUE", f"karmayogi-{STAGE}-notifications")
+SES_EVENTS_TOPIC = _env("KARMAYOGI_SES_EVENTS_TOPIC", f"karmayogi-{STAGE}-ses-events")
+SES_SENDER = _env("KARMAYOGI_SES_SENDER", "iGOT Karmayogi <no-reply@igotkarmayogi.gov.in>")
+SES_CONFIGURATION_SET = os.environ.get("KARMAYOGI_SES_CONFIGURATION_SET") or None  # routes bounce events
+PUBLIC_BASE_URL = _env("KARMAYOGI_PUBLIC_BASE_URL", "https://engage.igotkarmayogi.gov.in")
+
 
 def table_name(short: str) -> str:
     return TABLE_PREFIX + short

@@ -95,6 +95,8 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
         "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
         "KARMAYOGI_STAGE": "local",
         "KARMAYOGI_SES_SENDER": os.environ.get("KARMAYOGI_SES_SENDER") or DEFAULT_SENDER,
+        # Unsubscribe links in local mail point at the local API.
+        "KARMAYOGI_PUBLIC_BASE_URL": os.environ.get("KARMAYOGI_PUBLIC_BASE_URL") or ports.url("api"),
     })
     os.environ.pop("AWS_PROFILE", None)  # a profile could carry a real role
     # Bearer tokens: the stack trusts the public half of a development key (made once, in .local/).
@@ -135,6 +137,9 @@ def provision(sqs) -> None:
     from chalicelib.storage.dynamodb import create_tables
     create_tables()
     create_queue_with_dlq(sqs, settings.SCORING_QUEUE)
+    create_queue_with_dlq(sqs, settings.NOTIFICATIONS_QUEUE)
+    # Where SES would publish bounces and complaints (the pump does not deliver SNS: invoke ses_events to try it).
+    boto3.client("sns", region_name=REGION).create_topic(Name=settings.SES_EVENTS_TOPIC)
     # moto's SES refuses mail from an unverified sender, as SES in sandbox mode does.
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=os.environ["KARMAYOGI_SES_SENDER"])
 
@@ -237,6 +242,7 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
         "",
         f"  DynamoDB Local  {ports.url('dynamodb')}",
         f"  moto server     {ports.url('moto')}   (SQS, SES, SNS, S3; sent mail: /moto-api/data.json)",
+        f"  sent messages   {api}/dev/outbox   (each email as its recipient sees it, each SMS with segments)",
         f"  webhook secret  {secret}   ({source})",
         "",
         "  Every route but /health and the webhook needs a bearer token (development key in .local/):",

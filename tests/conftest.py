@@ -112,6 +112,7 @@ def aws_world():
         for model in ALL_MODELS:  # moto creates tables already active: no need to wait
             model.create_table(wait=False, billing_mode="PAY_PER_REQUEST")
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.SCORING_QUEUE)
+        bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.NOTIFICATIONS_QUEUE)
         adapters = bootstrap.aws_adapters()
         bootstrap.use(adapters)
         try:

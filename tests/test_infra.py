@@ -37,6 +37,11 @@ SQS_CONSUMER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 S3_ACTIONS = {"s3:GetObject", "s3:PutObject"}  # roster uploads read, import reports written
 SECRET_ACTIONS = {"ssm:GetParameter"}  # SecureStrings under the default key aws/ssm need no kms:Decrypt grant
+# Sending (chalicelib/notifications/sending.py). SES authorizes SendRawEmail on the sender identity (shared by
+# the stages, verified once per account) and on the stage's configuration set; SNS authorizes SMS to a phone
+# number (and the opt-out check) on no resource at all, hence "*" for exactly these two actions.
+EMAIL_ACTIONS = {"ses:SendRawEmail"}
+SMS_ACTIONS = {"sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut"}
 DEPLOYED_STAGES = ("dev", "prod")  # what `make package` builds: secrets from SSM, never from the environment
 REGION, ACCOUNT = "ap-south-1", "123456789012"  # a concrete ARN each policy pattern must match
 
@@ -164,9 +169,23 @@ def sqs_handlers():
     return [e for e in application.app.event_sources if hasattr(e, "queue") and hasattr(e, "batch_size")]
 
 
-def test_the_scoring_queue_is_the_one_the_app_reads():
+def test_the_queues_are_the_ones_the_app_reads():
     assert settings.SCORING_QUEUE == f"karmayogi-{settings.STAGE}-scoring"
-    assert [e.queue for e in sqs_handlers()] == [settings.SCORING_QUEUE]
+    assert settings.NOTIFICATIONS_QUEUE == f"karmayogi-{settings.STAGE}-notifications"
+    assert sorted(e.queue for e in sqs_handlers()) == sorted([settings.SCORING_QUEUE, settings.NOTIFICATIONS_QUEUE])
+
+
+def test_the_ses_events_topic_is_in_the_template_and_receives_bounces_and_complaints():
+    topics = {t["Properties"]["TopicName"] for t in resources("AWS::SNS::Topic").values()}
+    assert settings.SES_EVENTS_TOPIC.replace(f"-{settings.STAGE}-", f"-{PLACEHOLDER}-", 1) in topics
+    [handler] = [e for e in application.app.event_sources if hasattr(e, "topic")]
+    assert handler.topic == settings.SES_EVENTS_TOPIC
+    [destination] = resources("AWS::SES::ConfigurationSetEventDestination").values()
+    assert set(destination["Properties"]["EventDestination"]["MatchingEventTypes"]) == {"bounce", "complaint"}
+    for stage in DEPLOYED_STAGES:
+        variables = stage_config(stage).environment_variables
+        assert variables["KARMAYOGI_SES_CONFIGURATION_SET"] == f"karmayogi-{stage}"
+        assert granted(stage, "ses:SendRawEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/karmayogi-{stage}")
 
 
 @pytest.mark.parametrize("handler", sqs_handlers(), ids=lambda e: e.name)
@@ -220,6 +239,8 @@ def test_each_stage_has_its_own_names_and_no_reserved_variables(stage):
     assert variables["KARMAYOGI_STAGE"] == stage
     assert variables["KARMAYOGI_TABLE_PREFIX"] == f"karmayogi-{stage}-"
     assert variables["KARMAYOGI_SCORING_QUEUE"] == f"karmayogi-{stage}-scoring"
+    assert variables["KARMAYOGI_NOTIFICATIONS_QUEUE"] == f"karmayogi-{stage}-notifications"
+    assert variables["KARMAYOGI_SES_EVENTS_TOPIC"] == f"karmayogi-{stage}-ses-events"
     assert "TZ" not in variables
     for handler in lambda_functions():
         c = stage_config(stage, handler)
@@ -235,9 +256,13 @@ def test_the_policy_grants_what_the_code_uses_on_every_table_and_queue(stage):
         for index in model._get_schema()["global_secondary_indexes"] + \
                 model._get_schema()["local_secondary_indexes"]:
             assert granted(stage, "dynamodb:Query", f"{table_arn(stage, short)}/index/{index['index_name']}")
-    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-scoring"
-    for action in SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS:
-        assert granted(stage, action, queue_arn), action
+    for queue in ("scoring", "notifications"):
+        queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-{queue}"
+        for action in SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS:
+            assert granted(stage, action, queue_arn), action
+    assert granted(stage, "ses:SendRawEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/igotkarmayogi.gov.in")
+    for action in SMS_ACTIONS:
+        assert granted(stage, action, "*"), action
     for handler in lambda_functions():
         stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function_name(stage, handler)}" \
                  ":log-stream:2026/11/23/[$LATEST]abc"
@@ -253,7 +278,13 @@ def test_the_policy_grants_nothing_else(stage):
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         assert all("*" not in a for a in actions), actions
         assert set(actions) <= dynamodb_actions() | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS \
-            | SECRET_ACTIONS | S3_ACTIONS
+            | SECRET_ACTIONS | S3_ACTIONS | EMAIL_ACTIONS | SMS_ACTIONS
+        if set(actions) <= SMS_ACTIONS:
+            assert arns == ["*"]
+            continue
+        if set(actions) <= EMAIL_ACTIONS:
+            assert set(arns) == {"arn:aws:ses:*:*:identity/*", f"arn:aws:ses:*:*:configuration-set/karmayogi-{stage}"}
+            continue
         for arn in arns:
             assert arn.startswith("arn:aws:"), arn
             assert (f"-{stage}" in arn or f":parameter/karmayogi/{stage}/" in arn), arn
@@ -261,6 +292,8 @@ def test_the_policy_grants_nothing_else(stage):
     for short in model_short_names():
         assert not any(granted(stage, action, table_arn(other, short)) for action in dynamodb_actions())
     assert not granted(stage, "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-scoring-dlq")
+    assert not granted(stage, "sqs:SendMessage",
+                       f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-notifications-dlq")
 
 
 def test_every_policy_action_is_a_real_iam_action():

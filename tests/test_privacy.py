@@ -33,6 +33,11 @@ SEES_ORG = {"la1 (self)", "colleague in org_a1", "mdo_admin of dept_a", "nationa
 BOARD = "/v1/leaderboards/learners"
 PREFS = "/v1/learners/{learner_id}/preferences"
 
+# Notification channels (learners/preferences.py): email on everywhere, SMS only for nudges.
+DEFAULT_CHANNELS = {"notifications": {
+    "awards": {"email": True, "sms": False}, "campaign_reminders": {"email": True, "sms": False},
+    "nudges": {"email": True, "sms": True}, "admin_summaries": {"email": True, "sms": False}}}
+
 
 def profile(learner="la1", at="2024-10-01T09:00:00+05:30", event_id="p-la1-1", **fields) -> dict:
     block = {"id": learner, "org_id": "org_a1", "name": NAME, "designation": "Under Secretary", "group": "Group A",
@@ -106,7 +111,7 @@ def test_who_sees_the_name_on_a_board(world, visibility):
 
 
 def test_the_default_is_org_and_other_learners_without_preferences_follow_it_too(world):
-    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "hi", "leaderboard_visibility": "org"}
+    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "hi", "leaderboard_visibility": "org", **DEFAULT_CHANNELS}
     rows = board(world, "mdo_admin of min_b")["entries"]  # administers org_b1 only
     assert [(r["learner_id"], r["name"]) for r in rows] == [
         ("lb1", None), ("x1", None), ("x2", None), (None, "A Karmayogi from Org A2"),
@@ -152,16 +157,16 @@ def test_around_a_hidden_learner_shows_only_the_top_three_to_others(world):
 
 def test_preferences_round_trip_and_a_put_replaces_the_whole_document(world):
     assert call(world, "PUT", PREFS, 200, as_="la1 (self)", body={"language": "ta", "leaderboard_visibility": "hidden"}) \
-        == {"language": "ta", "leaderboard_visibility": "hidden"}
-    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "ta", "leaderboard_visibility": "hidden"}
+        == {"language": "ta", "leaderboard_visibility": "hidden", **DEFAULT_CHANNELS}
+    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "ta", "leaderboard_visibility": "hidden", **DEFAULT_CHANNELS}
     # left out: back to the default (language from the profile, visibility org)
     assert call(world, "PUT", PREFS, 200, as_="la1 (self)", body={"leaderboard_visibility": "public"}) \
-        == {"language": "hi", "leaderboard_visibility": "public"}
+        == {"language": "hi", "leaderboard_visibility": "public", **DEFAULT_CHANNELS}
     assert call(world, "PUT", PREFS, 200, as_="la1 (self)", body={}) == {"language": "hi",
-                                                                         "leaderboard_visibility": "org"}
+                                                                         "leaderboard_visibility": "org", **DEFAULT_CHANNELS}
     # a learner whose profile has no language gets English
     assert call(world, "GET", PREFS, 200, learner_id="la2", as_="la2 (org_a2, same dept)") == {
-        "language": "en", "leaderboard_visibility": "org"}
+        "language": "en", "leaderboard_visibility": "org", **DEFAULT_CHANNELS}
     # the admin of the learner's dept reads them; the national admin may change them
     assert call(world, "GET", PREFS, 200, as_="mdo_admin of dept_a")["language"] == "hi"
     assert call(world, "PUT", PREFS, 200, as_="national_admin", body={"language": "bn"})["language"] == "bn"
@@ -183,7 +188,7 @@ def test_bad_preferences_are_400_naming_the_field_and_change_nothing(world, body
     if message:
         assert error["message"] == message
     assert "klingon" not in error["message"] and "secret" not in error["message"]  # no input echoed
-    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "hi", "leaderboard_visibility": "org"}
+    assert call(world, "GET", PREFS, 200, as_="la1 (self)") == {"language": "hi", "leaderboard_visibility": "org", **DEFAULT_CHANNELS}
 
 
 def test_a_body_that_is_not_json_is_400(world):
@@ -240,7 +245,7 @@ def test_the_export_holds_everything_about_the_learner(world, aws):
     assert body["learner_id"] == "la1" and body["erased_at"] is None and body["exported_at"].endswith("Z")
     assert body["profile"] == {"org_id": "org_a1", "name": NAME, "designation": "Under Secretary", "group": "Group A",
                                "email": EMAIL, "phone": PHONE, "language": "hi", "employee_code": "ASHA-0042"}
-    assert body["preferences"] == {"language": "hi", "leaderboard_visibility": "hidden"}
+    assert body["preferences"] == {"language": "hi", "leaderboard_visibility": "hidden", **DEFAULT_CHANNELS}
     summary = call(world, "GET", "/v1/learners/{learner_id}", 200, as_="la1 (self)")
     assert body["standing"] == summary and body["standing"]["points"] == 135
     assert len(body["ledger"]) == 27 and sum(e["amount"] for e in body["ledger"]) == 135
@@ -305,7 +310,7 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_points(world, aw
     assert (me["name"], me["org_id"], me["contact"], me["points"]) == (None, "org_a1", {"email": None, "phone": None}, 10)
     export = call(world, "GET", EXPORT, 200, as_="national_admin")
     assert export["erased_at"] == erased_at and export["preferences"] == {"language": "en",
-                                                                         "leaderboard_visibility": "org"}
+                                                                         "leaderboard_visibility": "org", **DEFAULT_CHANNELS}
     assert export["profile"] == {"org_id": "org_a1", "name": None, "designation": None, "group": None,
                                  "email": None, "phone": None, "language": None, "employee_code": None}
     assert export["events"][0]["learner"] == {"id": "la1", "org_id": "org_a1", "name": None, "designation": None,

@@ -20,11 +20,31 @@ LANGUAGES = ("en", "as", "bn", "brx", "doi", "gu", "hi", "kn", "kok", "ks", "mai
              "pa", "sa", "sat", "sd", "ta", "te", "ur")
 
 
+class Channels(BaseModel):
+    """Whether one category of notification may reach the learner by email and by SMS."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    email: bool = True
+    sms: bool = False
+
+
+class NotificationChoices(BaseModel):
+    """Per category and channel. Defaults: email on for everything; SMS only for nudges, and then only when
+    email did not work or on the ladder's SMS rung (notifications/policy.py choose_channel)."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    awards: Channels = Channels()
+    campaign_reminders: Channels = Channels()
+    nudges: Channels = Channels(sms=True)
+    admin_summaries: Channels = Channels()
+
+
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     language: Literal[LANGUAGES] = "en"
     leaderboard_visibility: Visibility = DEFAULT_VISIBILITY
+    notifications: NotificationChoices = NotificationChoices()
 
 
 def effective(stored: Optional[dict], profile_language: Optional[str]) -> Preferences:
@@ -35,6 +55,20 @@ def effective(stored: Optional[dict], profile_language: Optional[str]) -> Prefer
     if "language" not in chosen and platform in LANGUAGES:
         chosen["language"] = platform
     return Preferences(**chosen)
+
+
+def channel_allowed(stored: Optional[dict], category: str, channel: str) -> bool:
+    """The learner's (or the default) choice for one category and channel."""
+    choices = effective(stored, None).notifications
+    return getattr(getattr(choices, category), channel)
+
+
+def without_channel(stored: Optional[dict], category: str, channel: str) -> dict:
+    """The stored document with one category's channel turned off (an unsubscribe link), all else as it was."""
+    chosen = {k: v for k, v in (stored or {}).items() if k in Preferences.model_fields and _valid(k, v)}
+    notifications = {k: dict(v) for k, v in dict(chosen.get("notifications") or {}).items()}
+    notifications.setdefault(category, {})[channel] = False
+    return {**chosen, "notifications": notifications}
 
 
 def _valid(name: str, value) -> bool:

@@ -11,6 +11,7 @@ from chalicelib.events import OrgUpserted, is_id
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import erasure
 from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.notifications import schedule as nudge_schedule
 from chalicelib.review import service as review
 from chalicelib.identity.access import forbidden, require_learner_access
 from chalicelib.orgtree import forget_org, parent_lookup
@@ -85,6 +86,7 @@ def score_learner(learner_id: str, adapters, touched: set[str] | None = None) ->
     if (stored and not entries and not facts and stored.scopes == scope_keys
             and _persisted(standing) == stored.standing):
         return  # a replay: nothing to write
+    nudge_schedule.on_scored(stored, standing, adapters)  # a new last_active_at restarts the nudge ladder
     # Boards before the learner: a crash in between leaves the stored standing old, so the retry sees the
     # same difference and finishes the job.
     leaderboards.sync_learner(stored.standing if stored else None, standing, scopes,

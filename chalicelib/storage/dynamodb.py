@@ -16,7 +16,7 @@ from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
 from chalicelib.rules.privacy import Listing
 from chalicelib.storage.models import (DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
-                                       OrgRecord)
+                                       OrgRecord, pending_fact_key)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
 
 # DynamoDB allows 100 items in one transaction; one of them is always the learner.
@@ -204,7 +204,7 @@ class DynamoLearnerRepository:
     @staticmethod
     def _fact_record(f: DomainEvent, now: datetime):
         return DomainEventRecord(f.id, kind=f.kind, learner_id=f.learner_id, occurred_at=f.occurred_at,
-                                 payload=f.payload, created_at=now)
+                                 payload=f.payload, created_at=now, pending=pending_fact_key(f.kind, f.id))
 
 
 class DynamoOrgRepository:

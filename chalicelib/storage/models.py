@@ -1,6 +1,8 @@
 """PynamoDB models: one table per kind of record. infra/resources.yaml declares the same tables for AWS."""
 from __future__ import annotations
 
+import zlib
+
 from pynamodb.attributes import (JSONAttribute, ListAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
@@ -96,6 +98,23 @@ class OrgRecord(Model):
     written_by = UnicodeAttribute()
 
 
+class PendingFactsIndex(GlobalSecondaryIndex):
+    """Sparse: only facts not yet consumed carry `pending` ("<kind>#<shard>"), so a consumer polling it every
+    minute reads new facts only, whatever the table holds (notifications/digest.py)."""
+    class Meta:
+        index_name = "pending"
+        projection = AllProjection()
+    pending = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+PENDING_FACT_SHARDS = 4  # partition keys per kind: a burst of awards spreads its index writes
+
+
+def pending_fact_key(kind: str, fact_id: str) -> str:
+    return f"{kind}#{zlib.crc32(fact_id.encode()) % PENDING_FACT_SHARDS}"
+
+
 class DomainEventRecord(Model):
     """Facts other parts consume later (a badge was awarded...). The id makes each fact appear once."""
     Meta = _meta("domain-events")
@@ -105,6 +124,8 @@ class DomainEventRecord(Model):
     occurred_at = UTCDateTimeAttribute()
     payload = JSONAttribute()
     created_at = UTCDateTimeAttribute()
+    pending = UnicodeAttribute(null=True)  # set on write, removed once consumed
+    pending_index = PendingFactsIndex()
 
 
 CORE_MODELS = (EventRecord, LearnerRecord, LedgerRecord, OrgRecord, DomainEventRecord)
@@ -328,4 +349,107 @@ class CampaignAwardRecord(Model):
 
 CAMPAIGN_MODELS = (CampaignRecord, CampaignProgressRecord, CampaignStatsRecord, CampaignAwardRecord)
 
-ALL_MODELS = CORE_MODELS + BOARD_MODELS + REVIEW_MODELS + CREDENTIAL_MODELS + ROSTER_MODELS + CAMPAIGN_MODELS
+# --- notifications (chalicelib/notifications/, storage/notifications.py) ----------------------------------
+
+class NotificationPendingIndex(GlobalSecondaryIndex):
+    """Sparse: only records still queued or sending carry pending_shard, so the sweeper reads exactly those
+    whose due_at has passed (a crash between deciding and sending, or a message deferred by quiet hours)."""
+    class Meta:
+        index_name = "pending"
+        projection = AllProjection()
+    pending_shard = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)  # utc_stamp: when the sweeper should (re)queue it
+
+
+class NotificationCreatedIndex(LocalSecondaryIndex):
+    """A learner's notifications newest first, and the recent ones caps count."""
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+    learner_id = UnicodeAttribute(hash_key=True)
+    created_sort = UnicodeAttribute(range_key=True)  # "<utc_stamp(created_at)>|<dedupe key>"
+
+
+class NotificationDayIndex(GlobalSecondaryIndex):
+    """What was decided on one local day, across learners ("<date>#<shard>"): the local /dev/outbox page
+    and operators' questions ("what went out today?")."""
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+    day_shard = UnicodeAttribute(hash_key=True)
+    created_sort = UnicodeAttribute(range_key=True)
+
+
+class NotificationRecord(Model):
+    """The outbox and the delivery record in one: one item per (learner, dedupe key). The conditional put on
+    the key is the deduplication: the same decision made twice writes once and sends once."""
+    Meta = _meta("notifications")
+    learner_id = UnicodeAttribute(hash_key=True)
+    dedupe_key = UnicodeAttribute(range_key=True)  # "<kind>#<campaign or period>"
+    kind = UnicodeAttribute()
+    category = UnicodeAttribute()
+    channel = UnicodeAttribute()  # email | sms
+    locale = UnicodeAttribute()
+    context = JSONAttribute(default=dict)  # what the template needs; no contact details
+    org_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # queued | sending | sent | suppressed | failed
+    reason = UnicodeAttribute(null=True)
+    provider_id = UnicodeAttribute(null=True)
+    dlt_template_id = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    not_before = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)  # utc_stamp while "sending"
+    created_sort = UnicodeAttribute()
+    day_shard = UnicodeAttribute()
+    pending_shard = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    by_created = NotificationCreatedIndex()
+    by_day = NotificationDayIndex()
+    pending = NotificationPendingIndex()
+
+
+class SuppressionRecord(Model):
+    """An address never to send to (SES bounce or complaint) or a number opted out of SMS. Keyed by a hash of
+    the normalised address: the list itself holds no contact details."""
+    Meta = _meta("suppressions")
+    address_hash = UnicodeAttribute(hash_key=True)  # sha256 of "email:<lowercase>" or "sms:<E.164>"
+    reason = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
+class CounterRecord(Model):
+    """A budget counter (SMS per org per campaign): incremented with a condition, so it never passes the limit."""
+    Meta = _meta("notification-counters")
+    key = UnicodeAttribute(hash_key=True)
+    used = NumberAttribute(default=0)
+
+
+class NudgeDueIndex(GlobalSecondaryIndex):
+    """Sparse: only learners with a rung ahead carry nudge_shard; the nightly run queries due <= today, so it
+    reads the learners due and no one else."""
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+    nudge_shard = UnicodeAttribute(hash_key=True)
+    due = UnicodeAttribute(range_key=True)  # local date (ISO) the next rung is due
+
+
+class NudgeScheduleRecord(Model):
+    """Where a learner (or a roster employee who never started) stands on the nudge ladder."""
+    Meta = _meta("nudge-schedule")
+    learner_id = UnicodeAttribute(hash_key=True)
+    spell = UnicodeAttribute()  # "<local date last active>" or "never:<local date the roster knew them>"
+    rung = NumberAttribute()  # the next rung, 1-based
+    org_id = UnicodeAttribute(null=True)
+    nudge_shard = UnicodeAttribute(null=True)
+    due = UnicodeAttribute(null=True)
+    by_due = NudgeDueIndex()
+
+
+NOTIFICATION_MODELS = (NotificationRecord, SuppressionRecord, CounterRecord, NudgeScheduleRecord)
+
+ALL_MODELS = (CORE_MODELS + BOARD_MODELS + REVIEW_MODELS + CREDENTIAL_MODELS + ROSTER_MODELS + CAMPAIGN_MODELS
+              + NOTIFICATION_MODELS)

@@ -1,0 +1,99 @@
+"""The queue consumer: send one outbox record, at most once however often its message is delivered.
+
+A record is claimed with a condition (queued or failed -> sending, or a crashed sending whose lease ran out),
+then checked against preferences, the suppression list and SMS opt-outs, rendered, sent with a few in-process
+retries, and marked sent with the provider's id. A transient failure goes back to "queued" with its reason and
+the message is retried by SQS; on the last receive it is marked failed and the message moves to the
+dead-letter queue (`make replay-dlq QUEUE=notifications` brings it back once the cause is fixed).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib import settings
+from chalicelib.learners import preferences
+from chalicelib.notifications import messages, nudges, policy
+from chalicelib.notifications.outbox import contact_of
+from chalicelib.notifications.sending import Email, SendError, Sms, with_retries
+
+
+def _render_context(record, contact) -> dict:
+    return {**record.context, "learner_id": record.learner_id, "name": contact.name}
+
+
+def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: bool = False) -> str:
+    """Returns what happened: sent, suppressed, failed, skipped (not ours / not yet due) or retry (transient)."""
+    n = adapters.notifications
+    config = n.settings()
+    record = n.store.get(learner_id, key)
+    if record is None or record.status in (policy.SENT, policy.SUPPRESSED):
+        return "skipped"
+    if record.not_before > now:
+        return "skipped"  # deferred (quiet hours): the sweeper queues it when its time comes
+    claimed = n.store.claim(learner_id, key, now, now + config.sending_lease)
+    if claimed is None:
+        return "skipped"  # another delivery holds it, or it is done
+    contact = contact_of(learner_id, adapters)
+    if contact is None:
+        return _finish(n, claimed, policy.SUPPRESSED, now, "unknown or erased learner")
+    if claimed.category == "nudges" and not nudges.still_inactive(claimed, adapters):
+        return _finish(n, claimed, policy.SUPPRESSED, now, "the learner learned again")
+    if not preferences.channel_allowed(contact.stored_preferences, claimed.category, claimed.channel):
+        return _finish(n, claimed, policy.SUPPRESSED, now, f"{claimed.category} by {claimed.channel} turned off")
+    message = messages.render(claimed.kind, claimed.locale, _render_context(claimed, contact),
+                              base_url=settings.PUBLIC_BASE_URL)
+    try:
+        if claimed.channel == "email":
+            if not contact.email:
+                return _finish(n, claimed, policy.SUPPRESSED, now, "no email address")
+            why = n.suppressions.reason("email", contact.email)
+            if why:
+                return _finish(n, claimed, policy.SUPPRESSED, now, f"address suppressed: {why}")
+            email = Email(contact.email, message.subject, message.html, message.text, dict(message.headers))
+            provider_id = with_retries(lambda: n.email.send(email), config.attempts_in_process,
+                                       config.backoff_base_seconds, n.sleep)
+            return _finish(n, claimed, policy.SENT, now, provider_id=provider_id)
+        if not message.sms or not message.dlt_template_id:
+            return _finish(n, claimed, policy.SUPPRESSED, now, "no DLT-registered SMS template")
+        if not contact.phone:
+            return _finish(n, claimed, policy.SUPPRESSED, now, "no phone number")
+        if n.suppressions.reason("sms", contact.phone) or n.sms.opted_out(contact.phone):
+            return _finish(n, claimed, policy.SUPPRESSED, now, "number opted out of SMS")
+        sms = Sms(contact.phone, message.sms, messages.dlt_entity_id(), message.dlt_template_id,
+                  messages.dlt_sender_id())
+        provider_id = with_retries(lambda: n.sms.send(sms), config.attempts_in_process,
+                                   config.backoff_base_seconds, n.sleep)
+        return _finish(n, claimed, policy.SENT, now, provider_id=provider_id, dlt=message.dlt_template_id)
+    except SendError as error:
+        # Permanent errors too (an unverified sender is fixed by configuration): SQS tries again, and after the
+        # last receive the message waits in the dead-letter queue, its reason on the delivery record.
+        reason = ("transient: " if error.transient else "rejected: ") + error.reason
+        if not final_attempt:
+            n.store.release(learner_id, key, now, reason, now + config.requeue_after)
+            return "retry"
+        _finish(n, claimed, policy.FAILED, now, reason)
+        return "dead"
+
+
+def _finish(n, record, status, now, reason=None, provider_id=None, dlt=None) -> str:
+    n.store.finish(record.learner_id, record.dedupe_key, status, now, reason, provider_id, dlt)
+    return status
+
+
+def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetime, log) -> list[str]:
+    """One SQS batch: (message id, learner id, key, receive count). Returns the message ids to retry: a
+    transient failure (retried by SQS) and, on the last receive, one marked failed (so SQS moves it to the
+    dead-letter queue, reason recorded on the delivery record). One bad item never sinks the batch."""
+    config = adapters.notifications.settings()
+    retry = []
+    for message_id, learner_id, key, receives in items:
+        try:
+            outcome = deliver(learner_id, key, adapters, now, final_attempt=receives >= config.max_receives)
+        except Exception as exc:  # noqa: BLE001 (a bug or an outage: SQS retries, then the DLQ)
+            log.error("notification delivery failed", extra={"kind": key.split("#")[0], "error": type(exc).__name__})
+            retry.append(message_id)
+            continue
+        if outcome in ("retry", "dead"):
+            log.warning("notification not sent", extra={"kind": key.split("#")[0], "outcome": outcome})
+            retry.append(message_id)
+    return retry

@@ -1,0 +1,55 @@
+"""Badge digests: the "badge.awarded" facts scoring records become one message per learner per window.
+
+Facts reach us through the domain-events table's sparse `pending` index (set when scoring writes a fact,
+removed here once consumed), polled every minute: a poll reads only facts not yet consumed and recorded before
+the current window began, so its cost follows new awards, not the table. A window's facts are decided as one
+digest with the dedupe key (learner, badge_awarded, window): a poll that runs twice, or crashes before
+consuming, decides the same digest again and sends it once.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from chalicelib.notifications import policy
+from chalicelib.notifications.outbox import Intent, decide
+
+KIND = "badge.awarded"
+BATCH = 500
+
+
+def send_badge_digests(adapters, now: datetime, log=None) -> int:
+    """Decide the digests of every closed window; returns how many were queued."""
+    n = adapters.notifications
+    if n.facts is None:
+        return 0
+    config = n.settings()
+    window_end, _ = policy.digest_window(now, config)
+    current_start = window_end - timedelta(minutes=config.digest_window_minutes)
+    pending = n.facts.pending(KIND, current_start, BATCH)
+    groups = defaultdict(list)
+    for fact, recorded_at in pending:
+        groups[(fact.learner_id, policy.digest_window(recorded_at, config)[1])].append(fact)
+    catalogue = {b.id: b for b in adapters.catalogue}
+    queued = 0
+    for (learner_id, window), facts in sorted(groups.items()):
+        badges = [_badge(fact.payload.get("badge_id"), catalogue)
+                  for fact in sorted(facts, key=lambda f: (f.occurred_at, f.id))]
+        try:
+            stored = adapters.learners.get(learner_id)
+            context = {"badges": badges, "total_points": stored.standing.points if stored else 0}
+            decision = decide(Intent(learner_id, "badge_awarded", window, context,
+                                     stored.standing.profile.org_id if stored else None), adapters, now)
+        except Exception as exc:  # noqa: BLE001 (one learner's trouble must not hold up the others)
+            if log:
+                log.error("badge digest failed", extra={"error": type(exc).__name__})
+            continue  # left pending: the next run tries again
+        queued += decision.status == "queued"
+        n.facts.consumed(facts)
+    return queued
+
+
+def _badge(badge_id, catalogue) -> dict:
+    badge = catalogue.get(badge_id)
+    return {"id": badge_id, "name": badge.name if badge else badge_id,
+            "description": badge.description if badge else ""}

@@ -1,0 +1,458 @@
+"""Storage for notifications: the outbox/delivery records, the suppression list, budget counters, the nudge
+schedule and the feed of pending domain facts. DynamoDB adapters and in-memory fakes with the same behaviour.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional, Protocol
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.rules.periods import utc_stamp
+from chalicelib.storage.models import (PENDING_FACT_SHARDS, CounterRecord, DomainEventRecord, NotificationRecord,
+                                       NudgeScheduleRecord, SuppressionRecord)
+from chalicelib.storage.ports import DomainEvent
+
+QUEUED, SENDING, SENT, SUPPRESSED, FAILED = "queued", "sending", "sent", "suppressed", "failed"
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def shard_of(key: str, shards: int) -> int:
+    return zlib.crc32(key.encode()) % shards
+
+
+def address_hash(channel: str, address: str) -> str:
+    """How the suppression list names an address: a hash, so the list holds no contact details."""
+    normal = address.strip().lower() if channel == "email" else address.strip()
+    return hashlib.sha256(f"{channel}:{normal}".encode()).hexdigest()
+
+
+@dataclass
+class Notification:
+    learner_id: str
+    dedupe_key: str
+    kind: str
+    category: str
+    channel: str
+    locale: str
+    context: dict
+    org_id: Optional[str]
+    status: str
+    created_at: datetime
+    not_before: datetime
+    updated_at: datetime
+    reason: Optional[str] = None
+    provider_id: Optional[str] = None
+    dlt_template_id: Optional[str] = None
+    attempts: int = 0
+    sent_at: Optional[datetime] = None
+    lease_until: Optional[str] = None
+    day: str = ""  # local date it was decided (for the by-day listing)
+    shard: int = 0
+    due_at: Optional[str] = None  # set while pending: when the sweeper should (re)queue it
+
+    @property
+    def created_sort(self) -> str:
+        return f"{utc_stamp(self.created_at)}|{self.dedupe_key}"
+
+
+class NotificationStore(Protocol):
+    def put_new(self, n: Notification) -> bool:
+        """Write unless a record with this (learner, dedupe key) exists. False: a duplicate decision."""
+
+    def get(self, learner_id: str, key: str) -> Optional[Notification]: ...
+
+    def recent(self, learner_id: str, since: datetime) -> list[Notification]:
+        """This learner's records decided since `since` (caps count them)."""
+
+    def page(self, learner_id: str, limit: int, before: Optional[str]) -> tuple[list[Notification], Optional[str]]:
+        """Newest first, and the created_sort to continue before if there are more."""
+
+    def claim(self, learner_id: str, key: str, now: datetime, lease_until: datetime) -> Optional[Notification]:
+        """queued/failed (or sending with an expired lease) -> sending, atomically. None: not ours to send."""
+
+    def finish(self, learner_id: str, key: str, status: str, now: datetime, reason: Optional[str] = None,
+               provider_id: Optional[str] = None, dlt_template_id: Optional[str] = None) -> None:
+        """A final state (sent, suppressed, failed): off the sweeper's index."""
+
+    def release(self, learner_id: str, key: str, now: datetime, reason: str, due_at: datetime) -> None:
+        """sending -> queued after a transient failure, with the reason; the sweeper retries it from due_at."""
+
+    def requeued(self, learner_id: str, key: str, due_at: datetime) -> None:
+        """The sweeper queued it again: look again at due_at if it is still pending then."""
+
+    def due(self, shard: int, now: datetime, limit: int) -> list[Notification]:
+        """Pending records whose due_at has passed, in one shard."""
+
+    def on_day(self, day: str, shards: int, limit: int) -> list[Notification]:
+        """Records decided on one local day, newest first."""
+
+
+def _to_record(n: Notification) -> NotificationRecord:
+    pending = n.status in (QUEUED, SENDING)
+    return NotificationRecord(
+        n.learner_id, n.dedupe_key, kind=n.kind, category=n.category, channel=n.channel, locale=n.locale,
+        context=n.context, org_id=n.org_id, status=n.status, reason=n.reason, provider_id=n.provider_id,
+        dlt_template_id=n.dlt_template_id, attempts=n.attempts, created_at=n.created_at,
+        not_before=n.not_before, updated_at=n.updated_at, sent_at=n.sent_at, lease_until=n.lease_until,
+        created_sort=n.created_sort, day_shard=f"{n.day}#{n.shard}",
+        pending_shard=f"p#{n.shard}" if pending else None, due_at=n.due_at if pending else None)
+
+
+def _from_record(r: NotificationRecord) -> Notification:
+    day, _, shard = r.day_shard.rpartition("#")
+    return Notification(r.learner_id, r.dedupe_key, r.kind, r.category, r.channel, r.locale, r.context or {},
+                        r.org_id, r.status, r.created_at, r.not_before, r.updated_at, r.reason, r.provider_id,
+                        r.dlt_template_id, int(r.attempts or 0), r.sent_at, r.lease_until, day, int(shard),
+                        r.due_at)
+
+
+class DynamoNotificationStore:
+    def put_new(self, n: Notification) -> bool:
+        try:
+            _to_record(n).save(condition=NotificationRecord.dedupe_key.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def get(self, learner_id, key):
+        try:
+            return _from_record(NotificationRecord.get(learner_id, key, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def recent(self, learner_id, since):
+        return [_from_record(r) for r in NotificationRecord.by_created.query(
+            learner_id, NotificationRecord.created_sort >= utc_stamp(since))]
+
+    def page(self, learner_id, limit, before):
+        condition = NotificationRecord.created_sort < before if before else None
+        rows = list(NotificationRecord.by_created.query(learner_id, range_key_condition=condition,
+                                                         scan_index_forward=False, limit=limit + 1,
+                                                         page_size=limit + 1))
+        items = [_from_record(r) for r in rows[:limit]]
+        return items, (items[-1].created_sort if len(rows) > limit else None)
+
+    def claim(self, learner_id, key, now, lease_until):
+        R = NotificationRecord
+        record = R(learner_id, key)
+        try:
+            record.update(
+                actions=[R.status.set(SENDING), R.lease_until.set(utc_stamp(lease_until)), R.attempts.add(1),
+                         R.updated_at.set(now), R.due_at.set(utc_stamp(lease_until))],
+                condition=R.status.is_in(QUEUED, FAILED)
+                | ((R.status == SENDING) & (R.lease_until < utc_stamp(now))))
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        if record.pending_shard is None:  # a failed record replayed from the dead-letter queue: watch it again
+            record.update(actions=[R.pending_shard.set(f"p#{record.day_shard.rpartition('#')[2]}")])
+        return _from_record(record)
+
+    def finish(self, learner_id, key, status, now, reason=None, provider_id=None, dlt_template_id=None):
+        R = NotificationRecord
+        actions = [R.status.set(status), R.updated_at.set(now), R.pending_shard.remove(), R.due_at.remove(),
+                   R.lease_until.remove()]
+        actions.append(R.reason.set(reason) if reason else R.reason.remove())
+        if provider_id:
+            actions += [R.provider_id.set(provider_id), R.sent_at.set(now)]
+        if dlt_template_id:
+            actions.append(R.dlt_template_id.set(dlt_template_id))
+        R(learner_id, key).update(actions=actions)
+
+    def release(self, learner_id, key, now, reason, due_at):
+        R = NotificationRecord
+        R(learner_id, key).update(actions=[R.status.set(QUEUED), R.reason.set(reason), R.updated_at.set(now),
+                                           R.lease_until.remove(), R.due_at.set(utc_stamp(due_at))],
+                                  condition=R.status == SENDING)
+
+    def requeued(self, learner_id, key, due_at):
+        R = NotificationRecord
+        try:
+            R(learner_id, key).update(actions=[R.due_at.set(utc_stamp(due_at))], condition=R.pending_shard.exists())
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def due(self, shard, now, limit):
+        return [_from_record(r) for r in NotificationRecord.pending.query(
+            f"p#{shard}", NotificationRecord.due_at <= utc_stamp(now), limit=limit, page_size=limit)]
+
+    def on_day(self, day, shards, limit):
+        rows = []
+        for shard in range(shards):
+            rows += NotificationRecord.by_day.query(f"{day}#{shard}", scan_index_forward=False, limit=limit,
+                                                    page_size=limit)
+        return sorted((_from_record(r) for r in rows), key=lambda n: n.created_sort, reverse=True)[:limit]
+
+
+class MemoryNotificationStore:
+    def __init__(self):
+        self.records: dict[tuple[str, str], Notification] = {}
+
+    def put_new(self, n):
+        if (n.learner_id, n.dedupe_key) in self.records:
+            return False
+        self.records[(n.learner_id, n.dedupe_key)] = copy.deepcopy(n)
+        return True
+
+    def get(self, learner_id, key):
+        return copy.deepcopy(self.records.get((learner_id, key)))
+
+    def _of(self, learner_id):
+        return sorted((n for (lid, _), n in self.records.items() if lid == learner_id), key=lambda n: n.created_sort)
+
+    def recent(self, learner_id, since):
+        return [copy.deepcopy(n) for n in self._of(learner_id) if n.created_sort >= utc_stamp(since)]
+
+    def page(self, learner_id, limit, before):
+        newest = [n for n in reversed(self._of(learner_id)) if not before or n.created_sort < before]
+        items = copy.deepcopy(newest[:limit])
+        return items, (items[-1].created_sort if len(newest) > limit else None)
+
+    def claim(self, learner_id, key, now, lease_until):
+        n = self.records.get((learner_id, key))
+        if n is None or not (n.status in (QUEUED, FAILED)
+                             or (n.status == SENDING and (n.lease_until or "") < utc_stamp(now))):
+            return None
+        n.status, n.lease_until, n.attempts, n.updated_at = SENDING, utc_stamp(lease_until), n.attempts + 1, now
+        n.due_at = utc_stamp(lease_until)
+        return copy.deepcopy(n)
+
+    def finish(self, learner_id, key, status, now, reason=None, provider_id=None, dlt_template_id=None):
+        n = self.records[(learner_id, key)]
+        n.status, n.updated_at, n.reason, n.due_at, n.lease_until = status, now, reason, None, None
+        if provider_id:
+            n.provider_id, n.sent_at = provider_id, now
+        if dlt_template_id:
+            n.dlt_template_id = dlt_template_id
+
+    def release(self, learner_id, key, now, reason, due_at):
+        n = self.records[(learner_id, key)]
+        if n.status == SENDING:
+            n.status, n.reason, n.updated_at, n.lease_until, n.due_at = QUEUED, reason, now, None, utc_stamp(due_at)
+
+    def requeued(self, learner_id, key, due_at):
+        n = self.records.get((learner_id, key))
+        if n and n.status in (QUEUED, SENDING):
+            n.due_at = utc_stamp(due_at)
+
+    def due(self, shard, now, limit):
+        found = [n for n in self.records.values() if n.status in (QUEUED, SENDING) and n.shard == shard
+                 and n.due_at is not None and n.due_at <= utc_stamp(now)]
+        return copy.deepcopy(sorted(found, key=lambda n: n.due_at)[:limit])
+
+    def on_day(self, day, shards, limit):
+        found = [n for n in self.records.values() if n.day == day]
+        return copy.deepcopy(sorted(found, key=lambda n: n.created_sort, reverse=True)[:limit])
+
+
+# --- suppression list and budget counters ------------------------------------------------------------------
+
+class SuppressionList(Protocol):
+    def add(self, channel: str, address: str, reason: str, at: datetime) -> None: ...
+
+    def reason(self, channel: str, address: str) -> Optional[str]:
+        """Why this address is suppressed, or None."""
+
+
+class DynamoSuppressionList:
+    def add(self, channel, address, reason, at):
+        SuppressionRecord(address_hash(channel, address), reason=reason, at=at).save()
+
+    def reason(self, channel, address):
+        try:
+            return SuppressionRecord.get(address_hash(channel, address), consistent_read=True).reason
+        except DoesNotExist:
+            return None
+
+
+class MemorySuppressionList:
+    def __init__(self):
+        self.entries: dict[str, str] = {}
+
+    def add(self, channel, address, reason, at):
+        self.entries[address_hash(channel, address)] = reason
+
+    def reason(self, channel, address):
+        return self.entries.get(address_hash(channel, address))
+
+
+class Counters(Protocol):
+    def take(self, key: str, limit: int) -> bool:
+        """Count one use unless `limit` uses are counted already. False: the budget is spent."""
+
+
+class DynamoCounters:
+    def take(self, key, limit):
+        record = CounterRecord(key)
+        try:
+            record.update(actions=[CounterRecord.used.add(1)],
+                          condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit))
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+
+class MemoryCounters:
+    def __init__(self):
+        self.used: dict[str, int] = {}
+
+    def take(self, key, limit):
+        if self.used.get(key, 0) >= limit:
+            return False
+        self.used[key] = self.used.get(key, 0) + 1
+        return True
+
+
+# --- the nudge schedule ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NudgeEntry:
+    learner_id: str
+    spell: str  # "<local date last active>" or "never:<local date known>"
+    rung: int  # the next rung
+    due: Optional[str]  # local date (ISO); None: the ladder is over
+    org_id: Optional[str] = None
+
+
+class NudgeSchedule(Protocol):
+    def start_spell(self, entry: NudgeEntry, shards: int) -> None:
+        """A new spell of inactivity begins (the learner learned, or the roster knew them): rung 1 from now on.
+        Never goes back to an older spell (replays and late recomputes)."""
+
+    def due_entries(self, shard: int, today: str, limit: int,
+                    after: Optional[tuple[str, str]] = None) -> tuple[list[NudgeEntry], Optional[tuple[str, str]]]:
+        """Entries due on or before today, one page of one shard, and where to continue."""
+
+    def advance(self, entry: NudgeEntry, rung: int, due: Optional[str], shards: int) -> bool:
+        """Move to the next rung (or end the ladder: due None), unless the spell changed meanwhile."""
+
+    def get(self, learner_id: str) -> Optional[NudgeEntry]: ...
+
+
+def _entry(r: NudgeScheduleRecord) -> NudgeEntry:
+    return NudgeEntry(r.learner_id, r.spell, int(r.rung), r.due, r.org_id)
+
+
+class DynamoNudgeSchedule:
+    def start_spell(self, entry, shards):
+        R = NudgeScheduleRecord
+        try:
+            R(entry.learner_id, spell=entry.spell, rung=entry.rung, org_id=entry.org_id, due=entry.due,
+              nudge_shard=f"n#{shard_of(entry.learner_id, shards)}").save(
+                condition=R.learner_id.does_not_exist() | (R.spell < entry.spell))
+        except PutError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def due_entries(self, shard, today, limit, after=None):
+        R = NudgeScheduleRecord
+        last_key = ({"nudge_shard": {"S": f"n#{shard}"}, "due": {"S": after[0]}, "learner_id": {"S": after[1]}}
+                    if after else None)
+        result = R.by_due.query(f"n#{shard}", R.due <= today, limit=limit, page_size=limit,
+                                last_evaluated_key=last_key)
+        entries = [_entry(r) for r in result]
+        more = result.last_evaluated_key
+        return entries, ((more["due"]["S"], more["learner_id"]["S"]) if more else None)
+
+    def advance(self, entry, rung, due, shards):
+        R = NudgeScheduleRecord
+        actions = [R.rung.set(rung)]
+        actions += [R.due.set(due), R.nudge_shard.set(f"n#{shard_of(entry.learner_id, shards)}")] if due \
+            else [R.due.remove(), R.nudge_shard.remove()]
+        try:
+            R(entry.learner_id).update(actions=actions, condition=(R.spell == entry.spell) & (R.rung == entry.rung))
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def get(self, learner_id):
+        try:
+            return _entry(NudgeScheduleRecord.get(learner_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+
+class MemoryNudgeSchedule:
+    def __init__(self):
+        self.entries: dict[str, NudgeEntry] = {}
+
+    def start_spell(self, entry, shards):
+        current = self.entries.get(entry.learner_id)
+        if current is None or current.spell < entry.spell:
+            self.entries[entry.learner_id] = entry
+
+    def due_entries(self, shard, today, limit, after=None):
+        if shard != 0:  # one shard in memory: the others are empty
+            return [], None
+        found = sorted((e.due, e.learner_id) for e in self.entries.values() if e.due and e.due <= today)
+        if after:
+            found = [k for k in found if k > tuple(after)]
+        page = found[:limit]
+        return [self.entries[i] for _, i in page], (page[-1] if len(found) > limit else None)
+
+    def advance(self, entry, rung, due, shards):
+        current = self.entries.get(entry.learner_id)
+        if current is None or (current.spell, current.rung) != (entry.spell, entry.rung):
+            return False
+        self.entries[entry.learner_id] = dataclasses.replace(current, rung=rung, due=due)
+        return True
+
+    def get(self, learner_id):
+        return self.entries.get(learner_id)
+
+
+# --- the feed of domain facts not yet consumed -----------------------------------------------------------
+
+class FactFeed(Protocol):
+    def pending(self, kind: str, before: datetime, limit: int) -> list[tuple[DomainEvent, datetime]]:
+        """Facts of this kind recorded before `before` and not consumed yet, with when each was recorded."""
+
+    def consumed(self, facts: list[DomainEvent]) -> None:
+        """Take these facts off the pending list."""
+
+
+class DynamoFactFeed:
+    def pending(self, kind, before, limit):
+        R, found = DomainEventRecord, []
+        for shard in range(PENDING_FACT_SHARDS):
+            found += [(DomainEvent(r.id, r.kind, r.learner_id, r.occurred_at, r.payload), r.created_at)
+                      for r in R.pending_index.query(f"{kind}#{shard}", R.created_at < before, limit=limit,
+                                                     page_size=limit)]
+        return found
+
+    def consumed(self, facts):
+        for fact in facts:
+            DomainEventRecord(fact.id).update(actions=[DomainEventRecord.pending.remove()])
+
+
+@dataclass
+class MemoryFactFeed:
+    """Reads the facts MemoryLearnerRepository.save stored; remembers which were consumed."""
+    learners: object
+    done: set = field(default_factory=set)
+
+    def pending(self, kind, before, limit):
+        # The in-memory repository keeps no write time: a fact counts as recorded when it occurred.
+        facts = [f for f in self.learners.facts.values()
+                 if f.kind == kind and f.id not in self.done and f.occurred_at < before]
+        return [(f, f.occurred_at) for f in sorted(facts, key=lambda f: (f.occurred_at, f.id))[:limit]]
+
+    def consumed(self, facts):
+        self.done.update(f.id for f in facts)
