@@ -313,6 +313,46 @@ def admin_page():
     return _serve("/admin", admin_pages.admin_home)
 
 
+@page("/admin/campaigns/new")
+def new_campaign_page():
+    return _serve("/admin/campaigns/new", admin_pages.new_campaign)
+
+
+@page("/admin/campaigns/new", methods=["POST"], content_types=FORM)
+def new_campaign_submit():
+    return _serve("/admin/campaigns/new", admin_pages.create_campaign)
+
+
+@page("/admin/campaigns/{campaign_id}")
+def campaign_dashboard_page(campaign_id):
+    return _serve(f"/admin/campaigns/{campaign_id}", admin_pages.dashboard)
+
+
+@page("/admin/campaigns/{campaign_id}/report.csv")
+def campaign_report_csv(campaign_id):
+    return _serve(f"/admin/campaigns/{campaign_id}/report.csv", admin_pages.report_csv)
+
+
+@page("/admin/campaigns/{campaign_id}/remind", methods=["POST"], content_types=FORM)
+def campaign_remind(campaign_id):
+    return _serve(f"/admin/campaigns/{campaign_id}/remind", admin_pages.remind)
+
+
+@page("/admin/campaigns/{campaign_id}/status", methods=["POST"], content_types=FORM)
+def campaign_status(campaign_id):
+    return _serve(f"/admin/campaigns/{campaign_id}/status", admin_pages.change_status)
+
+
+@page("/me/badges/{badge_id}/credential")
+def my_credential_page(badge_id):
+    return _serve(f"/me/badges/{badge_id}/credential", learner_pages.my_credential)
+
+
+@page("/me/badges/{badge_id}/credential.json")
+def my_credential_download(badge_id):
+    return _serve(f"/me/badges/{badge_id}/credential.json", learner_pages.my_credential_json)
+
+
 @page("/login")
 def login_page():
     return _serve("/login", login_pages.login_page, public=True)

@@ -108,7 +108,7 @@ def test_my_progress_shows_points_gains_ranks_badges_and_the_ledger_in_words(wor
     assert re.search(r'data-testid="rank-org-week">#4 ', text)
     assert re.search(r'data-testid="rank-national-all">#4', text)
     assert "new this week" in text  # no rank last week: a star, and words for screen readers
-    assert "First Step" in text and f'href="/v1/learners/{ME}/badges/first_course/credential"' in text
+    assert "First Step" in text and 'href="/me/badges/first_course/credential"' in text
     assert "Committed Learner" in text and '<progress max="10" value="1">' in text  # next badge, 1 of 10
     assert "Course completed" in text and "Completed course &#39;Course number 0&#39;" in text and "+5 points" in text
     assert " IST<" in text
@@ -138,10 +138,14 @@ def test_the_campaign_slot_renders_only_with_a_campaign():
             "summary": {"name": "A", "learner_id": "a", "points": 0, "points_this_week": 0, "points_this_month": 0,
                         "courses_completed": 0, "learning_minutes": 0, "held_events": 0, "badges": [],
                         "claps": {"current": 0, "best": 0, "weekly_minutes_needed": 60}}}
-    assert "<progress" not in template.render(**base, campaign=None)
-    shown = template.render(**base, campaign={"name": "Mission Karmayogi Week", "minutes_done": 90,
-                                              "minutes_goal": 240, "ends_at": "2026-12-01T18:30:00Z"})
-    assert '<progress max="240" value="90">' in shown and "90 of 240" in shown and "2 Dec 2026, 12:00 am IST" in shown
+    assert "<progress" not in template.render(**base, campaigns=[])
+    shown = template.render(**base, campaigns=[
+        {"name": "Mission Karmayogi Week", "minutes_done": 90, "minutes_goal": 240, "done": 90,
+         "ends_at": "2026-12-01T18:30:00Z", "kind": "minutes"},
+        {"name": "Mines <Week>", "minutes_done": 4, "minutes_goal": 4, "done": 5, "ends_at": None, "kind": "courses"}])
+    assert '<progress max="240" value="90">' in shown and "90 of 240 minutes" in shown
+    assert "Ends 2 Dec 2026, 12:00 am IST" in shown
+    assert '<progress max="4" value="4">' in shown and "5 of 4 courses" in shown and "Mines &lt;Week&gt;" in shown
 
 
 # --- leaderboard --------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ How to add a page (e.g. the campaign dashboard):
    components.html for the shared pieces (field + error_summary, bar_chart, sortable_head, csv_link, progress).
 3. Its strings in locales/en.toml (and hi.toml; a key missing elsewhere falls back to English).
 4. A route in app.py under `# --- pages ---`: `@page(path, methods=...)` with a one-line body calling
-   `_serve(path, views.x)`; POST forms take `content_types=FORM` and call `session.check_csrf(...)` in the view
+   `_serve(path, views.x)` (a `{campaign_id}` in the route reaches the view as `request.params["campaign_id"]`);
+   POST forms take `content_types=FORM` and call `session.check_csrf(...)` in the view
    (the layout's forms carry `csrf`). A form that posts to the API's use case gets its errors next to the
    fields with `components.form_errors(error, {api_field: input_name})`.
 5. Tests in tests/test_pages.py (the `page` helper signs in with a cookie).

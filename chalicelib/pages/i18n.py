@@ -7,13 +7,13 @@ locale, as the platform shows them; dates and times are shown in IST.
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 
 LOCALES_DIR = Path(__file__).parent / "locales"
@@ -66,3 +66,7 @@ class Translator:
         if isinstance(moment, str):
             moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
         return format_datetime(moment, "d MMM y, h:mm a", tzinfo=IST, locale=f"{self.code}_IN") + " IST"
+
+    def day(self, iso_date: str) -> str:
+        """A calendar day (the API's YYYY-MM-DD, an IST day), e.g. 3 Dec."""
+        return format_date(date.fromisoformat(iso_date), "d MMM", locale=f"{self.code}_IN")

@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Optional
+from urllib.parse import quote
 
+from chalicelib.campaigns import rules as campaign_rules
+from chalicelib.campaigns import service as campaigns
+from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import Scope
 from chalicelib.learners import preferences
 from chalicelib.learners import service as learners
 from chalicelib.pages import session as sessions
-from chalicelib.pages.components import Column, bar_chart, csv_download, movement, sortable
+from chalicelib.orgtree import parent_lookup
+from chalicelib.pages.components import Column, Download, bar_chart, csv_download, movement, sortable
 from chalicelib.pages.i18n import UI_LANGUAGES, Translator
-from chalicelib.pages.web import Page, PageRequest, Redirect, language_of, learner_record
+from chalicelib.pages.web import Page, PageRequest, Redirect, language_of, learner_record, not_found_page
+from chalicelib.rules.periods import utc_iso
 
 PERIODS = ("week", "month", "all")
 LEDGER_SHOWN = 10
@@ -22,15 +28,34 @@ NEXT_BADGES_SHOWN = 8  # one per metric: every metric has its next step shown
 
 
 def credential_url(learner_id: str, badge_id: str) -> str:
-    """The Open Badges credential of one award (issue 7's route)."""
-    return f"/v1/learners/{learner_id}/badges/{badge_id}/credential"
+    """The page of one award's Open Badges credential (the API's route wants a bearer token a browser has not)."""
+    return f"/me/badges/{quote(badge_id, safe='')}/credential"
 
 
-def campaign_goal(record, adapters, now: datetime) -> Optional[dict]:
-    """CAMPAIGN SLOT (issue 5): the learner's live campaign, or None (then nothing is shown). The template
-    (me.html, `campaign`) expects {"name", "minutes_done", "minutes_goal", "ends_at" (UTC ISO)}. Campaigns are not
-    in this tree yet: the lead wires the campaigns use case here."""
-    return None
+def campaign_goals(record, adapters, now: datetime) -> list[dict]:
+    """The learner's live campaigns (published, the clock inside the window, scope containing their org) with
+    their progress toward the goal, for me.html: [{"name", "minutes_done", "minutes_goal", "ends_at" (UTC ISO),
+    "kind"}] (for a goal in courses, the two figures are courses). Definitions come from the cache scoring
+    uses; the progress records are one batch read."""
+    org_id = record.standing.profile.org_id
+    if not org_id:
+        return []
+    parent_of = parent_lookup(adapters)
+    live = [c for c in campaigns.cached_campaigns(adapters)
+            if c.status in campaign_rules.ACTIVE and campaign_rules.due_status(c, now) == "live"
+            and campaigns.in_scope(c.scope, org_id, parent_of)]
+    if not live:
+        return []
+    learner_id = record.standing.learner_id
+    stored = adapters.campaigns.progress([(c.id, learner_id) for c in live])
+    goals = []
+    for c in sorted(live, key=lambda c: (c.end, c.id)):
+        found = stored.get((c.id, learner_id))
+        p = found.progress if found else None
+        done = (p.minutes if c.goal.kind == "minutes" else p.courses) if p else 0
+        goals.append({"name": c.name, "minutes_done": min(done, c.goal.target), "minutes_goal": c.goal.target,
+                      "done": done, "ends_at": utc_iso(c.end), "kind": c.goal.kind})
+    return goals
 
 
 # --- my progress ---------------------------------------------------------------------------------------
@@ -85,7 +110,7 @@ def my_progress(request: PageRequest, session: sessions.Session, adapters, now: 
         "summary": summary, "rank_rows": rank_rows(summary["ranks"]), "periods": PERIODS,
         "next_badges": next_badges(record.standing, adapters.catalogue),
         "credential_url": credential_url, "ledger": ledger_lines(ledger),
-        "campaign": campaign_goal(record, adapters, now)}, "me.title")
+        "campaigns": campaign_goals(record, adapters, now)}, "me.title")
 
 
 # --- leaderboard ---------------------------------------------------------------------------------------
@@ -202,3 +227,31 @@ def switch_language(request: PageRequest, session: sessions.Session, adapters, n
                                     json.dumps({**current, "language": language}).encode())
     return Redirect(sessions.safe_next(form.get("next")),
                     sessions.cookie(sessions.LANGUAGE_COOKIE, language, 365 * 24 * 3600))
+
+
+# --- my badge's credential --------------------------------------------------------------------------------
+
+def _my_credential(request: PageRequest, session: sessions.Session, adapters, now: datetime) -> dict:
+    """The signed-in learner's credential for one of their badges: issued on first request, the same after
+    (the credentials use case behind GET /v1/learners/{id}/badges/{badge}/credential)."""
+    if learner_record(session, adapters) is None:
+        raise not_found_page("badge")
+    principal = session.principal
+    return credentials.credential_for_award(principal.sub, request.params.get("badge_id", ""), principal, adapters,
+                                            now)
+
+
+def my_credential(request: PageRequest, session: sessions.Session, adapters, now: datetime) -> Page:
+    issued = _my_credential(request, session, adapters, now)
+    credential = issued["credential"]
+    return Page("credential.html", {
+        "issued": issued, "achievement": credential["credentialSubject"]["achievement"],
+        "issuer": credential["issuer"]["name"], "valid_from": credential.get("validFrom"),
+        "public_path": f"/credentials/{issued['credential_id']}",
+        "download_path": f"{request.path}.json"}, "credential.title")
+
+
+def my_credential_json(request: PageRequest, session: sessions.Session, adapters, now: datetime) -> Download:
+    issued = _my_credential(request, session, adapters, now)
+    body = json.dumps(issued, ensure_ascii=False, indent=2)
+    return Download(body, f"credential-{issued['credential_id']}.json", "application/json; charset=utf-8")

@@ -36,10 +36,12 @@ class PageRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # chalice's are case-insensitive; tests pass lower case
     raw_body: bytes = b""
+    params: Mapping[str, str] = field(default_factory=dict)  # the route's {path parameters}
 
     @classmethod
     def from_chalice(cls, request, path: str) -> "PageRequest":
-        return cls(path, request.method, dict(request.query_params or {}), request.headers, request.raw_body or b"")
+        return cls(path, request.method, dict(request.query_params or {}), request.headers, request.raw_body or b"",
+                   dict(request.uri_params or {}))
 
     @property
     def cookies(self) -> dict[str, str]:
@@ -161,14 +163,16 @@ def serve(request: PageRequest, view: View, adapters, public: bool = False) -> R
         return error_page(error, request, session, cookies, adapters)
 
 
+ERROR_PAGES = {400: 400, 401: 401, 403: 403, 404: 404, 409: 409, 413: 400, 503: 503}  # status -> its title
+
+
 def error_page(error: ApiError, request: PageRequest, session, cookies, adapters) -> Response:
     if error.status == 401 and sessions.is_local():
         return Response(body="", status_code=303, headers={
             "Location": "/login?" + urlencode({"next": request.path}), "Cache-Control": "no-store",
             "Content-Type": "text/html"})
-    status = error.status if error.status in (400, 401, 403, 404, 413) else 400
-    page = Page("error.html", {"status": status, "error": error}, f"error.title_{status if status != 413 else 400}",
-                status)
+    status = error.status if error.status in ERROR_PAGES else 400
+    page = Page("error.html", {"status": status, "error": error}, f"error.title_{ERROR_PAGES[status]}", status)
     shown_session = session if status != 401 else None
     language = ui_language(cookies.get(sessions.LANGUAGE_COOKIE))
     if shown_session is not None:

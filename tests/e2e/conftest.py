@@ -8,6 +8,7 @@ profile for each test and nothing that would call out of the machine. Screenshot
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -26,6 +27,20 @@ CHROMIUM = os.environ.get("KARMAYOGI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STARTUP_SECONDS = 180
+# The stack's campaign definitions are cached by the scoring process; a campaign the admin test creates (in the
+# chalice local process) must count the events posted a moment later, so the cache lives 1 s instead of 60 s.
+CAMPAIGN_CACHE_SECONDS = 1
+
+
+def campaigns_config() -> Path:
+    """A copy of the campaign configuration with a short definitions cache, for the stack under test."""
+    text = (PROJECT / "chalicelib" / "campaigns" / "config.toml").read_text(encoding="utf-8")
+    text, found = re.subn(r"^definitions_cache_seconds = \d+",
+                          f"definitions_cache_seconds = {CAMPAIGN_CACHE_SECONDS}", text, flags=re.M)
+    assert found == 1, "definitions_cache_seconds not found in chalicelib/campaigns/config.toml"
+    path = ARTIFACTS / "campaigns.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 WIDTHS = (360, 1280)
 
 
@@ -47,7 +62,8 @@ def stack():
     api, dynamodb, moto = free_port(), free_port(), free_port()
     secret = secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KARMAYOGI_"))}
-    env.update(KARMAYOGI_WEBHOOK_SECRETS=secret, PYTHONUNBUFFERED="1")
+    env.update(KARMAYOGI_WEBHOOK_SECRETS=secret, KARMAYOGI_CAMPAIGNS_FILE=str(campaigns_config()),
+               PYTHONUNBUFFERED="1")
     log = open(ARTIFACTS / "stack.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack", "--tiny", "--api-port", str(api), "--dynamodb-port", str(dynamodb),
