@@ -29,6 +29,13 @@ os.environ["KARMAYOGI_JWKS"] = json.dumps({"keys": [public_jwk(TEST_KEY, TEST_KI
 # And its own credential signing key (Open Badges credentials): the issuer key set, private part included.
 TEST_ISSUER_KEY, TEST_ISSUER_KID = new_private_key("ES256"), "test-issuer-1"
 os.environ["KARMAYOGI_ISSUER_KEYS"] = json.dumps({"keys": [private_jwk(TEST_ISSUER_KEY, TEST_ISSUER_KID)]})
+# Roster imports write with one thread here: moto's in-process backend is not thread-safe (a deepcopy of its
+# state can meet a concurrent write). Concurrent writers are tested on DynamoDB Local (tests/integration).
+_ROSTERS = Path(__file__).resolve().parents[1] / "chalicelib" / "rosters" / "config.toml"
+_ONE_WRITER = Path(os.environ.get("TMPDIR", "/tmp")) / "karmayogi-test-rosters-one-writer.toml"
+_ONE_WRITER.write_text(_ROSTERS.read_text(encoding="utf-8").replace("\nwriters = 4\n", "\nwriters = 1\n"),
+                       encoding="utf-8")
+os.environ["KARMAYOGI_ROSTERS_FILE"] = str(_ONE_WRITER)
 
 from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.ingestion.signature import HEADER, sign  # noqa: E402

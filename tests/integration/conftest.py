@@ -13,6 +13,7 @@ from local.dynamodb_local import free_port, start
 PORT = free_port()
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ENDPOINT
+os.environ.pop("KARMAYOGI_ROSTERS_FILE", None)  # DynamoDB is thread-safe: roster imports use all their writers
 
 import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
