@@ -25,3 +25,15 @@ def bad_request(field: str, message: str, code: str = "invalid_request") -> ApiE
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+def json_object(raw_body: Optional[bytes], expected: str = "a JSON object") -> dict:
+    """A request body that must be one JSON object; 400 naming `body` otherwise."""
+    import json
+    try:
+        data = json.loads(raw_body or b"")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise bad_request("body", "is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise bad_request("body", f"must be {expected}")
+    return data

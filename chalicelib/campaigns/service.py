@@ -8,7 +8,6 @@ freezes the results, awards learners page by page from a cursor, and sets closed
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -18,7 +17,7 @@ from typing import Optional
 
 from chalicelib.campaigns import rules
 from chalicelib.campaigns.rules import ACTIVE, EDITABLE, Campaign, Progress, as_dict, campaign_config
-from chalicelib.errors import ApiError, bad_request, not_found
+from chalicelib.errors import ApiError, bad_request, not_found, json_object
 from chalicelib.events import ID_PATTERN, is_id
 from chalicelib.exports import to_csv
 from chalicelib.identity.access import administers, forbidden, require_learner_access, within
@@ -134,18 +133,8 @@ def _check_scope_exists(scope: str, adapters) -> None:
         raise bad_request("scope", f"{ident} is a {org.type}, not a {kind}")
 
 
-def _json(raw_body) -> dict:
-    try:
-        data = json.loads(raw_body or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise bad_request("body", "is not valid JSON", "invalid_json") from None
-    if not isinstance(data, dict):
-        raise bad_request("body", "must be a JSON object")
-    return data
-
-
 def create(raw_body, principal, adapters, now: datetime) -> dict:
-    campaign = rules.definition_from(_json(raw_body), campaign_config(), campaign_id=f"cmp-{uuid.uuid4().hex[:12]}", now=now)
+    campaign = rules.definition_from(json_object(raw_body), campaign_config(), campaign_id=f"cmp-{uuid.uuid4().hex[:12]}", now=now)
     _check_scope_exists(campaign.scope, adapters)
     _require_manage(principal, campaign.scope, adapters)
     campaign = replace(campaign, created_by=principal.sub)
@@ -172,7 +161,7 @@ def get(campaign_id: str, principal, adapters) -> dict:
 def update(campaign_id: str, raw_body, principal, adapters) -> dict:
     before = _readable(campaign_id, principal, adapters)
     _require_manage(principal, before.scope, adapters)
-    after = rules.definition_from(_json(raw_body), campaign_config(), existing=before)
+    after = rules.definition_from(json_object(raw_body), campaign_config(), existing=before)
     if after.scope != before.scope:
         _check_scope_exists(after.scope, adapters)
         _require_manage(principal, after.scope, adapters)

@@ -1,7 +1,6 @@
 """Credential use cases: issue (idempotent), serve, verify, revoke; the issuer profile, keys and images."""
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
@@ -11,7 +10,7 @@ from typing import Optional
 from chalicelib.credentials import ob3
 from chalicelib.credentials.achievements import DomainEventCampaignAwards, achievement_for, public_achievement
 from chalicelib.credentials.images import badge_svg
-from chalicelib.errors import bad_request, not_found
+from chalicelib.errors import bad_request, not_found, json_object
 from chalicelib.events import is_id
 from chalicelib.identity.access import forbidden, require_national_admin
 from chalicelib.rules.periods import utc_iso
@@ -92,18 +91,8 @@ def _revocation_lookup(adapters):
     return lookup
 
 
-def _json_body(raw_body: Optional[bytes]) -> dict:
-    try:
-        body = json.loads(raw_body or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "must be a JSON object")
-    return body
-
-
 def verify_credential(raw_body: Optional[bytes], adapters, now: datetime) -> dict:
-    presented = _json_body(raw_body).get("credential")
+    presented = json_object(raw_body).get("credential")
     if not isinstance(presented, (str, dict)) or not presented:
         raise bad_request("credential", "is required: a compact VC-JWT, or a JSON credential carrying one")
     return ob3.verify(presented, adapters.credential_config, adapters.issuer_keys, _revocation_lookup(adapters),
@@ -113,7 +102,7 @@ def verify_credential(raw_body: Optional[bytes], adapters, now: datetime) -> dic
 def revoke_credential(credential_id: str, raw_body: Optional[bytes], principal, adapters, now: datetime) -> dict:
     """National admins only (for example after the anti-abuse review). Idempotent: the first reason stands."""
     require_national_admin(principal)
-    reason = _json_body(raw_body).get("reason")
+    reason = json_object(raw_body).get("reason")
     limit = adapters.credential_config.max_reason_length
     if not isinstance(reason, str) or not reason.strip() or len(reason) > limit or not _encodable(reason):
         raise bad_request("reason", f"is required: why the credential is revoked, 1 to {limit} characters "

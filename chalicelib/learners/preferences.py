@@ -5,12 +5,11 @@ without it read back with the default, and a PUT that leaves it out sets it back
 """
 from __future__ import annotations
 
-import json
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chalicelib.errors import bad_request, not_found
+from chalicelib.errors import bad_request, not_found, json_object
 from chalicelib.identity.access import forbidden
 from chalicelib.learners.service import readable_learner
 from chalicelib.rules.privacy import DEFAULT_VISIBILITY, Visibility
@@ -81,12 +80,7 @@ def _valid(name: str, value) -> bool:
 
 def parse(raw_body: Optional[bytes]) -> dict:
     """A PUT body: the fields the learner set (the others take their defaults). 400 naming the field."""
-    try:
-        data = json.loads(raw_body or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise bad_request("body", "is not valid JSON", "invalid_json") from None
-    if not isinstance(data, dict):
-        raise bad_request("body", "must be a JSON object")
+    data = json_object(raw_body)
     try:
         return Preferences(**data).model_dump(exclude_unset=True)
     except ValidationError as exc:

@@ -7,12 +7,11 @@ recompute: points, badges and board entries of a released event follow from that
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Optional
 
 from chalicelib.credentials import service as credentials
-from chalicelib.errors import ApiError, bad_request, not_found
+from chalicelib.errors import ApiError, bad_request, not_found, json_object
 from chalicelib.identity.access import require_national_admin
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.events import is_id
@@ -82,12 +81,7 @@ def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: d
 
 
 def _decision_body(raw_body: Optional[bytes]) -> tuple[str, Optional[str]]:
-    try:
-        body = json.loads(raw_body or b"")
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "must be a JSON object with learner_id")
+    body = json_object(raw_body, "a JSON object with learner_id")
     learner_id, note = body.get("learner_id"), body.get("note")
     if not is_id(learner_id):
         raise bad_request("learner_id", "is required: the id of the learner whose event this is "
