@@ -12,6 +12,7 @@ from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
 from chalicelib.notifications import delivery, digest, nudges, outbox
+from chalicelib.notifications import campaigns as campaign_notices
 from chalicelib.notifications import service as notifications
 from chalicelib.notifications.sending import messages_in
 from chalicelib.learners import erasure, export, preferences
@@ -390,7 +391,7 @@ def unsubscribe():
     token = (app.current_request.query_params or {}).get("token")
     if app.current_request.method == "POST":
         return notifications.unsubscribe_now(token, adapters())
-    return Response(body=notifications.unsubscribe_page(token), status_code=200,
+    return Response(body=notifications.unsubscribe_page(token, adapters()), status_code=200,
                     headers={"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -416,10 +417,22 @@ def ses_events(event):
 def notifications_every_minute(event):
     # Badge digests of closed windows, then the outbox sweep (lost messages, crashed sends, deferred ones due).
     digest.send_badge_digests(adapters(), _now(), logger)
+    campaign_notices.send_campaign_results(adapters(), _now(), logger)
     outbox.sweep(adapters(), _now())
 
 
 @app.schedule(Cron(30, 3, "*", "*", "?", "*"))  # 09:00 IST: the nudges of the day, inside sending hours
 def nightly_nudges(event):
     logger.info("nudges", extra={"outcomes": nudges.run_nightly(adapters(), _now(), log=logger)})
+
+
+@app.schedule(Cron(30, "3-12", "*", "*", "?", "*"))  # hourly 09:00-18:00 IST; resumes where the last run stopped
+def campaign_reminders(event):
+    outcomes = campaign_notices.run_campaign_reminders(adapters(), _now(), log=logger)
+    logger.info("campaign reminders", extra={"outcomes": outcomes})
+
+
+@app.schedule(Cron(30, 2, "?", "*", "MON", "*"))  # Monday 08:00 IST: last week's summary to each org's admins
+def admin_weekly_summaries(event):
+    logger.info("admin summaries", extra={"outcomes": campaign_notices.run_admin_summaries(adapters(), _now(), logger)})
 # --- end of notifications -----------------------------------------------------------------------------------

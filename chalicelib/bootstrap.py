@@ -52,6 +52,10 @@ class Adapters:
     campaign_awards: Optional[CampaignAwards] = None
     issuer_keys: IssuerKeys = field(default_factory=lambda: IssuerKeys(settings.issuer_keys))
     credential_config: CredentialConfig = field(default_factory=credential_config)
+    # Keys of one-click unsubscribe links (signing one first): the environment locally, SSM in AWS.
+    unsubscribe_secrets: Callable[[], list[str]] = field(default_factory=lambda: _env_unsubscribe_secrets)
+    # Who receives each org's weekly admin summary: org id -> admin learner ids (environment locally, SSM in AWS).
+    admin_summary_recipients: Callable[[], dict] = field(default_factory=lambda: dict)
 
 
 @dataclass
@@ -124,7 +128,9 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
                       min_reload_seconds=config.ttl_seconds, clock=clock)
     return {"webhook_secrets": secrets.webhook_secrets_source(config, _ssm_client, clock, logger),
             "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS),
-            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger))}
+            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger)),
+            "unsubscribe_secrets": secrets.unsubscribe_secrets_source(config, _ssm_client, clock, logger),
+            "admin_summary_recipients": secrets.admin_summary_recipients_source(config, _ssm_client, clock, logger)}
 
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
@@ -144,6 +150,11 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(),
                     **secret_adapters(secrets_config, clock))
+
+
+def _env_unsubscribe_secrets() -> list[str]:
+    from chalicelib.notifications.unsubscribe import secrets
+    return secrets()
 
 
 def _memory_campaigns() -> CampaignStore:

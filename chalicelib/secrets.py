@@ -8,6 +8,10 @@
     /karmayogi/<stage>/jwks              String, a JWKS document with the public keys (or KARMAYOGI_JWKS_URL)
     /karmayogi/<stage>/issuer-keys       SecureString, a JWKS with the private credential signing keys
                                          (chalicelib/credentials/keys.py; locally KARMAYOGI_ISSUER_KEYS)
+    /karmayogi/<stage>/unsubscribe-secrets  SecureString, comma-separated keys of one-click unsubscribe links
+                                         (notifications/unsubscribe.py; locally KARMAYOGI_UNSUBSCRIBE_SECRET)
+    /karmayogi/<stage>/admin-summary-recipients  String, JSON org id -> admin learner ids of the weekly summary
+                                         (not secret; locally KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS)
   The platform team creates and rotates both (infra/resources.yaml says how). A value is read at most once
   per TTL (60 s) per process, whatever the traffic: a flood of badly signed requests or tokens with unknown
   key ids costs no extra reads. So a rotation takes effect within a minute.
@@ -124,4 +128,36 @@ def issuer_keys_source(config: SecretsConfig, ssm_client: Callable[[], object], 
         return issuer_keys
     parameter = SsmParameter(ssm_client, config.issuer_keys_parameter)
     return Cached(parameter, config.ttl_seconds, clock, name=f"SSM parameter {config.issuer_keys_parameter}",
+                  log=log)
+
+
+def unsubscribe_secrets_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
+                               log=None) -> Callable[[], list[str]]:
+    """The signing (first) and verifying secrets of unsubscribe links: Adapters.unsubscribe_secrets."""
+    if config.source == "env":
+        from chalicelib.notifications.unsubscribe import secrets
+        return secrets
+    parameter = SsmParameter(ssm_client, config.unsubscribe_secrets_parameter)
+    return Cached(lambda: split_secrets(parameter()), config.ttl_seconds, clock,
+                  name=f"SSM parameter {config.unsubscribe_secrets_parameter}", log=log)
+
+
+def admin_summary_recipients_source(config: SecretsConfig, ssm_client: Callable[[], object],
+                                    clock: Clock = time.monotonic, log=None) -> Callable[[], dict]:
+    """org id -> learner ids of the admins who receive its weekly summary (notifications/campaigns.py).
+    A parameter not created yet means nobody: the summary is opt-in per org."""
+    import os
+    from chalicelib.notifications.campaigns import recipients_from
+    if config.source == "env":
+        return lambda: recipients_from(os.environ.get("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS"))
+    parameter = SsmParameter(ssm_client, config.admin_summary_recipients_parameter)
+
+    def load() -> dict:
+        try:
+            return recipients_from(parameter())
+        except Exception as exc:  # noqa: BLE001 (only "not found" means nobody; anything else is retried)
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
+                return {}
+            raise
+    return Cached(load, config.ttl_seconds, clock, name=f"SSM parameter {config.admin_summary_recipients_parameter}",
                   log=log)

@@ -99,6 +99,12 @@ class SecretsConfig:
     ttl_seconds: int  # how long a value read from SSM is used: a rotation takes effect within this time
     # SecureString, a JWKS with the private credential signing keys (chalicelib/credentials/keys.py)
     issuer_keys_parameter: str = "/karmayogi/dev/issuer-keys"
+    # SecureString, comma-separated: the keys of one-click unsubscribe links (notifications/unsubscribe.py)
+    unsubscribe_secrets_parameter: str = "/karmayogi/dev/unsubscribe-secrets"
+    # String, JSON {"<org id>": ["<admin learner id>", ...]}: who receives each org's weekly summary (not a
+    # secret, but kept beside them so that operations change it without a deploy; locally
+    # KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS)
+    admin_summary_recipients_parameter: str = "/karmayogi/dev/admin-summary-recipients"
 
 
 def secrets_config() -> SecretsConfig:
@@ -112,4 +118,8 @@ def secrets_config() -> SecretsConfig:
         jwks_parameter=_env("KARMAYOGI_JWKS_PARAMETER", f"/karmayogi/{stage}/jwks"),
         jwks_url=os.environ.get("KARMAYOGI_JWKS_URL") or None,
         ttl_seconds=int(_env("KARMAYOGI_SECRETS_TTL_SECONDS", "60")),
-        issuer_keys_parameter=_env("KARMAYOGI_ISSUER_KEYS_PARAMETER", f"/karmayogi/{stage}/issuer-keys"))
+        issuer_keys_parameter=_env("KARMAYOGI_ISSUER_KEYS_PARAMETER", f"/karmayogi/{stage}/issuer-keys"),
+        unsubscribe_secrets_parameter=_env("KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
+                                           f"/karmayogi/{stage}/unsubscribe-secrets"),
+        admin_summary_recipients_parameter=_env("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER",
+                                                f"/karmayogi/{stage}/admin-summary-recipients"))

@@ -6,6 +6,8 @@
 #      because Chalice writes sam.yaml instead of sam.json whenever the merge template is YAML)
 #   2. chalice package --stage <stage> --merge-template out/resources-<stage>.json out/<stage>
 #      -> out/<stage>/sam.json (SAM template, tables and queues merged in) + out/<stage>/deployment.zip
+#      (notifications/ is copied to chalicelib/_notifications/ for the duration: Chalice packages only app.py,
+#      chalicelib/ and vendor/; the zip is then checked to hold the templates)
 #   3. check that the merged template names the queue the app was built for, and that no secret reaches a
 #      function's environment or a template parameter (they come from SSM: see infra/resources.yaml)
 #   4. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
@@ -52,8 +54,30 @@ with open(rendered, "w", encoding="utf-8") as out:
     json.dump(yaml.safe_load(text), out, indent=2)
 EOF
 
+# Chalice packages only app.py, chalicelib/ and vendor/: the notification templates (notifications/, beside
+# app.py) travel as chalicelib/_notifications/ (chalicelib/notifications/__init__.py templates_root() finds
+# them there), a copy that exists only while packaging.
+PACKAGED_TEMPLATES="chalicelib/_notifications"
+[[ -f notifications/locales.toml && -f notifications/dlt.toml ]] || die "notifications/ templates are missing"
+rm -rf "$PACKAGED_TEMPLATES"
+trap 'rm -rf "$PACKAGED_TEMPLATES"' EXIT
+cp -R notifications "$PACKAGED_TEMPLATES"
+
 echo "chalice package --stage $STAGE (region $AWS_DEFAULT_REGION)"
 "$VENV/bin/chalice" package --stage "$STAGE" --merge-template "$RENDERED" "$OUT"
+rm -rf "$PACKAGED_TEMPLATES"
+
+# The templates reached the zip (a message that cannot be rendered in Lambda would fail only when first sent).
+"$PY" - "$OUT/deployment.zip" <<'EOF'
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+wanted = ["chalicelib/_notifications/locales.toml", "chalicelib/_notifications/dlt.toml",
+          "chalicelib/_notifications/en/badge_awarded/subject.txt",
+          "chalicelib/_notifications/hi/admin_weekly_summary/body.html"]
+missing = [name for name in wanted if name not in names]
+if missing:
+    sys.exit(f"package.sh: deployment.zip lacks the notification templates {missing}")
+EOF
 
 # The event source Chalice generated must point at the queue this file creates, and the merge must have
 # reached the event (a renamed event would leave FunctionResponseTypes on a property-less stub).
@@ -88,7 +112,8 @@ for name, res in resources.items():
             problems.append(f"{name}: KARMAYOGI_SCORING_QUEUE is {variables.get('KARMAYOGI_SCORING_QUEUE')!r}")
         if "TZ" in variables:
             problems.append(f"{name}: TZ is reserved by Lambda")
-        for secret in ("KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS"):
+        for secret in ("KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS",
+                       "KARMAYOGI_UNSUBSCRIBE_SECRET"):
             if secret in variables:
                 problems.append(f"{name}: {secret} is in its environment; secrets come from SSM")
         if variables.get("KARMAYOGI_SECRETS_SOURCE") != "ssm":
@@ -101,7 +126,8 @@ for name, res in resources.items():
                     for s in p["PolicyDocument"]["Statement"] if "ssm:GetParameter" in s["Action"]
                     for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
         for variable in ("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", "KARMAYOGI_JWKS_PARAMETER",
-                         "KARMAYOGI_ISSUER_KEYS_PARAMETER"):
+                         "KARMAYOGI_ISSUER_KEYS_PARAMETER", "KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
+                         "KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER"):
             parameter = variables.get(variable, "")
             if not parameter.startswith(f"/karmayogi/{stage}/"):
                 problems.append(f"{name}: {variable} is {parameter!r}")

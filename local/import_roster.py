@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 
 def parse_args(argv):
@@ -71,7 +70,10 @@ def run(args, out=sys.stdout) -> dict:
         from tqdm import tqdm
         bar = tqdm(total=args.file.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
                    desc=f"roster {args.org}", file=sys.stderr)
-    adapters = SimpleNamespace(rosters=DynamoRosterStore())
+    from chalicelib.bootstrap import aws_adapters
+    # The real wiring: employees new to the roster who never learned are put on the nudge schedule too.
+    adapters = aws_adapters()
+    adapters.rosters = DynamoRosterStore()
 
     def progress(counts):
         if bar is not None:

@@ -26,6 +26,8 @@ SCHEDULES: dict[str, float] = {
     "advance_campaigns": 30.0,  # campaign lifecycle and closing (every 5 minutes on AWS)
     "notifications_every_minute": 15,  # badge digests of closed windows; outbox sweep (chalicelib/notifications/)
     "nightly_nudges": 60,  # daily in AWS; idempotent, so running it often locally only shows it sooner
+    "campaign_reminders": 60,  # hourly in the day in AWS; a reminder is decided once per learner, kind, campaign
+    "admin_weekly_summaries": 300,  # Mondays in AWS; once per admin per week whatever the runs
 }
 
 ACCOUNT = "123456789012"  # moto's default account, as in the queue ARNs it returns

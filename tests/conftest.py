@@ -11,6 +11,8 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "ap-south-1", "AWS_REGION": "ap-south-1",
     "KARMAYOGI_STAGE": "test", "KARMAYOGI_WEBHOOK_SECRETS": "test-secret-new,test-secret-old",
+    # chalice.test.Client runs the app as the "dev" stage, where unsubscribe links need a configured secret
+    "KARMAYOGI_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
 })
 
 import json  # noqa: E402

@@ -284,7 +284,8 @@ def test_closing_awards_once_emits_the_badge_event_shape_and_freezes_results(wor
     assert f"badge.awarded:u2:{goal}" not in facts
     assert f"badge.awarded:u1:campaign.{c['id']}.top" in facts and f"badge.awarded:u3:campaign.{c['id']}.top" in facts
     result = facts[f"campaign.result:{c['id']}:u2"].payload
-    assert result == {"campaign_id": c["id"], "goal_met": False, "minutes": 30, "rank_in_org": 2, "awards": []}
+    assert result == {"campaign_id": c["id"], "goal_met": False, "minutes": 30, "rank_in_org": 2, "awards": [],
+                      "org_id": "org_a", "participants_in_org": 2, "award_names": []}
     snapshot = (dict(facts), dict(world.campaigns.awards), world.campaigns.results(c["id"]))
     # a second close run (the schedule fires again, late) changes nothing
     world.campaigns.set_status(c["id"], "closed", "closing")

@@ -359,11 +359,13 @@ def parameter_arn(name: str) -> str:
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_policy_grants_reading_exactly_the_stages_secret_parameters(stage, monkeypatch):
     config = secrets_config(stage, monkeypatch)
-    names = (config.webhook_secrets_parameter, config.jwks_parameter, config.issuer_keys_parameter)
+    names = (config.webhook_secrets_parameter, config.jwks_parameter, config.issuer_keys_parameter,
+             config.unsubscribe_secrets_parameter, config.admin_summary_recipients_parameter)
     if stage in DEPLOYED_STAGES:
         assert config.source == "ssm" and config.ttl_seconds <= 60  # a rotation takes effect within a minute
         assert names == (f"/karmayogi/{stage}/webhook-secrets", f"/karmayogi/{stage}/jwks",
-                         f"/karmayogi/{stage}/issuer-keys")
+                         f"/karmayogi/{stage}/issuer-keys", f"/karmayogi/{stage}/unsubscribe-secrets",
+                         f"/karmayogi/{stage}/admin-summary-recipients")
     other = "dev" if stage != "dev" else "prod"
     for name in names:
         assert granted(stage, "ssm:GetParameter", parameter_arn(name)) == (config.source == "ssm"), name
@@ -383,8 +385,9 @@ def test_no_secret_is_in_the_template_or_a_functions_environment(stage):
     for handler, cfn_name in lambda_functions().items():
         variables = template()["Resources"].get(cfn_name, {}).get("Properties", {}).get("Environment", {}) \
             .get("Variables", {})
-        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS"} & set(variables), handler
-        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS"} & \
+        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS",
+                    "KARMAYOGI_UNSUBSCRIBE_SECRET"} & set(variables), handler
+        assert not {"KARMAYOGI_WEBHOOK_SECRETS", "KARMAYOGI_JWKS", "KARMAYOGI_ISSUER_KEYS", "KARMAYOGI_UNSUBSCRIBE_SECRET"} & \
             set(stage_config(stage, handler).environment_variables), handler
 
 

@@ -373,6 +373,12 @@ def dashboard(campaign_id: str, query: dict, principal, adapters) -> dict:
     return body
 
 
+def goal_met_in(campaign: Campaign, org_id: str, adapters) -> int:
+    """Learners of the org's subtree who met the campaign's goal so far (the dashboard's figure; a few reads)."""
+    stats = adapters.campaigns.stats(campaign.id, org_id, _org_shards(org_id, adapters))
+    return int(stats.get("total", Counter())["goal_met"])
+
+
 def not_started(campaign: Campaign, subtree: list[str], query: dict, adapters) -> dict:
     """Roster employees of the subtree with no progress, in (org, learner id) order; a cursor continues."""
     operation = campaign_config().operation
@@ -545,7 +551,10 @@ def _award_page(campaign: Campaign, page, org_scores: dict, badges: dict, adapte
         facts.append(DomainEvent(f"campaign.result:{campaign.id}:{p.learner_id}", "campaign.result", p.learner_id,
                                  when, {"campaign_id": campaign.id, "goal_met": p.goal_met, "minutes": p.minutes,
                                         "rank_in_org": rules.rank_in(p.score, scores),
-                                        "awards": [campaign.badge_id(k) for k in earned]}))
+                                        "awards": [campaign.badge_id(k) for k in earned],
+                                        # for the results message: "rank 3 of 120" and the award's name
+                                        "org_id": p.org_id, "participants_in_org": sum(scores.values()),
+                                        "award_names": [badges[k]["name"] for k in earned]}))
     if facts:
         adapters.campaigns.award(awards, facts)
 

@@ -41,7 +41,7 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
     if not preferences.channel_allowed(contact.stored_preferences, claimed.category, claimed.channel):
         return _finish(n, claimed, policy.SUPPRESSED, now, f"{claimed.category} by {claimed.channel} turned off")
     message = messages.render(claimed.kind, claimed.locale, _render_context(claimed, contact),
-                              base_url=settings.PUBLIC_BASE_URL)
+                              base_url=settings.PUBLIC_BASE_URL, unsubscribe_secrets=adapters.unsubscribe_secrets())
     try:
         if claimed.channel == "email":
             if not contact.email:

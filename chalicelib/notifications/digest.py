@@ -33,8 +33,7 @@ def send_badge_digests(adapters, now: datetime, log=None) -> int:
     catalogue = {b.id: b for b in adapters.catalogue}
     queued = 0
     for (learner_id, window), facts in sorted(groups.items()):
-        badges = [_badge(fact.payload.get("badge_id"), catalogue)
-                  for fact in sorted(facts, key=lambda f: (f.occurred_at, f.id))]
+        badges = [_badge(fact.payload, catalogue) for fact in sorted(facts, key=lambda f: (f.occurred_at, f.id))]
         try:
             stored = adapters.learners.get(learner_id)
             context = {"badges": badges, "total_points": stored.standing.points if stored else 0}
@@ -49,7 +48,11 @@ def send_badge_digests(adapters, now: datetime, log=None) -> int:
     return queued
 
 
-def _badge(badge_id, catalogue) -> dict:
+def _badge(payload: dict, catalogue) -> dict:
+    """Scoring's badges are in the catalogue; a campaign's badges (campaign.<id>.goal/top) are not, and their
+    fact carries its own name and description (campaigns/service.py, closing)."""
+    badge_id = payload.get("badge_id")
     badge = catalogue.get(badge_id)
-    return {"id": badge_id, "name": badge.name if badge else badge_id,
-            "description": badge.description if badge else ""}
+    if badge is not None:
+        return {"id": badge_id, "name": badge.name, "description": badge.description}
+    return {"id": badge_id, "name": payload.get("name") or badge_id, "description": payload.get("description") or ""}

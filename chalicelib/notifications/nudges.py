@@ -18,7 +18,7 @@ from chalicelib.notifications.schedule import on_scored  # noqa: F401 (part of t
 from chalicelib.storage.notifications import NudgeEntry
 
 PAGE = 100
-__all__ = ["on_scored", "schedule_never_started", "run_nightly", "still_inactive"]
+__all__ = ["on_scored", "schedule_never_started", "schedule_never_started_many", "run_nightly", "still_inactive"]
 
 
 def _base_date(spell: str, config: policy.Config) -> date:
@@ -40,6 +40,27 @@ def schedule_never_started(employee, adapters, now: datetime) -> bool:
     n.schedule.start_spell(NudgeEntry(employee.learner_id, f"0:{today.isoformat()}", 1, today.isoformat(),
                                       employee.org_id), config.pending_shards)
     return True
+
+
+def schedule_never_started_many(employees, adapters, now: datetime) -> int:
+    """schedule_never_started for a chunk of a roster import: one batch read (learners.started) instead of a
+    read per employee. Someone who has learned is left alone (their spell of activity already wins: "0:" sorts
+    before "a:"). Returns how many were scheduled."""
+    employees = list(employees)
+    if not employees:
+        return 0
+    started = adapters.learners.started([e.learner_id for e in employees])
+    n = adapters.notifications
+    config = n.settings()
+    today = policy.local_date_of(now, config).isoformat()
+    scheduled = 0
+    for employee in employees:
+        if employee.learner_id in started:
+            continue
+        n.schedule.start_spell(NudgeEntry(employee.learner_id, f"0:{today}", 1, today, employee.org_id),
+                               config.pending_shards)
+        scheduled += 1
+    return scheduled
 
 
 def run_nightly(adapters, now: datetime,

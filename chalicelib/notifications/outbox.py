@@ -60,8 +60,12 @@ def contact_of(learner_id: str, adapters) -> Optional[Contact]:
             return None
         profile = stored.standing.profile
         chosen = preferences.effective(stored.preferences, profile.language)
-        return Contact(profile.name or "", profile.email, profile.phone, chosen.language, stored.preferences,
-                       profile.org_id)
+        email, phone = profile.email, profile.phone
+        if not (email and phone):  # the platform's events may lack them: the org's roster may know them
+            employee = adapters.rosters.get(learner_id)
+            if employee is not None:
+                email, phone = email or employee.email, phone or employee.phone
+        return Contact(profile.name or "", email, phone, chosen.language, stored.preferences, profile.org_id)
     employee = adapters.rosters.get(learner_id)
     if employee is None:
         return None

@@ -78,10 +78,15 @@ def unsubscribe_url(base_url: str, learner_id: str, category: str, issued_at: Op
     return f"{base_url.rstrip('/')}{UNSUBSCRIBE_PATH}?token={quote(token)}"
 
 
+def well_formed(token) -> bool:
+    """Shaped like one of our tokens (checked before any secret is read)."""
+    return isinstance(token, str) and token.count(".") == 1 and len(token) <= 1024
+
+
 def read_token_claims(token: str, max_age_seconds: Optional[int] = None, now: Optional[float] = None,
                       secrets: Optional[Sequence[str]] = None) -> dict:
     """{"learner_id", "category", "issued_at"} of a token we signed; InvalidToken otherwise."""
-    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+    if not well_formed(token):
         raise InvalidToken("malformed token")
     payload, signature = token.split(".")
     try:

@@ -25,12 +25,14 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import count
 from typing import Callable, Iterable, Optional, Union
 
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import ID_PATTERN, is_id
 from chalicelib.identity.access import require_org_admin
+from chalicelib.notifications.nudges import schedule_never_started_many
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rosters.employees import Employee, RosterChange, RosterConflict
@@ -76,7 +78,8 @@ def _id_hash(learner_id: str) -> int:
 
 
 def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, progress: Optional[Progress] = None,
-                  mode: str = "replace", config: Optional[RosterConfig] = None) -> dict:
+                  mode: str = "replace", config: Optional[RosterConfig] = None,
+                  now: Optional[datetime] = None) -> dict:
     """Import one org's roster CSV from an iterator of lines. Returns the report (ImportReport.as_dict()).
 
     Chunks are compared and written by `config.writers` threads at once (the waits on DynamoDB overlap); at
@@ -97,10 +100,16 @@ def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, pro
     lanes = count()
     lane = threading.local()
 
+    now = now or datetime.now(timezone.utc)
+
     def write(rows: list[AcceptedRow]) -> tuple[dict, list[RejectedRow]]:
         if not hasattr(lane, "number"):
             lane.number = next(lanes)  # each writer thread moves its own headcount counter: no contention
-        return _write_chunk(rows, store, config, lane.number)
+        outcome, rejected, added = _write_chunk(rows, store, config, lane.number)
+        # Employees new to the roster who have never learned: the nudge ladder's first rung (nudge_never_started),
+        # sent by the nightly run. After the write, so a failed chunk schedules nobody.
+        schedule_never_started_many(added, adapters, now)
+        return outcome, rejected
 
     def collect(future: Future) -> None:
         outcome, rejected = future.result()
@@ -149,10 +158,10 @@ def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, pro
 
 
 def _write_chunk(chunk: list[AcceptedRow], store, config: RosterConfig,
-                 lane: int = 0) -> tuple[dict, list[RejectedRow]]:
+                 lane: int = 0) -> tuple[dict, list[RejectedRow], list[Employee]]:
     """Compare a chunk with what is stored and write the rows that differ. Another import touching the same
     employees meanwhile makes the write fail as a whole: read again and redo the comparison.
-    Returns the counts, and the rows that could not be written."""
+    Returns the counts, the rows that could not be written, and the employees new to any roster."""
     for _ in range(config.conflict_attempts):
         stored = store.get_many([row.employee.learner_id for row in chunk])
         changes, outcome = [], {"added": 0, "updated": 0, "unchanged": 0}
@@ -168,11 +177,11 @@ def _write_chunk(chunk: list[AcceptedRow], store, config: RosterConfig,
                 store.apply(changes, lane)
         except RosterConflict:
             continue
-        return outcome, []
+        return outcome, [], [c.after for c in changes if c.before is None]
     # Still colliding: these rows are reported, never silently dropped.
     return {}, [RejectedRow(row.line, row.employee.learner_id, (
         Problem("row", "was being changed by another import at the same time; import the file again"),))
-        for row in chunk]
+        for row in chunk], []
 
 
 def _remove_missing(org_id: str, seen: set[int], store, report: ImportReport, config: RosterConfig,

@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import settings
 from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
 from chalicelib.storage.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
-                                       CampaignStatsRecord, DomainEventRecord)
+                                       CampaignStatsRecord, DomainEventRecord, pending_fact_key)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 
 StatsDelta = Mapping[tuple[str, str], Mapping[str, int]]  # (org id, bucket) -> field -> amount
@@ -263,11 +263,14 @@ class DynamoCampaignStore:
     # --- awards ---
     def award(self, awards, facts):
         # created_at is the fact's own time: writing the same fact again leaves the item unchanged (DynamoDB
-        # Streams then records nothing for it). Batches of a page go out together: closing is write-bound.
+        # Streams then records nothing for it). `pending` puts each fact on the sparse index notifications poll
+        # (badge digests, campaign results); a page awarded again after a crash makes a fact pending again,
+        # and the outbox's dedupe key sends its message once all the same. Batches of a page go out together: closing is write-bound.
         records = [CampaignAwardRecord(a.learner_id, a.badge_id, campaign_id=a.campaign_id, name=a.name,
                                        description=a.description, awarded_at=a.awarded_at) for a in awards] + \
                   [DomainEventRecord(f.id, kind=f.kind, learner_id=f.learner_id, occurred_at=f.occurred_at,
-                                     payload=f.payload, created_at=f.occurred_at) for f in facts]
+                                     payload=f.payload, created_at=f.occurred_at,
+                                     pending=pending_fact_key(f.kind, f.id)) for f in facts]
 
         def write(chunk):
             model = type(chunk[0])

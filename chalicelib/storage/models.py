@@ -425,6 +425,9 @@ class CounterRecord(Model):
     Meta = _meta("notification-counters")
     key = UnicodeAttribute(hash_key=True)
     used = NumberAttribute(default=0)
+    # Or a job's resumable position (campaign reminders: "<org index>|<last learner id>", "done"), moved with a
+    # condition on the position read, so two runs never both continue from the same place.
+    position = UnicodeAttribute(null=True)
 
 
 class NudgeDueIndex(GlobalSecondaryIndex):
