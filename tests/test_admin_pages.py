@@ -46,7 +46,7 @@ def world(client, aws):
         aws.orgs.upsert(OrgBlock(id=org_id, name=f"Org {org_id}", type=kind, parent_id=parent),
                         "2026-01-01T00:00:00.000000Z|seed")
     header = "learner_id,full_name,email,mobile,group,designation,employee_id,org_id,language"
-    rows = [f"u-a{n},Employee A{n},,,,Clerk,,org_a," for n in range(14)] + ['u-a14,"<b>Bold</b> A14",,,,,,org_a,']
+    rows = [f"u-a{n},Employee A{n},{'a0@example.gov.in' if n == 0 else ''},,,Clerk,,org_a," for n in range(14)] + ['u-a14,"<b>Bold</b> A14",,,,,,org_a,']
     import_roster("org_a", [header] + rows, aws)
     created = api(client, "POST", "/v1/campaigns", body={
         "name": "Saptah <Dept D>", "scope": "org:dept_d", "start": local(NOW - timedelta(days=1)),
@@ -168,10 +168,11 @@ def test_the_reminder_button_posts_to_queue_reminders_with_the_checked_learners(
     client, campaign = world
     csrf = csrf_of(html(dashboard(client, campaign, ADMIN_A)))
     path = f"/admin/campaigns/{campaign['id']}/remind"
-    # not wired yet (issue 6): a clear page, nothing sent
-    response = page(client, path, method="POST", form={"csrf": csrf, "learner_ids": "u-a0", "org_id": "org_a"},
-                    **as_(ADMIN_A))
-    assert response.status_code == 503 and "Reminders are not available yet" in html(response)
+    # through the notification outbox: queued once per campaign, however often the button is pressed
+    for reminded in (1, 0):
+        response = page(client, path, method="POST", form={"csrf": csrf, "learner_ids": "u-a0", "org_id": "org_a"},
+                        **as_(ADMIN_A))
+        assert response.status_code == 303 and response.headers["Location"].endswith(f"&reminded={reminded}")
     calls = []
     monkeypatch.setattr(admin_pages, "queue_reminders",
                         lambda c, ids, session, adapters, now: calls.append((c.id, ids, session.principal.sub)) or 2)

@@ -88,6 +88,19 @@ def send_admin_summary(admin_id: str, org_id: str, org_name: str, week: str, fig
     return decide(Intent(admin_id, "admin_weekly_summary", week, context, org_id), adapters, now).status
 
 
+def remind_not_started(campaign_id: str, learner_ids: Iterable[str], adapters, now: datetime) -> int:
+    """An admin's "remind" on a campaign's not-started list: a "start your learning" nudge to each roster
+    employee, at most once per campaign and within the nudge caps. Returns how many were queued."""
+    queued = 0
+    for employee in adapters.rosters.get_many(list(learner_ids)).values():
+        org = adapters.orgs.get(employee.org_id)
+        intent = Intent(employee.learner_id, "nudge_never_started", f"campaign:{campaign_id}",
+                        {"org_name": org.name if org else "", "course": None}, employee.org_id,
+                        campaign_id=campaign_id)
+        queued += decide(intent, adapters, now).status == "queued"
+    return queued
+
+
 # --- wiring to the real campaigns and rosters (chalicelib/campaigns/, chalicelib/rosters/) -------------------
 
 REMINDER_PAGE = 100  # roster employees decided per step; the position is stored after each

@@ -19,6 +19,7 @@ from chalicelib.campaigns.rules import Campaign, campaign_config
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import is_id
 from chalicelib.identity.access import administers, forbidden
+from chalicelib.notifications import campaigns as reminders
 from chalicelib.orgtree import parent_lookup
 from chalicelib.pages import session as sessions
 from chalicelib.pages.components import Column, bar_chart, csv_download, form_errors, sortable
@@ -277,13 +278,10 @@ def report_csv(request: PageRequest, session: sessions.Session, adapters, now: d
 
 def queue_reminders(campaign: Campaign, learner_ids: list[str], session: sessions.Session, adapters,
                     now: datetime) -> int:
-    """Queue a campaign reminder to each of these not-started employees, through the notification caps;
-    returns how many were queued (a learner at their cap is skipped). The page has checked that the admin
-    administers each learner's org.
-
-    NOT WIRED YET: the notification sending system (issue 6) is merged separately; the lead connects it here."""
-    raise ApiError(503, "not_available", "Reminders are not available yet: the notification service is not "
-                                         "connected to this page. Nothing was sent.")
+    """Queue a "start your learning" nudge to each of these not-started employees, through the notification
+    outbox and its caps; returns how many were queued (a learner at a cap, or already reminded for this
+    campaign, is skipped). The page has checked that the admin administers each learner's org."""
+    return reminders.remind_not_started(campaign.id, learner_ids, adapters, now)
 
 
 def remind(request: PageRequest, session: sessions.Session, adapters, now: datetime) -> Redirect:
