@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import time
 import uuid
@@ -574,6 +575,8 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
     say(f"seeding {len(events.orgs)} orgs, {len(events.profiles):,} learners and {len(events.activity):,} "
         f"activity events over {days} days (seed {seed})")
     received_at = max(now, datetime.now(timezone.utc))
+    campaign = demo_campaign(adapters, now)
+    say(f"  a live national learning week to watch: {campaign['id']} ({campaign['start']} to {campaign['end']} IST)")
     outcomes, scoring, timing = Counter(), Counter(), Counter()
     done = reported = 0
     pool = ThreadPoolExecutor(max_workers=ingest_workers)
@@ -602,6 +605,20 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
         f"duplicate, {outcomes['rejected']:,} rejected; {scoring['received']:,} scoring messages, "
         f"{scoring['failed']:,} failed")
     return report
+
+
+def demo_campaign(adapters, now: datetime) -> dict:
+    """A National Learning Week that began three days ago and ends in four, published and moved to live
+    before the events are scored, so that the dashboards and goal bars have something to show."""
+    from chalicelib.campaigns import service as campaigns  # imported late: chalicelib reads env at import
+    from chalicelib.identity.tokens import Principal
+    local = now.astimezone(IST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    body = {"name": "National Learning Week (demo)", "scope": "national", "status": "scheduled",
+            "start": (local - timedelta(days=3)).isoformat(timespec="minutes"),
+            "end": (local + timedelta(days=4)).isoformat(timespec="minutes"), "multiplier": 2}
+    created = campaigns.create(json.dumps(body).encode(), Principal("seed", None, frozenset({"national_admin"})), adapters, now)
+    campaigns.advance(adapters, now)
+    return created
 
 
 def seed_if_empty(adapters, pump, **options) -> Optional[SeedReport]:

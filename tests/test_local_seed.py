@@ -88,6 +88,8 @@ def test_seeding_goes_through_ingestion_and_the_queue_handler(aws, sqs):
     assert aws.rosters.get(ANANYA).phone == "+919812345678"  # the seeded rosters were imported too
     assert sum(aws.rosters.headcounts([o["org"]["id"] for o in events.orgs]).values()) > len(events.profiles)
     assert seed.already_seeded(aws)
+    [campaign] = aws.campaigns.all()  # the demo learning week, live while the events were scored
+    assert (campaign.scope, campaign.status) == ("national", "live")
 
 
 def _seed_in_memory(seed_number: int) -> dict:
