@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration package bench deps java node clean
+.PHONY: token run test test-fast test-integration package bench deps java node clean audit replay-dlq cold-start load-test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,25 @@ package: deps
 # BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
+
+# Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
+# in the environment; against `make run`: ARGS=--local.
+#   make audit [ARGS="--repair --segments 8 --segment 3 --local"]
+#   make replay-dlq QUEUE=scoring [ARGS="--dry-run --max 100 --local"]
+audit: $(VENV)/.installed
+	$(PY) -m chalicelib.ops.audit $(ARGS)
+
+replay-dlq: $(VENV)/.installed
+	@test -n "$(QUEUE)" || { echo "usage: make replay-dlq QUEUE=<queue or short name, e.g. scoring>"; exit 2; }
+	$(PY) -m chalicelib.ops.replay_dlq "$(QUEUE)" $(ARGS)
+
+# Import time of app.py against a bare Chalice app, and the package size (after make package STAGE=...).
+cold-start: $(VENV)/.installed
+	$(PY) -m local.cold_start $(ARGS)
+
+# A bounded load test of a running local stack: make load-test ARGS="--secret <secret> --clients 50 --duration 120"
+load-test: $(VENV)/.installed
+	$(PY) -m local.load_test $(ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -1,10 +1,10 @@
 """Karmayogi Engage: HTTP routes and event handlers. Each one only translates; the work is in chalicelib/."""
 from datetime import datetime, timezone
 
-from chalice import Chalice, Response
+from chalice import Chalice, Cron, Response
 
-from chalicelib import settings
-from chalicelib.bootstrap import adapters
+from chalicelib import audit, deadletters, settings
+from chalicelib.bootstrap import adapters, sqs_client
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
@@ -116,5 +116,13 @@ def reject_held_event(event_id):
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)
 def score_streams(event):
-    failed = learners.recompute_streams(streams_in(event), adapters(), logger)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    reasons: dict[str, str] = {}
+    learners.recompute_streams(streams_in(event), adapters(), logger, reasons)
+    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+
+
+# --- operations: the weekly audit (chalicelib/audit/; `make audit` runs the same by hand, and repairs) ------
+@app.schedule(Cron(30, 20, "?", "*", "SAT", "*"))  # Sundays 02:00 IST
+def audit_weekly(event):
+    return audit.weekly(adapters(), logger, event.context.get_remaining_time_in_millis)

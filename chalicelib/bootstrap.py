@@ -41,6 +41,10 @@ def _aws_clients():
     return {"sqs": boto3.client("sqs", region_name=settings.REGION)}
 
 
+def sqs_client():
+    return _aws_clients()["sqs"]
+
+
 @lru_cache(maxsize=1)
 def _ssm_client():
     import boto3  # once per process, and only where secrets come from SSM

@@ -8,7 +8,9 @@
 #      -> out/<stage>/sam.json (SAM template, tables and queues merged in) + out/<stage>/deployment.zip
 #   3. check that the merged template names the queue the app was built for, and that no secret reaches a
 #      function's environment or a template parameter (they come from SSM: see infra/resources.yaml)
-#   4. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
+#   4. infra/harden.py: alarms (DLQs, function errors, DynamoDB throttling, SES bounce rate, SMS spend), one
+#      dashboard, deletion protection per stage (infra/stages.yaml), for whatever the template declares
+#   5. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
 #
 # Needs no AWS credentials; chalice downloads wheels for requirements.txt from PyPI.
 # Deploy afterwards with e.g.
@@ -94,8 +96,11 @@ for name, res in resources.items():
         if variables.get("KARMAYOGI_SECRETS_SOURCE") != "ssm":
             problems.append(f"{name}: KARMAYOGI_SECRETS_SOURCE is {variables.get('KARMAYOGI_SECRETS_SOURCE')!r}, not 'ssm'")
             continue
-        # The function's role may read the parameters it is told to read (and tests/test_infra.py checks that
-        # it may read nothing else).
+        # The API's role may read the parameters it is told to read (and tests/test_infra.py checks that it may
+        # read nothing else). Only the API checks signatures and tokens: the other functions' roles have no
+        # SSM grant at all (least privilege; their adapters read secrets lazily, so never).
+        if name != "APIHandler":
+            continue
         role = resources.get(res["Properties"].get("Role", {}).get("Fn::GetAtt", [""])[0], {})
         readable = {r for p in role.get("Properties", {}).get("Policies", [])
                     for s in p["PolicyDocument"]["Statement"] if "ssm:GetParameter" in s["Action"]
@@ -109,6 +114,10 @@ for name, res in resources.items():
 if problems:
     sys.exit("package.sh: " + "; ".join(problems))
 EOF
+
+# Alarms, dashboard, per-stage table protection and the DLQ check, for every table, queue and function the
+# merged template declares (infra/harden.py; settings per stage in infra/stages.yaml).
+"$PY" -m infra.harden "$TEMPLATE" "$STAGE" || die "infra/harden.py refused $TEMPLATE"
 
 echo "cfn-lint $TEMPLATE"
 # Exit code is non-zero only for errors; warnings and informational findings are printed.

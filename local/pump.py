@@ -21,8 +21,10 @@ from chalice.app import SQSEventConfig
 from chalice.local import LambdaContext
 
 # Scheduled handlers (`@app.schedule`) the pump runs locally: handler name -> seconds between runs.
-# Local intervals are short on purpose, so that a demo shows their effect; none exist yet.
-SCHEDULES: dict[str, float] = {}
+# Local intervals are short on purpose, so that a demo shows their effect (the weekly audit: hourly).
+SCHEDULES: dict[str, float] = {
+    "audit_weekly": 3600,
+}
 
 ACCOUNT = "123456789012"  # moto's default account, as in the queue ARNs it returns
 log = logging.getLogger("karmayogi.local.pump")

@@ -58,15 +58,15 @@ def stage_config(stage: str, function: str = "api_handler") -> Config:
     return Config(chalice_stage=stage, function_name=function, config_from_disk=chalice_config())
 
 
-def policy(stage: str) -> dict:
-    return json.loads((PROJECT / ".chalice" / stage_config(stage).iam_policy_file).read_text())
+def policy(stage: str, function: str = "api_handler") -> dict:
+    return json.loads((PROJECT / ".chalice" / stage_config(stage, function).iam_policy_file).read_text())
 
 
-def granted(stage: str, action: str, arn: str) -> bool:
+def granted(stage: str, action: str, arn: str, function: str = "api_handler") -> bool:
     return any(s["Effect"] == "Allow"
                and any(fnmatchcase(action.lower(), a.lower()) for a in _list(s["Action"]))
                and any(fnmatchcase(arn, r) for r in _list(s["Resource"]))
-               for s in policy(stage)["Statement"])
+               for s in policy(stage, function)["Statement"])
 
 
 def _list(value):
@@ -222,44 +222,142 @@ def test_each_stage_has_its_own_names_and_no_reserved_variables(stage):
     assert "TZ" not in variables
     for handler in lambda_functions():
         c = stage_config(stage, handler)
-        assert c.autogen_policy is False and c.iam_policy_file == f"policy-{stage}.json"
-        assert c.log_retention_in_days
+        # Each function its own role (Chalice makes one per function when autogen_policy is off): the API's
+        # policy is policy-<stage>.json, another function's policy-<stage>-<function>.json if it has one.
+        assert c.autogen_policy is False
+        assert c.iam_policy_file in (f"policy-{stage}.json", f"policy-{stage}-{handler}.json")
+        assert c.log_retention_in_days and c.lambda_timeout and c.lambda_memory_size
+
+
+# What each function does, as far as IAM is concerned. Least privilege: a function is granted only these.
+# Every function writes its own log group. Beyond that, by default a function runs the use cases (the DynamoDB
+# calls the code makes, on every table, and sends to the queues the code sends to); READ_ONLY ones only read
+# (and may Scan: the audit). Only the API verifies signatures and tokens (SSM). A function with an SQS event
+# source receives from its queue (Lambda's poller uses the function's role) and dead-letters to <queue>-dlq
+# (chalicelib/deadletters.py).
+READ_ONLY_FUNCTIONS = {"audit_weekly": "chalicelib/audit: reports; repairs run by an operator"}
+SECRET_READERS = {"api_handler"}
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+
+
+def consumed_queues(handler: str) -> set[str]:
+    return {e.queue for e in sqs_handlers() if e.name == handler}
+
+
+def produced_queues() -> set[str]:
+    return {settings.SCORING_QUEUE}
+
+
+def staged(name: str, stage: str) -> str:
+    return name.replace(f"-{settings.STAGE}-", f"-{stage}-", 1)
+
+
+def data_actions(handler: str) -> set[str]:
+    if handler in READ_ONLY_FUNCTIONS:
+        return READ_ACTIONS
+    return set(dynamodb_actions()) - {"dynamodb:Scan"}
+
+
+def queue_arn(stage: str, name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{staged(name, stage)}"
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_policy_grants_what_the_code_uses_on_every_table_and_queue(stage):
+@pytest.mark.parametrize("handler", sorted(lambda_functions()))
+def test_each_function_is_granted_what_it_uses(stage, handler):
     for short, model in model_short_names().items():
-        for action in dynamodb_actions():
-            assert granted(stage, action, table_arn(stage, short)), (action, short)
+        for action in data_actions(handler):
+            assert granted(stage, action, table_arn(stage, short), handler), (action, short)
         for index in model._get_schema()["global_secondary_indexes"] + \
                 model._get_schema()["local_secondary_indexes"]:
-            assert granted(stage, "dynamodb:Query", f"{table_arn(stage, short)}/index/{index['index_name']}")
-    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-scoring"
-    for action in SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS:
-        assert granted(stage, action, queue_arn), action
-    for handler in lambda_functions():
-        stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function_name(stage, handler)}" \
-                 ":log-stream:2026/11/23/[$LATEST]abc"
-        for action in LOG_ACTIONS:
-            assert granted(stage, action, stream), (action, handler)
+            assert granted(stage, "dynamodb:Query", f"{table_arn(stage, short)}/index/{index['index_name']}", handler)
+    if handler not in READ_ONLY_FUNCTIONS:
+        for queue in produced_queues():
+            for action in SQS_PRODUCER_ACTIONS:
+                assert granted(stage, action, queue_arn(stage, queue), handler), (action, queue)
+    for queue in consumed_queues(handler):
+        for action in SQS_CONSUMER_ACTIONS:
+            assert granted(stage, action, queue_arn(stage, queue), handler), action
+        assert granted(stage, "sqs:SendMessage", queue_arn(stage, f"{queue}-dlq"), handler)
+    stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function_name(stage, handler)}" \
+             ":log-stream:2026/11/23/[$LATEST]abc"
+    for action in LOG_ACTIONS:
+        assert granted(stage, action, stream, handler), (action, handler)
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_policy_grants_nothing_else(stage):
+@pytest.mark.parametrize("handler", sorted(lambda_functions()))
+def test_each_function_is_granted_nothing_else(stage, handler):
     other = "dev" if stage != "dev" else "prod"
-    for statement in policy(stage)["Statement"]:
+    for statement in policy(stage, handler)["Statement"]:
         actions, arns = _list(statement["Action"]), _list(statement["Resource"])
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         assert all("*" not in a for a in actions), actions
-        assert set(actions) <= dynamodb_actions() | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS \
-            | SECRET_ACTIONS
+        allowed = data_actions(handler) | LOG_ACTIONS
+        if handler not in READ_ONLY_FUNCTIONS:
+            allowed |= SQS_PRODUCER_ACTIONS
+        if consumed_queues(handler):
+            allowed |= SQS_CONSUMER_ACTIONS | SQS_PRODUCER_ACTIONS
+        if handler in SECRET_READERS:
+            allowed |= SECRET_ACTIONS
+        assert set(actions) <= allowed, (handler, set(actions) - allowed)
         for arn in arns:
             assert arn.startswith("arn:aws:"), arn
             assert (f"-{stage}" in arn or f":parameter/karmayogi/{stage}/" in arn), arn
             assert f"-{other}" not in arn and f"/karmayogi/{other}/" not in arn, arn
     for short in model_short_names():
-        assert not any(granted(stage, action, table_arn(other, short)) for action in dynamodb_actions())
-    assert not granted(stage, "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:karmayogi-{stage}-scoring-dlq")
+        assert not any(granted(stage, action, table_arn(other, short), handler) for action in dynamodb_actions())
+    # Only a queue's consumer may send to its dead-letter queue; nobody else may write there.
+    for queue in {e.queue for e in sqs_handlers()}:
+        assert granted(stage, "sqs:SendMessage", queue_arn(stage, f"{queue}-dlq"), handler) == \
+            (queue in consumed_queues(handler))
+        if queue not in consumed_queues(handler):
+            assert not granted(stage, "sqs:ReceiveMessage", queue_arn(stage, queue), handler)
+    # Logs: its own group only.
+    for other_handler in set(lambda_functions()) - {handler}:
+        stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function_name(stage, other_handler)}" \
+                 ":log-stream:x"
+        assert not granted(stage, "logs:PutLogEvents", stream, handler), other_handler
+
+
+def test_every_policy_file_is_used_by_some_function():
+    used = {stage_config(stage, handler).iam_policy_file for stage in STAGES for handler in lambda_functions()}
+    on_disk = {p.name for p in (PROJECT / ".chalice").glob("policy-*.json")}
+    assert on_disk == used, f"unused policy files: {sorted(on_disk - used)}; missing: {sorted(used - on_disk)}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_resource_a_policy_names_exists_in_the_template(stage):
+    """Nothing granted is left over: each table, index, queue, parameter and log group a policy names is one
+    the template declares (or, for the functions' log groups, Chalice generates and resources.yaml names)."""
+    text = json.dumps(template()).replace(PLACEHOLDER, stage)
+    declared = json.loads(text)
+    tables = {t["Properties"]["TableName"] for t in declared["Resources"].values()
+              if t.get("Type") == "AWS::DynamoDB::Table"}
+    queues = {q["Properties"]["QueueName"] for q in declared["Resources"].values() if q.get("Type") == "AWS::SQS::Queue"}
+    parameters = {p["Name"] for p in declared["Metadata"]["KarmayogiParameters"]}
+    log_groups = {r["Properties"]["LogGroupName"] for r in declared["Resources"].values()
+                  if "LogGroupName" in r.get("Properties", {})}
+    for handler in lambda_functions():
+        for statement in policy(stage, handler)["Statement"]:
+            for arn in _list(statement["Resource"]):
+                kind, _, rest = arn.split(":", 5)[2], None, arn.split(":", 5)[5]
+                if kind == "dynamodb":
+                    assert rest.split("/")[1] in tables, arn
+                elif kind == "sqs":
+                    assert rest in queues, arn
+                elif kind == "ssm":
+                    assert rest.removeprefix("parameter") in parameters, arn
+                elif kind == "logs":
+                    assert rest.removeprefix("log-group:").removesuffix(":*") in log_groups, arn
+                else:
+                    raise AssertionError(f"unexpected resource {arn}")
+
+
+def test_every_queue_in_the_template_is_read_by_a_handler_or_is_a_dead_letter_queue():
+    names = {q["Properties"]["QueueName"] for q in resources("AWS::SQS::Queue").values()}
+    read = {e.queue.replace(f"-{settings.STAGE}-", f"-{PLACEHOLDER}-", 1) for e in sqs_handlers()}
+    assert names == read | {f"{q}-dlq" for q in read}
 
 
 def test_every_policy_action_is_a_real_iam_action():
@@ -267,7 +365,7 @@ def test_every_policy_action_is_a_real_iam_action():
     import cfnlint.data.AdditionalSpecs as specs
     known = json.loads((Path(specs.__file__).parent / "Policies.json").read_text())
     for stage in STAGES:
-        for statement in policy(stage)["Statement"]:
+        for statement in [s for h in lambda_functions() for s in policy(stage, h)["Statement"]]:
             for action in _list(statement["Action"]):
                 service, name = action.split(":")
                 assert name.lower() in known[service]["Actions"], f"{action} is not an IAM action"
@@ -303,7 +401,16 @@ def test_the_policy_grants_reading_exactly_the_stages_secret_parameters(stage, m
         assert not granted(stage, action, parameter_arn(names[0])), action
     assert not granted(stage, "ssm:GetParameter", parameter_arn(f"/karmayogi/{stage}/other"))
     # The default key aws/ssm lets any principal of the account decrypt through SSM: no KMS grant, no wildcard key.
-    assert not any(a.lower().startswith("kms:") for s in policy(stage)["Statement"] for a in _list(s["Action"]))
+    assert not any(a.lower().startswith("kms:") for h in lambda_functions() for s in policy(stage, h)["Statement"]
+                   for a in _list(s["Action"]))
+    # Only the API reads secrets.
+    for handler in set(lambda_functions()) - SECRET_READERS:
+        assert not any(granted(stage, "ssm:GetParameter", parameter_arn(name), handler) for name in names), handler
+    # Every parameter the stage is configured to read is declared (resources.yaml Metadata), with its variable.
+    declared = {p["Variable"]: p["Name"].replace(PLACEHOLDER, stage) for p in template()["Metadata"]["KarmayogiParameters"]}
+    if config.source == "ssm":
+        assert declared == {"KARMAYOGI_WEBHOOK_SECRETS_PARAMETER": config.webhook_secrets_parameter,
+                            "KARMAYOGI_JWKS_PARAMETER": config.jwks_parameter}
 
 
 @pytest.mark.parametrize("stage", DEPLOYED_STAGES)
@@ -321,3 +428,101 @@ def test_no_secret_is_in_the_template_or_a_functions_environment(stage):
 
 def test_the_code_scan_finds_the_calls_it_should():
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"} <= dynamodb_actions()
+
+
+# --- infra/harden.py: what every table, queue and function gets, whatever its name -----------------------
+
+def test_the_consumers_dead_letter_at_the_queues_max_receive_count():
+    from chalicelib import deadletters
+    for queue in resources("AWS::SQS::Queue").values():
+        if "RedrivePolicy" in queue["Properties"]:
+            assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == deadletters.MAX_RECEIVES
+
+
+def test_a_model_with_a_ttl_attribute_has_the_table_ttl_and_the_other_way_round():
+    from pynamodb.attributes import TTLAttribute
+    for short, model in model_short_names().items():
+        ttl = [name for name, a in model.get_attributes().items() if isinstance(a, TTLAttribute)]
+        [table] = [t["Properties"] for t in resources("AWS::DynamoDB::Table").values()
+                   if t["Properties"]["TableName"] == f"karmayogi-{PLACEHOLDER}-{short}"]
+        spec = table.get("TimeToLiveSpecification")
+        assert ([spec["AttributeName"]] if spec and spec.get("Enabled") else []) == ttl, short
+
+
+def packaged_like(stage: str, extra: dict | None = None) -> dict:
+    """resources.yaml rendered for a stage, with a stub per function Chalice generates: the shape infra/harden.py
+    walks after `chalice package` (make package runs it on the real merged template, and cfn-lint checks it)."""
+    import copy
+    rendered = json.loads(json.dumps(template()).replace(PLACEHOLDER, stage))
+    for handler, cfn_name in lambda_functions().items():
+        rendered["Resources"].setdefault(cfn_name, {}).update(Type="AWS::Serverless::Function")
+    rendered["Resources"].update(copy.deepcopy(extra or {}))
+    return rendered
+
+
+def alarms_on(hardened: dict, namespace: str, dimension_value) -> list[str]:
+    found = []
+    for name, r in hardened["Resources"].items():
+        if r.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        p = r["Properties"]
+        metrics = [p] if "Namespace" in p else [m["MetricStat"]["Metric"] for m in p.get("Metrics", []) if "MetricStat" in m]
+        if any(m["Namespace"] == namespace and any(d["Value"] == dimension_value for d in m["Dimensions"])
+               for m in metrics):
+            found.append(name)
+    return found
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_harden_covers_every_table_queue_and_function(stage):
+    from infra.harden import harden
+    hardened = harden(packaged_like(stage), stage)
+    resources_ = hardened["Resources"]
+    body = json.dumps(resources_["Dashboard"]["Properties"]["DashboardBody"])
+    for name, table in resources_.items():
+        if table.get("Type") == "AWS::DynamoDB::Table":
+            props = table["Properties"]
+            assert props["DeletionProtectionEnabled"] is (stage == "prod"), name
+            assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+            assert alarms_on(hardened, "AWS/DynamoDB", {"Ref": name}), name
+            assert f"${{{name}}}" in body
+    for name, queue in resources_.items():
+        if queue.get("Type") == "AWS::SQS::Queue":
+            is_dlq = "RedrivePolicy" not in queue["Properties"]
+            assert bool(alarms_on(hardened, "AWS/SQS", {"Fn::GetAtt": [name, "QueueName"]})) is is_dlq, name
+            assert f"${{{name}.QueueName}}" in body
+    for cfn_name in lambda_functions().values():
+        assert alarms_on(hardened, "AWS/Lambda", {"Ref": cfn_name}), cfn_name
+        assert f"${{{cfn_name}}}" in body
+    alarms = [r["Properties"] for r in resources_.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+    assert any(a.get("MetricName") == "SMSMonthToDateSpentUSD" for a in alarms)
+    assert not any(a.get("Namespace") == "AWS/SES" for a in alarms)  # no configuration set yet: no SES alarm
+    assert resources_["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+def test_harden_covers_what_other_changes_add():
+    """A new table, queue + DLQ, function and SES configuration set get their alarms with no edit here."""
+    from infra.harden import harden
+    extra = {
+        "NewTable": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "karmayogi-prod-new"}},
+        "NewDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "karmayogi-prod-new-dlq"}},
+        "NewQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "karmayogi-prod-new", "RedrivePolicy": {
+            "deadLetterTargetArn": {"Fn::GetAtt": ["NewDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5}}},
+        "NewFunction": {"Type": "AWS::Serverless::Function", "Properties": {}},
+        "Email": {"Type": "AWS::SES::ConfigurationSet", "Properties": {"Name": "karmayogi-prod"}},
+    }
+    hardened = harden(packaged_like("prod", extra), "prod")
+    assert alarms_on(hardened, "AWS/DynamoDB", {"Ref": "NewTable"})
+    assert alarms_on(hardened, "AWS/SQS", {"Fn::GetAtt": ["NewDeadLetterQueue", "QueueName"]})
+    assert alarms_on(hardened, "AWS/Lambda", {"Ref": "NewFunction"})
+    [bounce] = alarms_on(hardened, "AWS/SES", {"Ref": "Email"})
+    assert hardened["Resources"][bounce]["Properties"]["Threshold"] == 0.05
+    assert hardened["Resources"]["Email"]["Properties"]["ReputationOptions"]["ReputationMetricsEnabled"] is True
+
+
+def test_harden_refuses_a_queue_without_a_dead_letter_queue():
+    from infra.harden import HardenError, harden
+    lonely = {"Lonely": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "karmayogi-dev-lonely"}}}
+    with pytest.raises(HardenError, match="Lonely has no dead-letter queue"):
+        harden(packaged_like("dev", lonely), "dev")

@@ -131,7 +131,7 @@ def test_pump_deletes_what_succeeded_and_dead_letters_what_keeps_failing(aws, sq
     url = create_queue_with_dlq(sqs, "pump-test", visibility_timeout=0)
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "even"},
                                                   {"Id": "2", "MessageBody": "odd"}])
-    pump = Pump(_failing_app(), sqs, settings.REGION)
+    pump = Pump(_failing_app(), sqs, settings.REGION, schedules={})
     assert pump.poll(pump.subscriptions[0], wait_seconds=0) == (2, 1)
     for _ in range(DLQ_MAX_RECEIVES - 1):
         assert pump.poll(pump.subscriptions[0], wait_seconds=0) == (1, 1)
