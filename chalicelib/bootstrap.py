@@ -51,6 +51,8 @@ class Adapters:
     domain_events: DomainEvents = field(default_factory=MemoryDomainEvents)
     campaign_awards: Optional[CampaignAwards] = None
     issuer_keys: IssuerKeys = field(default_factory=lambda: IssuerKeys(settings.issuer_keys))
+    # The unsubscribe links' HMAC secrets, signing one first (environment locally, SSM in AWS: secrets.py).
+    unsubscribe_secrets: Callable[[], list[str]] = field(default_factory=lambda: _env_unsubscribe_secrets)
     credential_config: CredentialConfig = field(default_factory=credential_config)
 
 
@@ -99,6 +101,10 @@ def _aws_clients():
     return {name: boto3.client(name, region_name=settings.REGION) for name in ("sqs", "ses", "sns")}
 
 
+def sqs_client():
+    return _aws_clients()["sqs"]
+
+
 @lru_cache(maxsize=1)
 def _ssm_client():
     import boto3  # once per process, and only where secrets come from SSM
@@ -124,7 +130,8 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
                       min_reload_seconds=config.ttl_seconds, clock=clock)
     return {"webhook_secrets": secrets.webhook_secrets_source(config, _ssm_client, clock, logger),
             "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS),
-            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger))}
+            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger)),
+            "unsubscribe_secrets": secrets.unsubscribe_secrets_source(config, _ssm_client, clock, logger)}
 
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
@@ -144,6 +151,11 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(),
                     **secret_adapters(secrets_config, clock))
+
+
+def _env_unsubscribe_secrets() -> list[str]:
+    from chalicelib.notifications.unsubscribe import secrets
+    return secrets()
 
 
 def _memory_campaigns() -> CampaignStore:

@@ -8,6 +8,9 @@
     /karmayogi/<stage>/jwks              String, a JWKS document with the public keys (or KARMAYOGI_JWKS_URL)
     /karmayogi/<stage>/issuer-keys       SecureString, a JWKS with the private credential signing keys
                                          (chalicelib/credentials/keys.py; locally KARMAYOGI_ISSUER_KEYS)
+    /karmayogi/<stage>/unsubscribe-secrets  SecureString, comma-separated: the unsubscribe links' HMAC secrets
+                                         (chalicelib/notifications/unsubscribe.py; locally
+                                         KARMAYOGI_UNSUBSCRIBE_SECRET)
   The platform team creates and rotates both (infra/resources.yaml says how). A value is read at most once
   per TTL (60 s) per process, whatever the traffic: a flood of badly signed requests or tokens with unknown
   key ids costs no extra reads. So a rotation takes effect within a minute.
@@ -125,3 +128,15 @@ def issuer_keys_source(config: SecretsConfig, ssm_client: Callable[[], object], 
     parameter = SsmParameter(ssm_client, config.issuer_keys_parameter)
     return Cached(parameter, config.ttl_seconds, clock, name=f"SSM parameter {config.issuer_keys_parameter}",
                   log=log)
+
+
+def unsubscribe_secrets_source(config: SecretsConfig, ssm_client: Callable[[], object],
+                               clock: Clock = time.monotonic, log=None) -> Callable[[], list[str]]:
+    """The unsubscribe links' secrets (signing one first): the environment locally (unsubscribe.secrets), SSM in
+    AWS, read at most once per TTL, so that a rotation takes effect within a minute."""
+    if config.source == "env":
+        from chalicelib.notifications.unsubscribe import secrets
+        return secrets
+    parameter = SsmParameter(ssm_client, config.unsubscribe_secrets_parameter)
+    return Cached(lambda: split_secrets(parameter()), config.ttl_seconds, clock,
+                  name=f"SSM parameter {config.unsubscribe_secrets_parameter}", log=log)

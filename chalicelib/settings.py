@@ -99,6 +99,8 @@ class SecretsConfig:
     ttl_seconds: int  # how long a value read from SSM is used: a rotation takes effect within this time
     # SecureString, a JWKS with the private credential signing keys (chalicelib/credentials/keys.py)
     issuer_keys_parameter: str = "/karmayogi/dev/issuer-keys"
+    # SecureString, the unsubscribe links' HMAC secrets, comma-separated (chalicelib/notifications/unsubscribe.py)
+    unsubscribe_secrets_parameter: str = "/karmayogi/dev/unsubscribe-secrets"
 
 
 def secrets_config() -> SecretsConfig:
@@ -112,4 +114,6 @@ def secrets_config() -> SecretsConfig:
         jwks_parameter=_env("KARMAYOGI_JWKS_PARAMETER", f"/karmayogi/{stage}/jwks"),
         jwks_url=os.environ.get("KARMAYOGI_JWKS_URL") or None,
         ttl_seconds=int(_env("KARMAYOGI_SECRETS_TTL_SECONDS", "60")),
-        issuer_keys_parameter=_env("KARMAYOGI_ISSUER_KEYS_PARAMETER", f"/karmayogi/{stage}/issuer-keys"))
+        issuer_keys_parameter=_env("KARMAYOGI_ISSUER_KEYS_PARAMETER", f"/karmayogi/{stage}/issuer-keys"),
+        unsubscribe_secrets_parameter=_env("KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
+                                           f"/karmayogi/{stage}/unsubscribe-secrets"))

@@ -75,11 +75,11 @@ def notifications_page(learner_id: str, principal, adapters, limit, cursor) -> d
 
 # --- one-click unsubscribe (RFC 8058) ---------------------------------------------------------------------------
 
-def _claims(token: Optional[str]) -> tuple[str, str]:
+def _claims(token: Optional[str], secrets=None) -> tuple[str, str]:
     if not token:
         raise bad_request("token", "is required")
     try:
-        return unsubscribe.read_token(token)
+        return unsubscribe.read_token(token, secrets=secrets)
     except unsubscribe.InvalidToken:
         raise bad_request("token", "is not a valid unsubscribe link", "invalid_token") from None
 
@@ -88,9 +88,9 @@ _CATEGORY_WORDS = {"awards": "award notices", "campaign_reminders": "campaign re
                    "nudges": "learning reminders", "admin_summaries": "weekly summaries"}
 
 
-def unsubscribe_page(token: Optional[str]) -> str:
+def unsubscribe_page(token: Optional[str], adapters=None) -> str:
     """GET: a confirmation page whose button POSTs (mail scanners follow links; only a POST unsubscribes)."""
-    _, category = _claims(token)
+    _, category = _claims(token, adapters.unsubscribe_secrets if adapters is not None else None)
     words = _CATEGORY_WORDS[category]
     action = html.escape(f"{unsubscribe.UNSUBSCRIBE_PATH}?token={token}", quote=True)
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head>"
@@ -101,7 +101,7 @@ def unsubscribe_page(token: Optional[str]) -> str:
 
 def unsubscribe_now(token: Optional[str], adapters) -> dict:
     """POST (one click): the category's email channel off in the learner's preferences. Idempotent."""
-    learner_id, category = _claims(token)
+    learner_id, category = _claims(token, adapters.unsubscribe_secrets)
     stored = adapters.learners.get(learner_id)
     if stored is None:
         raise not_found("learner")
@@ -127,7 +127,8 @@ def dev_outbox_page(adapters, now: datetime, limit: int = 50) -> str:
         contact = contact_of(record.learner_id, adapters)
         context = {**record.context, "learner_id": record.learner_id, "name": contact.name if contact else ""}
         try:
-            message = messages.render(record.kind, record.locale, context, base_url=settings.PUBLIC_BASE_URL)
+            message = messages.render(record.kind, record.locale, context, base_url=settings.PUBLIC_BASE_URL,
+                                      unsubscribe_secrets=adapters.unsubscribe_secrets())
         except Exception as exc:  # noqa: BLE001 (a page for developers: show the problem, keep the rest)
             rows.append(f"<section><h2>{html.escape(record.kind)}</h2><p>cannot render: "
                         f"{html.escape(type(exc).__name__)}</p></section>")
