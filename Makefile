@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges replay-dlq replay-notifications-dlq deps java chromium node clean
+.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,13 +75,28 @@ bench-campaigns: deps
 bench-nudges: deps
 	$(PY) -m local.bench_nudges $(BENCH_ARGS)
 
-# Move a dead-letter queue's messages back once the cause is fixed: make replay-dlq QUEUE=notifications [STAGE=prod]
-# (STAGE defaults to local: the running `make run` stack).
-replay-dlq: $(VENV)/.installed
-	$(PY) -m local.replay_dlq "$(or $(QUEUE),notifications)" --stage "$(if $(filter command line,$(origin STAGE)),$(STAGE),local)"
+# Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
+# in the environment; against `make run`: ARGS=--local. Any queue: scoring, notifications.
+#   make audit [ARGS="--repair --segments 8 --segment 3 --local"]
+#   make replay-dlq QUEUE=scoring [ARGS="--dry-run --max 100 --local"]
+audit: $(VENV)/.installed
+	$(PY) -m chalicelib.ops.audit $(ARGS)
 
+replay-dlq: $(VENV)/.installed
+	@test -n "$(QUEUE)" || { echo "usage: make replay-dlq QUEUE=<queue or short name, e.g. scoring>"; exit 2; }
+	$(PY) -m chalicelib.ops.replay_dlq "$(QUEUE)" $(ARGS)
+
+# The notifications DLQ of the running local stack (make run).
 replay-notifications-dlq:
-	@$(MAKE) --no-print-directory replay-dlq QUEUE=notifications
+	@$(MAKE) --no-print-directory replay-dlq QUEUE=notifications ARGS=--local
+
+# Import time of app.py against a bare Chalice app, and the package size (after make package STAGE=...).
+cold-start: $(VENV)/.installed
+	$(PY) -m local.cold_start $(ARGS)
+
+# A bounded load test of a running local stack: make load-test ARGS="--secret <secret> --clients 50 --duration 120"
+load-test: $(VENV)/.installed
+	$(PY) -m local.load_test $(ARGS)
 
 clean:
 	rm -rf out .pytest_cache .hypothesis

@@ -3,8 +3,8 @@ from datetime import datetime, timezone
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import settings
-from chalicelib.bootstrap import adapters, s3_client
+from chalicelib import audit, deadletters, settings
+from chalicelib.bootstrap import adapters, s3_client, sqs_client
 from chalicelib.campaigns import service as campaigns
 from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
@@ -372,8 +372,10 @@ def logout():
 
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)
 def score_streams(event):
-    failed = learners.recompute_streams(streams_in(event), adapters(), logger)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    reasons: dict[str, str] = {}
+    learners.recompute_streams(streams_in(event), adapters(), logger, reasons)
+    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
 
 
 # --- notifications: delivery records, unsubscribe, the outbox consumer and schedules (chalicelib/notifications/)
@@ -404,7 +406,11 @@ def dev_outbox():
 
 @app.on_sqs_message(queue=settings.NOTIFICATIONS_QUEUE, batch_size=10)
 def deliver_notifications(event):
-    retry = delivery.deliver_batch(messages_in(event), adapters(), _now(), logger)
+    reasons: dict[str, str] = {}
+    wiring = adapters()
+    delivery.deliver_batch(messages_in(event), wiring, _now(), logger, reasons)
+    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger,
+                               wiring.notifications.settings().max_receives)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
 
 
@@ -436,3 +442,9 @@ def campaign_reminders(event):
 def admin_weekly_summaries(event):
     logger.info("admin summaries", extra={"outcomes": campaign_notices.run_admin_summaries(adapters(), _now(), logger)})
 # --- end of notifications -----------------------------------------------------------------------------------
+
+
+# --- operations: the weekly audit (chalicelib/audit/; `make audit` runs the same by hand, and repairs) ------
+@app.schedule(Cron(30, 20, "?", "*", "SAT", "*"))  # Sundays 02:00 IST
+def audit_weekly(event):
+    return audit.weekly(adapters(), logger, event.context.get_remaining_time_in_millis)

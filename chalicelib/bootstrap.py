@@ -103,6 +103,10 @@ def _aws_clients():
     return {name: boto3.client(name, region_name=settings.REGION) for name in ("sqs", "ses", "sns")}
 
 
+def sqs_client():
+    return _aws_clients()["sqs"]
+
+
 @lru_cache(maxsize=1)
 def _ssm_client():
     import boto3  # once per process, and only where secrets come from SSM

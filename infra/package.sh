@@ -10,7 +10,9 @@
 #      chalicelib/ and vendor/; the zip is then checked to hold the templates)
 #   3. check that the merged template names the queue the app was built for, and that no secret reaches a
 #      function's environment or a template parameter (they come from SSM: see infra/resources.yaml)
-#   4. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
+#   4. infra/harden.py: alarms (DLQs, function errors, DynamoDB throttling, SES bounce rate, SMS spend), one
+#      dashboard, deletion protection per stage (infra/stages.yaml), for whatever the template declares
+#   5. cfn-lint out/<stage>/sam.json: fails on any error (warnings are printed, not fatal)
 #
 # Needs no AWS credentials; chalice downloads wheels for requirements.txt from PyPI.
 # Deploy afterwards with e.g.
@@ -36,7 +38,7 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-ap-south-1}"
 # app.py reads the queue name at import (chalicelib/settings.py), and Chalice copies it into the event
 # source: import it as the stage being packaged, with nothing from the caller's shell overriding names.
 export KARMAYOGI_STAGE="$STAGE"
-unset KARMAYOGI_TABLE_PREFIX KARMAYOGI_SCORING_QUEUE
+unset KARMAYOGI_TABLE_PREFIX KARMAYOGI_SCORING_QUEUE KARMAYOGI_NOTIFICATIONS_QUEUE KARMAYOGI_SES_EVENTS_TOPIC KARMAYOGI_ROSTER_BUCKET
 
 OUT="out/$STAGE"
 RENDERED="out/resources-$STAGE.json"
@@ -83,6 +85,8 @@ EOF
 # reached the event (a renamed event would leave FunctionResponseTypes on a property-less stub).
 "$PY" - "$TEMPLATE" "$STAGE" <<'EOF'
 import json, re, sys
+from chalice.utils import to_cfn_resource_name
+from infra.policies import FUNCTIONS
 template_path, stage = sys.argv[1], sys.argv[2]
 resources = json.load(open(template_path))["Resources"]
 queue = f"karmayogi-{stage}-scoring"
@@ -119,23 +123,30 @@ for name, res in resources.items():
         if variables.get("KARMAYOGI_SECRETS_SOURCE") != "ssm":
             problems.append(f"{name}: KARMAYOGI_SECRETS_SOURCE is {variables.get('KARMAYOGI_SECRETS_SOURCE')!r}, not 'ssm'")
             continue
-        # The function's role may read the parameters it is told to read (and tests/test_infra.py checks that
-        # it may read nothing else).
+        # Each role may read exactly the parameters its function reads (infra/policies.py: the API checks
+        # signatures and tokens and signs credentials and unsubscribe links; the notification consumer signs
+        # unsubscribe links; the other functions' roles have no SSM grant at all), and each is configured.
         role = resources.get(res["Properties"].get("Role", {}).get("Fn::GetAtt", [""])[0], {})
         readable = {r for p in role.get("Properties", {}).get("Policies", [])
                     for s in p["PolicyDocument"]["Statement"] if "ssm:GetParameter" in s["Action"]
                     for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])}
-        for variable in ("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", "KARMAYOGI_JWKS_PARAMETER",
-                         "KARMAYOGI_ISSUER_KEYS_PARAMETER", "KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
-                         "KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER"):
-            parameter = variables.get(variable, "")
-            if not parameter.startswith(f"/karmayogi/{stage}/"):
-                problems.append(f"{name}: {variable} is {parameter!r}")
-            elif f"arn:aws:ssm:*:*:parameter{parameter}" not in readable:
-                problems.append(f"{name}: its role may not ssm:GetParameter {parameter}")
+        handler = next((h for h in FUNCTIONS if (h == "api_handler" and name == "APIHandler")
+                        or to_cfn_resource_name(h) == name), None)
+        wanted = {f"arn:aws:ssm:*:*:parameter/karmayogi/{stage}/{p}" for p in FUNCTIONS[handler].secrets} \
+            if handler else set()
+        if readable != wanted:
+            problems.append(f"{name}: its role may read {sorted(readable)}, expected {sorted(wanted)}")
+        for short in (FUNCTIONS[handler].secrets if handler else ()):
+            variable = "KARMAYOGI_" + short.upper().replace("-", "_") + "_PARAMETER"
+            if variables.get(variable) != f"/karmayogi/{stage}/{short}":
+                problems.append(f"{name}: {variable} is {variables.get(variable)!r}")
 if problems:
     sys.exit("package.sh: " + "; ".join(problems))
 EOF
+
+# Alarms, dashboard, per-stage table protection and the DLQ check, for every table, queue and function the
+# merged template declares (infra/harden.py; settings per stage in infra/stages.yaml).
+"$PY" -m infra.harden "$TEMPLATE" "$STAGE" || die "infra/harden.py refused $TEMPLATE"
 
 echo "cfn-lint $TEMPLATE"
 # Exit code is non-zero only for errors; warnings and informational findings are printed.

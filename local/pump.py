@@ -21,13 +21,14 @@ from chalice.app import SQSEventConfig
 from chalice.local import LambdaContext
 
 # Scheduled handlers (`@app.schedule`) the pump runs locally: handler name -> seconds between runs.
-# Local intervals are short on purpose, so that a demo shows their effect.
+# Local intervals are short on purpose, so that a demo shows their effect (the weekly audit: hourly).
 SCHEDULES: dict[str, float] = {
     "advance_campaigns": 30.0,  # campaign lifecycle and closing (every 5 minutes on AWS)
     "notifications_every_minute": 15,  # badge digests of closed windows; outbox sweep (chalicelib/notifications/)
     "nightly_nudges": 60,  # daily in AWS; idempotent, so running it often locally only shows it sooner
     "campaign_reminders": 60,  # hourly in the day in AWS; a reminder is decided once per learner, kind, campaign
     "admin_weekly_summaries": 300,  # Mondays in AWS; once per admin per week whatever the runs
+    "audit_weekly": 3600,  # weekly in AWS (chalicelib/audit/)
 }
 
 ACCOUNT = "123456789012"  # moto's default account, as in the queue ARNs it returns

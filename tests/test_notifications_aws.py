@@ -10,7 +10,7 @@ from chalicelib import bootstrap, settings
 from chalicelib.notifications import digest, messages, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sms import segments
-from local.replay_dlq import replay
+from chalicelib.ops.replay_dlq import replay
 from tests.conftest import bearer, fixture_event, pump, signed_headers
 from tests.notify_helpers import (CONTEXTS, LOCALES, PublishRecorder, add_learner, body_html, body_text,
                                   create_notification_infra, ist, pump_notifications, ses_sent, sms_sent)
@@ -166,8 +166,11 @@ def test_after_the_last_try_the_message_waits_in_the_dlq_with_its_reason_and_rep
     [record] = world.notifications.store.page("l-6", 10, None)[0]
     assert (record.status, record.reason) == ("failed", "rejected: MessageRejected")
     assert len(ses_backends["123456789012"]["ap-south-1"].sent_messages) == 0
+    # chalicelib/deadletters.py put it there with the reason (SQS's own redrive would carry none).
+    dry = replay(sqs, settings.NOTIFICATIONS_QUEUE, dry_run=True)
+    assert dry["reasons"] == {"rejected: MessageRejected": 1} and dry["moved"] == 0
     world.notifications.email._sender = "no-reply@karmayogi.example.gov.in"  # the fix
-    assert replay(sqs, settings.NOTIFICATIONS_QUEUE) == 1
+    assert replay(sqs, settings.NOTIFICATIONS_QUEUE)["moved"] == 1
     pump_notifications(app)
     [record] = world.notifications.store.page("l-6", 10, None)[0]
     assert record.status == "sent" and record.reason is None

@@ -240,3 +240,31 @@ def test_the_setting_picks_the_source(monkeypatch):
     monkeypatch.delenv("KARMAYOGI_SECRETS_SOURCE")
     assert settings.secrets_config().source == "env"
     assert bootstrap.secret_adapters()["webhook_secrets"] is settings.webhook_secrets
+
+
+# --- the unsubscribe links' secrets ------------------------------------------------------------------------
+
+def test_unsubscribe_links_are_signed_and_checked_with_the_secrets_in_ssm(ssm, reads, client, wired, monkeypatch):
+    """Deployed stages have no KARMAYOGI_UNSUBSCRIBE_SECRET: the consumer signs and the API verifies with the
+    SSM parameter, read once per TTL, and a rotation keeps old links working."""
+    from chalicelib.notifications import unsubscribe
+    from tests.notify_helpers import add_learner
+    name = "/karmayogi/test/unsubscribe-secrets"
+    put(ssm, name, "unsub-old")
+    clock, wire = wired
+    monkeypatch.setenv("KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER", name)
+    monkeypatch.delenv("KARMAYOGI_UNSUBSCRIBE_SECRET", raising=False)
+    adapters = wire()
+    add_learner(adapters, "l-unsub")
+    old_link = unsubscribe.make_token("l-unsub", "nudges", secrets=adapters.unsubscribe_secrets())
+    assert unsubscribe.read_token(old_link, secrets=["unsub-old"]) == ("l-unsub", "nudges")
+    put(ssm, name, "unsub-new,unsub-old")  # a rotation: the new secret signs, the old still verifies
+    clock.advance()
+    new_link = unsubscribe.make_token("l-unsub", "awards", secrets=adapters.unsubscribe_secrets())
+    assert unsubscribe.read_token(new_link, secrets=["unsub-new"]) == ("l-unsub", "awards")
+    for link in (old_link, new_link):
+        response = client.http.post(f"/v1/unsubscribe?token={link}", authorization=None)
+        assert response.status_code == 200, response.body
+    forged = unsubscribe.make_token("l-unsub", "nudges", secrets=["not-ours"])
+    assert client.http.post(f"/v1/unsubscribe?token={forged}", authorization=None).status_code == 400
+    assert reads[name] == 2  # once per TTL, whatever was signed or checked meanwhile

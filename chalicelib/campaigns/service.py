@@ -242,6 +242,27 @@ def _board_scopes(campaign: Campaign, org_id: Optional[str], adapters) -> list[S
             or (s.kind != "national" and (kind == "national" or within(s.id, ident, parent_of)))]
 
 
+def expected_progress(learner_id: str, events, received, current_org: Optional[str], decisions, adapters,
+                      campaigns: list[Campaign]) -> list[tuple[Campaign, str, Optional[Progress], tuple[str, ...]]]:
+    """(campaign, org, progress, the org's ancestors) for each of `campaigns` in which some event of the learner
+    happened in an org of its scope: a pure function of the learner's events (and the org tree). Campaigns not
+    listed keep no progress record for the learner. Shared by scoring and the audit (chalicelib/audit/)."""
+    parent_of = parent_lookup(adapters)
+    latest_org: dict[str, tuple] = {}  # org -> (occurred_at, id) of the learner's latest event there
+    for e in events:
+        if hasattr(e, "learner") and e.type != "learner.upserted":
+            latest_org[e.learner.org_id] = max(latest_org.get(e.learner.org_id, e.order_key), e.order_key)
+    found = []
+    for campaign in campaigns:
+        orgs = {o for o in latest_org if in_scope(campaign.scope, o, parent_of)}
+        if not orgs:
+            continue
+        org = current_org if current_org in orgs else max(orgs, key=lambda o: latest_org[o])
+        new = rules.progress(campaign, learner_id, org, events, received, orgs, decisions, adapters.rules.abuse)
+        found.append((campaign, org, new, tuple(_chain(org, parent_of)[1:])))
+    return found
+
+
 def sync_progress(learner_id: str, events, received, standing: LearnerStanding, decisions, adapters,
                   touched: set[str]) -> None:
     """Bring the learner's progress in every active campaign (and its boards and org statistics) in line with
@@ -249,26 +270,15 @@ def sync_progress(learner_id: str, events, received, standing: LearnerStanding, 
     campaigns = [c for c in cached_campaigns(adapters) if c.status in ACTIVE]
     if not campaigns:
         return
-    parent_of = parent_lookup(adapters)
-    latest_org: dict[str, tuple] = {}  # org -> (occurred_at, id) of the learner's latest event there
-    for e in events:
-        if hasattr(e, "learner") and e.type != "learner.upserted":
-            latest_org[e.learner.org_id] = max(latest_org.get(e.learner.org_id, e.order_key), e.order_key)
-    wanted = []
-    for c in campaigns:
-        orgs = {o for o in latest_org if in_scope(c.scope, o, parent_of)}
-        if orgs:
-            wanted.append((c, orgs))
+    wanted = expected_progress(learner_id, events, received, standing.profile.org_id, decisions, adapters,
+                               campaigns)
     if not wanted:
         return
-    stored = adapters.campaigns.progress([(c.id, learner_id) for c, _ in wanted])
+    parent_of = parent_lookup(adapters)
+    stored = adapters.campaigns.progress([(c.id, learner_id) for c, *_ in wanted])
     config = campaign_config()
-    for campaign, orgs in wanted:
-        current = standing.profile.org_id
-        org = current if current in orgs else max(orgs, key=lambda o: latest_org[o])
-        new = rules.progress(campaign, learner_id, org, events, received, orgs, decisions, adapters.rules.abuse)
+    for campaign, org, new, ancestors in wanted:
         old = stored.get((campaign.id, learner_id))
-        ancestors = tuple(_chain(org, parent_of)[1:])
         if (old.progress.state() if old else None) == (new.state() if new else None) \
                 and (not old or old.ancestors == ancestors):
             continue

@@ -104,13 +104,20 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
     for attempt in range(ATTEMPTS):
         current = adapters.boards.current(after.learner_id, candidates)
         changes = [(current.get(b), desired.get(b)) for b in sorted(candidates) if current.get(b) != desired.get(b)]
-        if not changes:
-            return
         try:
-            return adapters.boards.apply(changes, parents)
+            if changes:
+                adapters.boards.apply(changes, parents)
+            break
         except ConcurrentUpdate:
             if attempt == ATTEMPTS - 1:
                 raise
+    if moved and scopes and scopes[0].kind == "org":
+        # The org's ancestors changed (or the learner was first scored before the org was known): statistics
+        # rows no entry change touched would keep the old ancestors, and the org would be missing from (or
+        # stay on) its new parents' org boards. Found by tests/test_faults.py (an org scored after its learners).
+        org = scopes[0].id
+        for board in sorted(b for b in desired if scope_of_board(b).id == org and scope_of_board(b).kind == "org"):
+            adapters.boards.refresh_parents(board.split("|", 1)[1], org, parents.get(org, []))
 
 
 # --- reading learner boards ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import dataclasses
 from collections import Counter
 from datetime import datetime
 
+from chalicelib import deadletters
 from chalicelib.campaigns import service as campaigns
 from chalicelib.errors import not_found
 from chalicelib.events import OrgUpserted, is_id
@@ -160,9 +161,11 @@ def badge_catalogue(adapters) -> dict:
     return {"badges": [b.as_dict() for b in adapters.catalogue]}
 
 
-def recompute_streams(messages: list[tuple[str, str]], adapters, log) -> list[str]:
+def recompute_streams(messages: list[tuple[str, str]], adapters, log,
+                      reasons: dict[str, str] | None = None) -> list[str]:
     """Recompute each stream named in a queue batch once; returns the ids of messages that failed, so that
-    only those are retried (and reach the dead-letter queue if they keep failing)."""
+    only those are retried (and reach the dead-letter queue if they keep failing). `reasons`, if given, gets
+    message id -> why it failed (chalicelib/deadletters.py puts it on the dead letter)."""
     by_stream: dict[str, list[str]] = {}
     for message_id, stream in messages:
         by_stream.setdefault(stream, []).append(message_id)
@@ -174,4 +177,6 @@ def recompute_streams(messages: list[tuple[str, str]], adapters, log) -> list[st
             # Only the stream id and the error's type: messages can carry personal data.
             log.error("recompute failed", extra={"stream": stream, "error": type(exc).__name__})
             failed.extend(message_ids)
+            if reasons is not None:
+                reasons.update(dict.fromkeys(message_ids, deadletters.reason_of(exc)))
     return failed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib import settings
+from chalicelib import deadletters, settings
 from chalicelib.learners import preferences
 from chalicelib.notifications import messages, nudges, policy
 from chalicelib.notifications.outbox import contact_of
@@ -52,7 +52,7 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
             email = Email(contact.email, message.subject, message.html, message.text, dict(message.headers))
             provider_id = with_retries(lambda: n.email.send(email), config.attempts_in_process,
                                        config.backoff_base_seconds, n.sleep)
-            return _finish(n, claimed, policy.SENT, now, provider_id=provider_id)
+            return _sent(n, claimed, now, config, provider_id)
         if not message.sms or not message.dlt_template_id:
             return _finish(n, claimed, policy.SUPPRESSED, now, "no DLT-registered SMS template")
         if not contact.phone:
@@ -63,7 +63,7 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
                   messages.dlt_sender_id())
         provider_id = with_retries(lambda: n.sms.send(sms), config.attempts_in_process,
                                    config.backoff_base_seconds, n.sleep)
-        return _finish(n, claimed, policy.SENT, now, provider_id=provider_id, dlt=message.dlt_template_id)
+        return _sent(n, claimed, now, config, provider_id, message.dlt_template_id)
     except SendError as error:
         # Permanent errors too (an unverified sender is fixed by configuration): SQS tries again, and after the
         # last receive the message waits in the dead-letter queue, its reason on the delivery record.
@@ -75,15 +75,31 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
         return "dead"
 
 
+def _sent(n, record, now, config, provider_id, dlt=None) -> str:
+    """Mark sent once the provider took the message, trying a few times: a record left "sending" would be sent
+    again once its lease runs out (the provider has no idempotency key), so this write must not be lost to a
+    passing DynamoDB error. Only a process that dies right here can still cause a second send."""
+    for attempt in range(config.attempts_in_process):
+        try:
+            return _finish(n, record, policy.SENT, now, provider_id=provider_id, dlt=dlt)
+        except Exception:  # noqa: BLE001 (throttled, a lost connection: the same write again is harmless)
+            if attempt == config.attempts_in_process - 1:
+                raise
+            n.sleep(config.backoff_base_seconds * (2 ** attempt))
+    raise AssertionError("unreachable")
+
+
 def _finish(n, record, status, now, reason=None, provider_id=None, dlt=None) -> str:
     n.store.finish(record.learner_id, record.dedupe_key, status, now, reason, provider_id, dlt)
     return status
 
 
-def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetime, log) -> list[str]:
-    """One SQS batch: (message id, learner id, key, receive count). Returns the message ids to retry: a
-    transient failure (retried by SQS) and, on the last receive, one marked failed (so SQS moves it to the
-    dead-letter queue, reason recorded on the delivery record). One bad item never sinks the batch."""
+def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetime, log,
+                  reasons: dict[str, str] | None = None) -> list[str]:
+    """One SQS batch: (message id, learner id, key, receive count). Returns the message ids that failed: a
+    transient failure (retried by SQS) and, on the last receive, one marked failed (reason recorded on the
+    delivery record; app.py hands these to chalicelib/deadletters.py, which moves them to the dead-letter queue
+    with the reason). `reasons`, if given, gets message id -> why. One bad item never sinks the batch."""
     config = adapters.notifications.settings()
     retry = []
     for message_id, learner_id, key, receives in items:
@@ -92,8 +108,13 @@ def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetim
         except Exception as exc:  # noqa: BLE001 (a bug or an outage: SQS retries, then the DLQ)
             log.error("notification delivery failed", extra={"kind": key.split("#")[0], "error": type(exc).__name__})
             retry.append(message_id)
+            if reasons is not None:
+                reasons[message_id] = deadletters.reason_of(exc)
             continue
         if outcome in ("retry", "dead"):
             log.warning("notification not sent", extra={"kind": key.split("#")[0], "outcome": outcome})
             retry.append(message_id)
+            if reasons is not None:
+                record = adapters.notifications.store.get(learner_id, key)
+                reasons[message_id] = (record.reason if record is not None and record.reason else outcome)
     return retry

@@ -55,7 +55,11 @@ def _sign(payload: str, secret: str) -> str:
     return _b64(hmac.new(secret.encode(), payload.encode("ascii"), hashlib.sha256).digest())
 
 
-def _current(given: Optional[Sequence[str]]) -> list[str]:
+def _current(given) -> list[str]:
+    """The given secrets (a list, or a callable returning one: read only once a token is worth checking), else
+    the environment's."""
+    if callable(given):
+        given = given()
     found = [s for s in (given or ()) if s]
     return found or secrets()
 

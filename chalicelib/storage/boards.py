@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Protocol
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
@@ -52,6 +52,8 @@ class BoardStore(Protocol):
     def scores(self, board: str) -> Counter:
         """Distinct score -> learners on the board (only scores someone has)."""
     def org_stats(self, period: str) -> list[OrgStats]: ...
+    def refresh_parents(self, period: str, org_id: str, parents: list[str]) -> None:
+        """Set the ancestors kept with an org's existing statistics of one period (after it moved in the tree)."""
 
 
 def entry_state(entry: Entry) -> str:
@@ -189,6 +191,14 @@ class DynamoBoardStore:
                 counts[int(row.points)] += int(row.learners)
         return +counts  # drop scores nobody has any more
 
+    def refresh_parents(self, period, org_id, parents):
+        try:
+            OrgStatsRecord(f"{period}#{_stats_shard(org_id, self.config.org_stats_shards)}", org_id).update(
+                actions=[OrgStatsRecord.parents.set(parents)], condition=OrgStatsRecord.org_id.exists())
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise  # no statistics for that period: nothing to refresh
+
     def org_stats(self, period):
         shards = [f"{period}#{n}" for n in range(self.config.org_stats_shards)]
         return [OrgStats(r.org_id, int(r.learners), int(r.points), int(r.minutes), tuple(r.parents or ()))
@@ -242,6 +252,11 @@ class MemoryBoardStore:
 
     def scores(self, board):
         return +self.counts.get(board, Counter())
+
+    def refresh_parents(self, period, org_id, parents):
+        was = self.stats.get((period, org_id))
+        if was is not None:
+            self.stats[(period, org_id)] = OrgStats(org_id, was.learners, was.points, was.minutes, tuple(parents))
 
     def org_stats(self, period):
         return [s for (p, _), s in self.stats.items() if p == period]

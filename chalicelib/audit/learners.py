@@ -1,0 +1,136 @@
+"""Auditor of learners: each stored learner against the pure fold of their stored events.
+
+Checks the standing (totals, streaks, badges), the ledger (what the rules say each event earns against what is
+recorded) and the learner's board entries (one batch read). Read-only; its repair re-runs the normal recompute
+(learners/service.py), then puts right any board entry that recompute found no reason to touch.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Iterable
+
+from chalicelib.audit import Difference
+from chalicelib.leaderboards import service as leaderboards
+from chalicelib.leaderboards.boards import board_key, parse_scope, shard_of
+from chalicelib.learners import service as learners
+from chalicelib.learners.erasure import anonymous_profile
+from chalicelib.learners.ledger import entries_to_append, recorded_totals
+from chalicelib.rules import abuse
+from chalicelib.rules.learner import evaluate
+from chalicelib.storage.models import LearnerRecord
+
+PAGE = 100
+# LearnerStanding fields by the kind of difference they make (the rest: learner-total).
+KINDS = {"badges": "badge", "clap_weeks": "streak", "best_clap_streak": "streak", "profile": "profile"}
+SKIPPED = {"ledger", "week_minutes", "learner_id"}  # not stored on the learner
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe, for a report that is logged (never a profile: see check())."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return _plain(dataclasses.asdict(value))
+    return value
+
+
+def expected_state(learner_id: str, stored, adapters):
+    """(expected standing, events, ledger entries still to append) for one stored learner. Reads only."""
+    events = adapters.events.stream(f"learner:{learner_id}")
+    held = abuse.holds(events, adapters.rules.abuse)
+    decisions = {}
+    if held or stored.standing.held_events or stored.standing.rejected_events:
+        decisions = {event_id: r.status for event_id, r in adapters.reviews.for_learner(learner_id).items()
+                     if r.status in abuse.DECISIONS}
+    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue, decisions)
+    if stored.erased_at:
+        standing.profile = anonymous_profile(standing.profile)
+    occurred = {e.id: e.occurred_at for e in events}
+    missing = entries_to_append(standing.ledger, recorded_totals(adapters.learners.ledger(learner_id)), occurred,
+                                {event_id: "held for review" for event_id in held})
+    return standing, missing
+
+
+def _entry_state(entry) -> Any:
+    return None if entry is None else [entry.points, entry.minutes, _plain(entry.reached_at), entry.org_id]
+
+
+class LearnerAuditor:
+    name = "learners"
+
+    def scan(self, segment: int, segments: int) -> Iterable[str]:
+        for record in LearnerRecord.scan(segment=segment, total_segments=segments, page_size=PAGE,
+                                         attributes_to_get=["learner_id"]):
+            yield record.learner_id
+
+    def _boards(self, learner_id: str, stored, standing, adapters):
+        scopes = leaderboards.scopes_of(standing.profile.org_id, adapters)
+        desired = leaderboards._desired(standing, scopes)
+        periods = set(standing.points_by_period) | set(standing.minutes_by_period) \
+            | set(stored.standing.points_by_period) | set(stored.standing.minutes_by_period) | {leaderboards.MEMBERS}
+        every_scope = set(scopes) | {parse_scope(key) for key in stored.scopes}
+        candidates = set(desired) | {board_key(s, p) for s in every_scope for p in periods}
+        current = adapters.boards.current(learner_id, candidates)
+        return scopes, [Difference("board-entry", f"{board}|{learner_id}", _entry_state(current.get(board)),
+                                   _entry_state(desired.get(board)))
+                        for board in sorted(candidates) if current.get(board) != desired.get(board)]
+
+    def check(self, learner_id: str, adapters) -> list[Difference]:
+        stored = adapters.learners.get(learner_id)
+        if stored is None:  # deleted between the scan and the read
+            return []
+        standing, missing = expected_state(learner_id, stored, adapters)
+        found = []
+        expected, live = learners._persisted(standing), stored.standing
+        by_kind: dict[str, tuple[dict, dict]] = {}
+        for f in dataclasses.fields(expected):
+            if f.name in SKIPPED or getattr(expected, f.name) == getattr(live, f.name):
+                continue
+            kind = KINDS.get(f.name, "learner-total")
+            pair = by_kind.setdefault(kind, ({}, {}))
+            # Profiles hold personal data: name the difference, never the values.
+            pair[0][f.name] = "…" if kind == "profile" else _plain(getattr(live, f.name))
+            pair[1][f.name] = "…" if kind == "profile" else _plain(getattr(expected, f.name))
+        found += [Difference(kind, learner_id, live_part, expected_part)
+                  for kind, (live_part, expected_part) in sorted(by_kind.items())]
+        if missing:
+            found.append(Difference("ledger", learner_id, {"entries_missing": len(missing)},
+                                    {"amount_to_record": sum(e.amount for e in missing)}))
+        scopes, board_differences = self._boards(learner_id, stored, standing, adapters)
+        if tuple(s.key for s in scopes) != tuple(stored.scopes):
+            found.append(Difference("learner-scopes", learner_id, list(stored.scopes), [s.key for s in scopes]))
+        return found + board_differences
+
+    def repair(self, learner_id: str, differences: list[Difference], adapters) -> None:
+        if any(d.kind != "board-entry" for d in differences):
+            learners.recompute_stream(f"learner:{learner_id}", adapters)
+        stored = adapters.learners.get(learner_id)
+        standing, _ = expected_state(learner_id, stored, adapters)
+        scopes, left = self._boards(learner_id, stored, standing, adapters)
+        if left:
+            # The recompute writes boards only where the stored standing changed, each change conditioned on the
+            # entry's recorded state: an entry changed behind its back is overwritten here with what it should
+            # be. Its score counts and org statistics are recounted from the entries by the board auditors,
+            # which run next.
+            desired = leaderboards._desired(standing, scopes)
+            for d in left:
+                overwrite_entry(d.key.rsplit("|", 1)[0], learner_id, desired.get(d.key.rsplit("|", 1)[0]), adapters)
+
+
+def overwrite_entry(board: str, learner_id: str, entry, adapters) -> None:
+    """Put a board entry as it should be (or delete it), unconditionally and without moving any count."""
+    from chalicelib.storage.boards import entry_rank_key, entry_state
+    from chalicelib.storage.models import BoardEntryRecord
+    shard = f"{board}#{shard_of(learner_id, adapters.boards.config.shards_for(board))}"
+    if entry is None:
+        BoardEntryRecord(shard, learner_id).delete()
+        return
+    BoardEntryRecord(shard, learner_id, rank_key=entry_rank_key(entry), org_id=entry.org_id, points=entry.points,
+                     minutes=entry.minutes, reached_at=entry.reached_at, state=entry_state(entry)).save()

@@ -1,0 +1,37 @@
+"""`make audit [ARGS="--repair --segments 8 --segment 3 --local"]`: recompute every learner, board entry, score
+count and org statistic from the stored events and the rules, report every difference, and with --repair fix
+them. Prints one JSON report (counts and a few samples per kind); exits 1 if differences remain unrepaired.
+
+Segments split each table's scan (DynamoDB parallel scan): they run in parallel threads, and --segment K runs
+only one of them, so a long audit can be split across machines or resumed segment by segment.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from chalicelib.ops import target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.ops.audit", description=__doc__.splitlines()[0])
+    parser.add_argument("--repair", action="store_true", help="fix what differs (re-runs the normal recompute)")
+    parser.add_argument("--segments", type=int, default=4, help="parallel scan segments per table")
+    parser.add_argument("--segment", type=int, default=None, help="run this segment only (0-based)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--local", action="store_true", help="against the local stack (make run)")
+    args = parser.parse_args(argv)
+    if args.segment is not None and not 0 <= args.segment < args.segments:
+        parser.error("--segment must be between 0 and --segments - 1")
+    target(args.local)
+    from chalicelib import audit
+    from chalicelib.bootstrap import adapters
+    report = audit.run(adapters(), repair=args.repair, segments=args.segments, workers=args.workers,
+                       only_segment=args.segment, log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps(report.as_dict(), indent=2, default=str))
+    return 0 if report.clean or args.repair else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
