@@ -37,3 +37,12 @@ def json_object(raw_body: Optional[bytes], expected: str = "a JSON object") -> d
     if not isinstance(data, dict):
         raise bad_request("body", f"must be {expected}")
     return data
+
+
+def storable_text(text: str) -> bool:
+    """Text DynamoDB can store: JSON allows a lone surrogate ("\\ud800"), which is not valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,23 +9,12 @@ Requests and capacity units come from chalicelib/storage/metering.py (as AWS bil
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date, timedelta
 
-from local.dynamodb_local import free_port, start
+from local.dynamodb_local import free_port, start, use_endpoint
 
 TODAY = date(2026, 11, 26)
-
-
-def _environment(endpoint: str) -> None:
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-        os.environ.pop(name)
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-south-1")
-    os.environ["KARMAYOGI_STAGE"] = "bench"
 
 
 def _fill(start_at: int, count: int, due: int, shards: int) -> None:
@@ -71,7 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="population sizes, ascending")
     args = parser.parse_args(argv)
     port = free_port()
-    _environment(f"http://127.0.0.1:{port}")
+    use_endpoint(f"http://127.0.0.1:{port}", "bench")
     server = start(port)
     try:
         return _run(args)

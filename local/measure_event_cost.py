@@ -14,21 +14,10 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 
-from local.dynamodb_local import free_port, start
+from local.dynamodb_local import free_port, start, use_endpoint
 
 SECRET = "measure-secret"
 PRIOR_EVENTS = 20
-
-
-def _environment(endpoint: str) -> None:
-    """Before anything imports the models: they read the table names, and cache a client, once."""
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-        os.environ.pop(name)
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-south-1")
-    os.environ.setdefault("KARMAYOGI_STAGE", "measure")
 
 
 def _completion(learner: str, n: int, at: datetime) -> dict:
@@ -72,7 +61,7 @@ def _history(learner: str, start_at: datetime) -> list[dict]:
 
 def main() -> int:
     port = free_port()
-    _environment(f"http://127.0.0.1:{port}")
+    use_endpoint(f"http://127.0.0.1:{port}", "measure")
     server = start(port)
     try:
         return _measure()

@@ -10,7 +10,7 @@ from typing import Optional
 from chalicelib.credentials import ob3
 from chalicelib.credentials.achievements import DomainEventCampaignAwards, achievement_for, public_achievement
 from chalicelib.credentials.images import badge_svg
-from chalicelib.errors import bad_request, not_found, json_object
+from chalicelib.errors import bad_request, not_found, json_object, storable_text
 from chalicelib.events import is_id
 from chalicelib.identity.access import forbidden, require_national_admin
 from chalicelib.rules.periods import utc_iso
@@ -104,7 +104,7 @@ def revoke_credential(credential_id: str, raw_body: Optional[bytes], principal, 
     require_national_admin(principal)
     reason = json_object(raw_body).get("reason")
     limit = adapters.credential_config.max_reason_length
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > limit or not _encodable(reason):
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > limit or not storable_text(reason):
         raise bad_request("reason", f"is required: why the credential is revoked, 1 to {limit} characters "
                                     "(verifiers are shown it)")
     issued = public_credential(credential_id, adapters)
@@ -124,14 +124,6 @@ def revoke_withdrawn(learner_id: str, reason: str, by: str, adapters, now: datet
             for issued in adapters.credentials.for_learner(learner_id)
             if issued.revocation is None and issued.badge_id in catalogue
             and issued.badge_id not in stored.standing.badges]
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def revocation_list(list_id: str, adapters) -> dict:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from chalicelib.credentials import service as credentials
-from chalicelib.errors import ApiError, bad_request, not_found, json_object
+from chalicelib.errors import ApiError, bad_request, not_found, json_object, storable_text
 from chalicelib.identity.access import require_national_admin
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.events import is_id
@@ -86,18 +86,9 @@ def _decision_body(raw_body: Optional[bytes]) -> tuple[str, Optional[str]]:
     if not is_id(learner_id):
         raise bad_request("learner_id", "is required: the id of the learner whose event this is "
                           "(1 to 128 letters, digits or _.:@-)")
-    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX or not _encodable(note)):
+    if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX or not storable_text(note)):
         raise bad_request("note", f"must be a string of at most {NOTE_MAX} characters of valid Unicode")
     return learner_id, (note.strip() or None) if note else None
-
-
-def _encodable(text: str) -> bool:
-    """A lone surrogate (JSON allows "\\ud800") is not text DynamoDB can store."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _iso(moment: Optional[datetime]) -> Optional[str]:
