@@ -11,7 +11,6 @@ a fault-free run of the same events produced: nothing lost, nothing counted twic
 """
 import dataclasses
 import json
-import threading
 from contextlib import contextmanager
 
 import botocore.client
@@ -22,6 +21,7 @@ from chalicelib import bootstrap, deadletters, settings
 from chalicelib.storage.models import (BoardEntryRecord, BoardScoreRecord, DomainEventRecord, LearnerRecord,
                                        LedgerRecord, OrgRecord, OrgStatsRecord, ReviewRecord)
 from local.pump import Pump
+from tests.fault_injection import Injector
 from tests.conftest import app_client, aws_world, fixture_event, signed_headers
 
 DERIVED = (LearnerRecord, LedgerRecord, DomainEventRecord, OrgRecord, BoardEntryRecord, BoardScoreRecord,
@@ -60,33 +60,6 @@ def scenario() -> list[dict]:
     return events + [spent, rated]
 
 
-class Injector:
-    """Wraps botocore's request method; `plan(n, operation, kwargs)` decides for the nth DynamoDB request."""
-
-    def __init__(self):
-        self.calls, self.active, self.plan, self.fired = 0, False, None, []
-        self._lock = threading.Lock()
-        self._original = botocore.client.BaseClient._make_api_call
-        injector = self
-
-        def _make_api_call(client, operation, kwargs):
-            if not injector.active or client.meta.service_model.service_name != "dynamodb":
-                return injector._original(client, operation, kwargs)
-            with injector._lock:
-                injector.calls += 1
-                n = injector.calls
-            when, error = injector.plan(n, operation, kwargs) if injector.plan else (None, None)
-            if when == "before":
-                injector.fired.append((n, operation))
-                raise error
-            result = injector._original(client, operation, kwargs)
-            if when == "after":
-                injector.fired.append((n, operation))
-                raise error
-            return result
-        self.wrapper = _make_api_call
-
-
 def client_error(code: str, operation: str, kwargs: dict, reasons: list[str] | None = None) -> ClientError:
     response = {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
     if reasons is not None:
@@ -97,7 +70,7 @@ def client_error(code: str, operation: str, kwargs: dict, reasons: list[str] | N
 
 @pytest.fixture
 def injector(monkeypatch):
-    injector = Injector()
+    injector = Injector(counted=lambda client: client.meta.service_model.service_name == "dynamodb")
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", injector.wrapper)
     return injector
 
@@ -165,7 +138,7 @@ def run(events: list[dict], injector: Injector | None = None, plan=None, max_rec
 @pytest.fixture(scope="module")
 def baseline():
     """A fault-free run: the derived tables every faulty run must end with."""
-    injector = Injector()
+    injector = Injector(counted=lambda client: client.meta.service_model.service_name == "dynamodb")
     original = botocore.client.BaseClient._make_api_call
     botocore.client.BaseClient._make_api_call = injector.wrapper
     try:

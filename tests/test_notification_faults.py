@@ -12,7 +12,6 @@ One window is left out on purpose: the provider took the message and its answer 
 SendRawEmail / Publish request itself). Neither SES nor SNS takes an idempotency key, so the consumer cannot tell
 that from a refusal and sends again; README "Notifications" says so.
 """
-import dataclasses
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from chalicelib.notifications import outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.storage.models import NotificationRecord
 from tests.conftest import app_client, aws_world
+from tests.fault_injection import Injector
 from tests.notify_helpers import CONTEXTS, SENDER, add_learner, create_notification_infra, ist, pump_notifications, \
     ses_sent, sms_sent
 
@@ -36,41 +36,6 @@ STABLE = ("learner_id", "dedupe_key", "kind", "category", "channel", "locale", "
           "dlt_template_id", "pending_shard", "created_at", "not_before")
 
 
-class Injector:
-    """Wraps botocore's request method; while active, `plan(n, operation)` decides for the nth AWS request made
-    by the code under test (the test's own queue pump is not counted: see `inside`)."""
-
-    def __init__(self):
-        self.calls, self.active, self.inside, self.plan, self.fired = 0, False, False, None, []
-        self.operations: list[str] = []
-        original, injector = botocore.client.BaseClient._make_api_call, self
-
-        def _make_api_call(client, operation, kwargs):
-            if not (injector.active and injector.inside):
-                return original(client, operation, kwargs)
-            injector.calls += 1
-            n = injector.calls
-            injector.operations.append(operation)
-            when, error = injector.plan(n, operation) if injector.plan else (None, None)
-            if when == "before":
-                injector.fired.append((n, operation))
-                raise error
-            result = original(client, operation, kwargs)
-            if when == "after":
-                injector.fired.append((n, operation))
-                raise error
-            return result
-        self.wrapper = _make_api_call
-
-    @contextmanager
-    def counting(self):
-        self.inside = True
-        try:
-            yield
-        finally:
-            self.inside = False
-
-
 def throttled(operation: str) -> ClientError:
     return ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
                         "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
@@ -78,7 +43,7 @@ def throttled(operation: str) -> ClientError:
 
 @pytest.fixture
 def injector(monkeypatch):
-    injector = Injector()
+    injector = Injector(only_inside=True)
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", injector.wrapper)
     return injector
 
@@ -146,7 +111,7 @@ def run(injector, plan=None) -> tuple[list[dict], int, int]:
 
 @pytest.fixture(scope="module")
 def baseline():
-    injector = Injector()
+    injector = Injector(only_inside=True)
     original = botocore.client.BaseClient._make_api_call
     botocore.client.BaseClient._make_api_call = injector.wrapper
     try:
@@ -171,7 +136,7 @@ def test_provider_throttling_is_retried_to_the_same_records_sending_once(baselin
     expected = baseline[0]
     refused = {"count": 0}
 
-    def plan(n, op):
+    def plan(n, op, kwargs):
         if op == operation and refused["count"] < 5:
             refused["count"] += 1
             return "before", throttled(op)
@@ -189,7 +154,7 @@ def test_a_crash_at_every_request_of_sending_leaves_the_same_records_and_sends_o
             continue  # the provider took it and the answer was lost: see the module docstring
         injector.fired.clear()
 
-        def plan(n, operation, k=k):
+        def plan(n, operation, kwargs, k=k):
             return (when, RuntimeError(f"injected crash at request {k}")) if n == k else (None, None)
         found = run(injector, plan)
         assert [n for n, _ in injector.fired] == [k], (k, injector.fired)
