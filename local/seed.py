@@ -615,7 +615,7 @@ def demo_campaign(adapters, now: datetime) -> dict:
     local = now.astimezone(IST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
     body = {"name": "National Learning Week (demo)", "scope": "national", "status": "scheduled",
             "start": (local - timedelta(days=3)).isoformat(timespec="minutes"),
-            "end": (local + timedelta(days=4)).isoformat(timespec="minutes"), "multiplier": 2}
+            "end": (local + timedelta(days=4)).isoformat(timespec="minutes")}
     created = campaigns.create(json.dumps(body).encode(), Principal("seed", None, frozenset({"national_admin"})), adapters, now)
     campaigns.advance(adapters, now)
     return created
