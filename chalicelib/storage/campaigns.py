@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Mapping, Optional, Protocol
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
@@ -23,6 +23,7 @@ from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
 from chalicelib.storage.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
                                        CampaignStatsRecord, DomainEventRecord, pending_fact_key)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
+from chalicelib.storage.conditions import applied
 
 StatsDelta = Mapping[tuple[str, str], Mapping[str, int]]  # (org id, bucket) -> field -> amount
 _TRANSACTION_ITEMS = 100
@@ -104,10 +105,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 class DynamoCampaignStore:
     def __init__(self, progress_shards: int, connection: Optional[Connection] = None):
         self.progress_shards = progress_shards
@@ -136,31 +133,19 @@ class DynamoCampaignStore:
         return [from_dict(r.definition) for r in CampaignRecord.scan(attributes_to_get=["definition"])]
 
     def replace(self, campaign, expected_status):
-        try:
-            CampaignRecord(campaign.id).update(
-                actions=[CampaignRecord.definition.set(as_dict(campaign)), CampaignRecord.scope.set(campaign.scope),
-                         CampaignRecord.status.set(campaign.status), CampaignRecord.version.add(1),
-                         CampaignRecord.updated_at.set(_now())],
-                condition=CampaignRecord.status == expected_status)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: CampaignRecord(campaign.id).update(
+            actions=[CampaignRecord.definition.set(as_dict(campaign)), CampaignRecord.scope.set(campaign.scope),
+                     CampaignRecord.status.set(campaign.status), CampaignRecord.version.add(1),
+                     CampaignRecord.updated_at.set(_now())],
+            condition=CampaignRecord.status == expected_status))
 
     def set_status(self, campaign_id, expected, status):
         record = CampaignRecord.get(campaign_id, consistent_read=True)
         definition = dict(record.definition, status=status)
-        try:
-            CampaignRecord(campaign_id).update(
-                actions=[CampaignRecord.status.set(status), CampaignRecord.definition.set(definition),
-                         CampaignRecord.updated_at.set(_now())],
-                condition=CampaignRecord.status == expected)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: CampaignRecord(campaign_id).update(
+            actions=[CampaignRecord.status.set(status), CampaignRecord.definition.set(definition),
+                     CampaignRecord.updated_at.set(_now())],
+            condition=CampaignRecord.status == expected))
 
     # --- progress and statistics ---
     def progress(self, keys):
@@ -227,14 +212,8 @@ class DynamoCampaignStore:
         with CampaignStatsRecord.batch_write() as batch:  # identical rows if a second run gets here too
             for row in rows:
                 batch.save(CampaignStatsRecord(f"{campaign_id}|report", row["org_id"], row=row))
-        try:
-            CampaignRecord(campaign_id).update(actions=[CampaignRecord.results.set(summary)],
-                                               condition=CampaignRecord.results.does_not_exist())
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: CampaignRecord(campaign_id).update(actions=[CampaignRecord.results.set(summary)],
+                                                                  condition=CampaignRecord.results.does_not_exist()))
 
     def results(self, campaign_id) -> Optional[dict]:
         try:
@@ -250,15 +229,9 @@ class DynamoCampaignStore:
         return int(record.close_step or 0), dict(record.close_cursor or {})
 
     def move_close_cursor(self, campaign_id, step, cursor):
-        try:
-            CampaignRecord(campaign_id).update(
-                actions=[CampaignRecord.close_cursor.set(cursor), CampaignRecord.close_step.set(step + 1)],
-                condition=CampaignRecord.close_step == step)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: CampaignRecord(campaign_id).update(
+                                   actions=[CampaignRecord.close_cursor.set(cursor), CampaignRecord.close_step.set(step + 1)],
+                                   condition=CampaignRecord.close_step == step))
 
     # --- awards ---
     def award(self, awards, facts):

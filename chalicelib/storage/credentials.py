@@ -15,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.credentials.ob3 import Revocation, credential_of
 from chalicelib.storage.models import CredentialRecord, DomainEventRecord, RevocationRecord
 from chalicelib.storage.ports import DomainEvent
+from chalicelib.storage.conditions import applied, conditional_failed
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,6 @@ class MemoryDomainEvents:
 
 # --- DynamoDB ---------------------------------------------------------------------------------------------
 
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 def _issued_from(r: CredentialRecord) -> IssuedCredential:
     revocation = (Revocation(r.credential_id, r.status_list, r.revocation_reason or "", r.revoked_at,
                              r.revoked_by or "") if r.revoked_at else None)
@@ -150,7 +147,7 @@ class DynamoCredentialStore:
         try:
             record.save(condition=CredentialRecord.badge_id.does_not_exist())
         except PutError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
             return self.for_award(issued.learner_id, issued.badge_id)  # someone issued it first: theirs stands
         return issued
@@ -200,10 +197,4 @@ class DynamoDomainEvents:
     def add(self, event, created_at):
         record = DomainEventRecord(event.id, kind=event.kind, learner_id=event.learner_id,
                                    occurred_at=event.occurred_at, payload=event.payload, created_at=created_at)
-        try:
-            record.save(condition=DomainEventRecord.id.does_not_exist())
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: record.save(condition=DomainEventRecord.id.does_not_exist()))

@@ -18,6 +18,7 @@ from chalicelib.rules.privacy import Listing
 from chalicelib.storage.models import (DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
                                        OrgRecord, pending_fact_key)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
+from chalicelib.storage.conditions import applied, conditional_failed
 
 # DynamoDB allows 100 items in one transaction; one of them is always the learner.
 _TRANSACTION_ITEMS = 99
@@ -27,21 +28,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 class DynamoEventStore:
     def add(self, event: Event, received_at: datetime) -> bool:
         record = EventRecord(stream_of(event), event.id, type=event.type, occurred_at=event.occurred_at,
                              received_at=received_at, body=event.model_dump(mode="json"))
-        try:
-            record.save(condition=EventRecord.event_id.does_not_exist())
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: record.save(condition=EventRecord.event_id.does_not_exist()))
 
     def stream(self, stream: str) -> list[Event]:
         return self.stream_received(stream)[0]
@@ -123,14 +114,8 @@ class DynamoLearnerRepository:
                 for r in LearnerRecord.batch_get(keys, attributes_to_get=wanted)}
 
     def set_preferences(self, learner_id: str, preferences: dict) -> bool:
-        try:
-            LearnerRecord(learner_id).update(actions=[LearnerRecord.preferences.set(preferences)],
-                                             condition=LearnerRecord.learner_id.exists())
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: LearnerRecord(learner_id).update(actions=[LearnerRecord.preferences.set(preferences)],
+                                                                condition=LearnerRecord.learner_id.exists()))
 
     def mark_erased(self, learner_id: str, profile: Profile, at: datetime) -> Optional[datetime]:
         record = LearnerRecord(learner_id)
@@ -140,7 +125,7 @@ class DynamoLearnerRepository:
                 LearnerRecord.erased_at.set(LearnerRecord.erased_at | at),  # if_not_exists: the first erasure
                 LearnerRecord.version.add(1)], condition=LearnerRecord.learner_id.exists())
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return None
             raise
         return record.erased_at  # update() read the item back
@@ -214,7 +199,7 @@ class DynamoOrgRepository:
         try:
             record.save(condition=OrgRecord.org_id.does_not_exist() | (OrgRecord.written_by < written_by))
         except PutError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
             return False  # a later event already wrote this org: keep it
         return before is None or (before.type, before.parent_id) != (org.type, org.parent_id)

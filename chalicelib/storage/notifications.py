@@ -17,12 +17,9 @@ from chalicelib.rules.periods import utc_stamp
 from chalicelib.storage.models import (PENDING_FACT_SHARDS, CounterRecord, DomainEventRecord, NotificationRecord,
                                        NudgeScheduleRecord, SuppressionRecord)
 from chalicelib.storage.ports import DomainEvent
+from chalicelib.storage.conditions import applied, conditional_failed
 
 QUEUED, SENDING, SENT, SUPPRESSED, FAILED = "queued", "sending", "sent", "suppressed", "failed"
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -117,13 +114,7 @@ def _from_record(r: NotificationRecord) -> Notification:
 
 class DynamoNotificationStore:
     def put_new(self, n: Notification) -> bool:
-        try:
-            _to_record(n).save(condition=NotificationRecord.dedupe_key.does_not_exist())
-        except PutError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: _to_record(n).save(condition=NotificationRecord.dedupe_key.does_not_exist()))
 
     def get(self, learner_id, key):
         try:
@@ -153,7 +144,7 @@ class DynamoNotificationStore:
                 condition=R.status.is_in(QUEUED, FAILED)
                 | ((R.status == SENDING) & (R.lease_until < utc_stamp(now))))
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return None
             raise
         if record.pending_shard is None:  # a failed record replayed from the dead-letter queue: watch it again
@@ -182,7 +173,7 @@ class DynamoNotificationStore:
         try:
             R(learner_id, key).update(actions=[R.due_at.set(utc_stamp(due_at))], condition=R.pending_shard.exists())
         except UpdateError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
 
     def due(self, shard, now, limit):
@@ -303,14 +294,9 @@ class Counters(Protocol):
 class DynamoCounters:
     def take(self, key, limit):
         record = CounterRecord(key)
-        try:
-            record.update(actions=[CounterRecord.used.add(1)],
-                          condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit))
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: record.update(
+            actions=[CounterRecord.used.add(1)],
+            condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit)))
 
     def position(self, key):
         try:
@@ -321,13 +307,7 @@ class DynamoCounters:
     def move(self, key, expected, position):
         R = CounterRecord
         condition = R.position.does_not_exist() if expected is None else (R.position == expected)
-        try:
-            R(key).update(actions=[R.position.set(position)], condition=condition)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: R(key).update(actions=[R.position.set(position)], condition=condition))
 
 
 class MemoryCounters:
@@ -389,7 +369,7 @@ class DynamoNudgeSchedule:
               nudge_shard=f"n#{shard_of(entry.learner_id, shards)}").save(
                 condition=R.learner_id.does_not_exist() | (R.spell < entry.spell))
         except PutError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
 
     def due_entries(self, shard, today, limit, after=None):
@@ -407,13 +387,8 @@ class DynamoNudgeSchedule:
         actions = [R.rung.set(rung)]
         actions += [R.due.set(due), R.nudge_shard.set(f"n#{shard_of(entry.learner_id, shards)}")] if due \
             else [R.due.remove(), R.nudge_shard.remove()]
-        try:
-            R(entry.learner_id).update(actions=actions, condition=(R.spell == entry.spell) & (R.rung == entry.rung))
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return applied(lambda: R(entry.learner_id).update(
+            actions=actions, condition=(R.spell == entry.spell) & (R.rung == entry.rung)))
 
     def get(self, learner_id):
         try:

@@ -17,16 +17,13 @@ from pynamodb.exceptions import DeleteError, UpdateError
 from chalicelib.rules.abuse import HELD, Hold
 from chalicelib.storage.models import ReviewRecord
 from chalicelib.storage.ports import AlreadyDecided, Review, held_position
+from chalicelib.storage.conditions import conditional_failed
 
 SHARDS = 4  # changing it hides the items already written under the old count from the list
 
 
 def shard_of(hold: Hold) -> str:
     return f"held#{zlib.crc32(f'{hold.learner_id}|{hold.event_id}'.encode()) % SHARDS}"
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _review_from(r: ReviewRecord) -> Review:
@@ -59,7 +56,7 @@ class DynamoReviewStore:
                     actions=actions,
                     condition=ReviewRecord.event_id.does_not_exist() | (ReviewRecord.status == HELD))
             except UpdateError as exc:
-                if not _conditional_failed(exc):
+                if not conditional_failed(exc):
                     raise  # else: decided meanwhile, and a decision is never undone by scoring
 
     def unhold(self, holds: list[Hold]) -> None:
@@ -67,7 +64,7 @@ class DynamoReviewStore:
             try:
                 ReviewRecord(hold.learner_id, hold.event_id).delete(condition=ReviewRecord.status == HELD)
             except DeleteError as exc:
-                if not _conditional_failed(exc):
+                if not conditional_failed(exc):
                     raise
 
     def decide(self, hold: Hold, status: str, by: str, at: datetime, note: Optional[str]) -> Review:
@@ -79,7 +76,7 @@ class DynamoReviewStore:
         try:
             record.update(actions=actions, condition=R.event_id.does_not_exist() | (R.status == HELD))
         except UpdateError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise
             existing = _review_from(R.get(hold.learner_id, hold.event_id, consistent_read=True))
             if existing.status == status:
