@@ -3,7 +3,7 @@ on in-memory fakes. Routes, tokens and the spec: test_review_routes.py; DynamoDB
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,6 +77,13 @@ def test_the_window_is_the_60_minutes_before_an_event_and_ties_go_by_id():
     # all at the same moment: the (occurred_at, id) order decides which are the excess
     same = [completion(L, f"c{k}", T0, id=f"z{k:02d}") for k in range(22)]
     assert sorted(abuse.holds(models(same), default_rules().abuse)) == ["z20", "z21"]
+
+
+def test_events_at_the_ends_of_the_calendar_are_counted_without_overflow():
+    # Found by the fuzz pass: an instant minus the window overflowed for an event in year 1.
+    earliest = datetime(1, 1, 1, tzinfo=timezone.utc)
+    held = abuse.holds(models(burst(21, start=earliest, every=timedelta(seconds=1))), default_rules().abuse)
+    assert list(held) == ["b-20"]
 
 
 def test_only_completions_count_and_duplicates_count_once():

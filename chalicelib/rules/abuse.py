@@ -57,7 +57,8 @@ def holds(events: Iterable, limits: AbuseLimits) -> dict[str, Hold]:
     completions = sorted(unique.values(), key=lambda e: e.order_key)
     window, start, held = timedelta(minutes=limits.window_minutes), 0, {}
     for position, event in enumerate(completions):
-        while completions[start].occurred_at <= event.occurred_at - window:
+        # (a difference of two instants, never an instant minus the window: that overflows near year 1)
+        while event.occurred_at - completions[start].occurred_at >= window:
             start += 1
         count = position - start + 1
         if count > limits.max_completions:
