@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,12 @@ bench-campaigns: deps
 # Nightly nudge selection cost on DynamoDB Local, 10,000 and 1,00,000 learners with the same number due.
 bench-nudges: deps
 	$(PY) -m local.bench_nudges $(BENCH_ARGS)
+
+# National scale on DynamoDB Local (local/bench_scale.py): 10 lakh learners in 5,000 orgs, a board page, one learner's
+# ranks, an org's campaign dashboard and the nightly nudge selection at 10,000, 1,00,000 and 10,00,000 learners, then a
+# learning-week replay of 1,00,000 events; chart in out/bench-scale.png. BENCH_ARGS="--quick" for a smoke run.
+bench-scale: deps
+	$(PY) -m local.bench_scale $(BENCH_ARGS)
 
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
 # in the environment; against `make run`: ARGS=--local. Any queue: scoring, notifications.
