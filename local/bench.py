@@ -1050,6 +1050,16 @@ def _raise_terminated(signum, _frame):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+
+    def trust_dev_tokens() -> None:
+        global TOKENS
+        TOKENS = Tokens()  # sets the JWKS the app trusts: before the app is imported
+
+    return run_with_backends(run, args, prepare=trust_dev_tokens)
+
+
+def run_with_backends(run: Callable, args, prepare: Callable[[], None] = lambda: None) -> int:
+    """Start DynamoDB Local and moto, `run(args)`, and stop both whatever happens (Ctrl-C and SIGTERM too)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _raise_terminated)
     # Also when started with SIGINT ignored (a background job of a script): Ctrl-C must still clean up.
@@ -1057,8 +1067,7 @@ def main(argv=None) -> int:
     backends = Backends()
     try:
         backends.environment()
-        global TOKENS
-        TOKENS = Tokens()  # sets the JWKS the app trusts: before the app is imported
+        prepare()
         say(f"starting DynamoDB Local on {HOST}:{backends.dynamodb_port} and moto (SQS) on {HOST}:{backends.moto_port}")
         backends.start()
         return run(args)

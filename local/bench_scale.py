@@ -38,7 +38,6 @@ import heapq
 import json
 import logging
 import random
-import signal
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from local import bench
-from local.bench import IST, Backends, Delivery, inr, say, table
+from local.bench import IST, Delivery, inr, say, table
 
 BENCH_NOW = datetime(2030, 1, 15, 12, 0, tzinfo=IST)  # the clock of the reads: a month only seeding writes
 MONTH, PREV_MONTH = "month:2030-01", "month:2029-12"
@@ -667,24 +666,7 @@ def main(argv=None) -> int:
         chart(figures, Path(args.chart), TITLE)
         print(f"Chart: {args.chart}")
         return 0
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, bench._raise_terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    backends = Backends()
-    try:
-        backends.environment()
-        say(f"starting DynamoDB Local on 127.0.0.1:{backends.dynamodb_port} and moto (SQS) on "
-            f"127.0.0.1:{backends.moto_port}")
-        backends.start()
-        return run(args)
-    except (KeyboardInterrupt, bench._Terminated):
-        say("interrupted")
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        backends.stop()
-        say("stopped DynamoDB Local and moto")
+    return bench.run_with_backends(run, args)
 
 
 def run(args) -> int:
