@@ -5,10 +5,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.campaigns import service as campaigns
-from chalicelib.events import OrgBlock, parse_event
+from chalicelib.events import OrgBlock
 from chalicelib.identity.tokens import Principal
-from chalicelib.learners.service import recompute_stream
 from chalicelib.rosters.employees import Employee
+from tests import rules_builders
 
 IST = timezone(timedelta(hours=5, minutes=30))
 # ministry M -> department D -> orgs A, B; state S -> org C
@@ -43,14 +43,7 @@ def create(adapters, who=NATIONAL, **overrides) -> dict:
 
 
 def deliver(adapters, dicts, received: datetime = IN_WINDOW + timedelta(minutes=5), recompute=True) -> None:
-    streams = []
-    for d in dicts:
-        event = parse_event(d)
-        adapters.events.add(event, received)
-        streams.append(f"learner:{event.learner.id}")
-    if recompute:
-        for stream in dict.fromkeys(streams):
-            recompute_stream(stream, adapters)
+    rules_builders.deliver(adapters, dicts, recompute, received)
 
 
 def roster(adapters, org_id: str, count: int, prefix: str = "e") -> list[str]:

@@ -132,12 +132,12 @@ def adapters(**overrides):
     return bootstrap.memory_adapters(**overrides)
 
 
-def deliver(adapters_, dicts: Iterable[dict], recompute: bool = True) -> None:
-    """Store events as ingestion would; recompute each learner touched once afterwards."""
+def deliver(adapters_, dicts: Iterable[dict], recompute: bool = True, received: datetime = NOW) -> None:
+    """Store events as ingestion would (received at `received`); recompute each learner touched once afterwards."""
     streams = []
     for d in dicts:
         event = parse_event(d)
-        adapters_.events.add(event, NOW)
+        adapters_.events.add(event, received)
         streams.append(f"learner:{event.learner.id}")
     if recompute:
         for stream in dict.fromkeys(streams):
