@@ -16,6 +16,8 @@ from typing import Callable, Optional, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
 
+from chalicelib.queues import SqsQueue
+
 # Provider error codes worth another try: throttling and the provider's own trouble.
 TRANSIENT_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
                    "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
@@ -137,25 +139,9 @@ class NotificationQueue(Protocol):
         """Ask for these (learner id, dedupe key) records to be delivered; at-least-once."""
 
 
-class SqsNotificationQueue:
-    def __init__(self, client, queue_name: str):
-        self._client, self._queue_name, self._url = client, queue_name, None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            self._url = self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
-        return self._url
-
+class SqsNotificationQueue(SqsQueue):
     def send(self, items, delay_seconds=0):
-        unique = list(dict.fromkeys(items))
-        for start in range(0, len(unique), 10):
-            batch = [{"Id": str(n), "MessageBody": json.dumps({"learner_id": lid, "key": key}),
-                      "DelaySeconds": min(delay_seconds, 900)}
-                     for n, (lid, key) in enumerate(unique[start:start + 10])]
-            failed = self._client.send_message_batch(QueueUrl=self.url, Entries=batch).get("Failed")
-            if failed:
-                raise RuntimeError(f"SQS refused {len(failed)} message(s): {failed[0].get('Code')}")
+        self.send_json([{"learner_id": lid, "key": key} for lid, key in dict.fromkeys(items)], delay_seconds)
 
 
 def messages_in(sqs_records) -> list[tuple[str, str, str, int]]:
