@@ -19,7 +19,7 @@ from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
 from chalicelib.pages import admin as admin_pages, learner as learner_pages, login as login_pages
 from chalicelib.pages.web import PageRequest, serve
-from chalicelib.queues import streams_in
+from chalicelib.queues import bodies_in, streams_in
 from chalicelib.review import service as review
 from chalicelib.rosters import service as rosters
 
@@ -445,6 +445,14 @@ def admin_weekly_summaries(event):
 
 
 # --- operations: the weekly audit (chalicelib/audit/; `make audit` runs the same by hand, and repairs) ------
-@app.schedule(Cron(30, 20, "?", "*", "SAT", "*"))  # Sundays 02:00 IST
+@app.schedule(Cron(30, 20, "?", "*", "SAT", "*"))  # Sundays 02:00 IST: one message per auditor and segment
 def audit_weekly(event):
-    return audit.weekly(adapters(), logger, event.context.get_remaining_time_in_millis)
+    return audit.start_weekly(adapters(), _now().strftime("%Y-%m-%dT%H:%MZ"), logger)
+
+
+@app.on_sqs_message(queue=settings.AUDIT_QUEUE, batch_size=1)  # one segment fills a function run
+def audit_segments(event):
+    reasons: dict[str, str] = {}
+    audit.audit_segments(bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons)
+    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}

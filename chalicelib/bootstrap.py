@@ -13,6 +13,7 @@ from chalicelib.credentials.achievements import CampaignAwards
 from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
+from chalicelib.queues import MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.campaigns.rules import campaign_config
 from chalicelib.storage.campaigns import CampaignStore
@@ -56,6 +57,8 @@ class Adapters:
     unsubscribe_secrets: Callable[[], list[str]] = field(default_factory=lambda: _env_unsubscribe_secrets)
     # Who receives each org's weekly admin summary: org id -> admin learner ids (environment locally, SSM in AWS).
     admin_summary_recipients: Callable[[], dict] = field(default_factory=lambda: dict)
+    # The weekly audit's segments (chalicelib/audit/): SQS in AWS.
+    audit_queue: object = field(default_factory=lambda: MemoryQueue())
 
 
 @dataclass
@@ -139,7 +142,7 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                  clock: Callable[[], float] = time.monotonic) -> Adapters:
-    from chalicelib.queues import SqsStreamQueue
+    from chalicelib.queues import SqsQueue, SqsStreamQueue
     from chalicelib.storage.boards import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
     from chalicelib.storage.reviews import DynamoReviewStore
@@ -153,6 +156,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     rosters=DynamoRosterStore(),
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(),
+                    audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
                     **secret_adapters(secrets_config, clock))
 
 

@@ -30,6 +30,13 @@ SES_SENDER = _env("KARMAYOGI_SES_SENDER", "iGOT Karmayogi <no-reply@igotkarmayog
 SES_CONFIGURATION_SET = os.environ.get("KARMAYOGI_SES_CONFIGURATION_SET") or None  # routes bounce events
 PUBLIC_BASE_URL = _env("KARMAYOGI_PUBLIC_BASE_URL", "https://engage.igotkarmayogi.gov.in")
 
+# The weekly audit (chalicelib/audit/): the schedule sends one message per auditor and scan segment to this queue
+# (with <name>-dlq); the segments are as many as keep one segment's learners inside one function run.
+AUDIT_QUEUE = _env("KARMAYOGI_AUDIT_QUEUE", f"karmayogi-{STAGE}-audit")
+AUDIT_LEARNERS_PER_SEGMENT = int(_env("KARMAYOGI_AUDIT_LEARNERS_PER_SEGMENT", "5000"))
+AUDIT_MIN_SEGMENTS = int(_env("KARMAYOGI_AUDIT_MIN_SEGMENTS", "4"))
+AUDIT_MAX_SEGMENTS = int(_env("KARMAYOGI_AUDIT_MAX_SEGMENTS", "1000"))
+
 
 def table_name(short: str) -> str:
     return TABLE_PREFIX + short

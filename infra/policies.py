@@ -25,6 +25,7 @@ READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 SCAN = ("dynamodb:Scan",)
 BATCH_WRITE = ("dynamodb:BatchWriteItem",)
+DESCRIBE = ("dynamodb:DescribeTable",)  # the table's approximate item count
 RW = READ + WRITE
 QUEUE_SEND = ("sqs:GetQueueUrl", "sqs:SendMessage")  # SendMessageBatch is authorized as SendMessage
 QUEUE_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")  # Lambda's poller
@@ -46,7 +47,7 @@ INDEXES = {
 @dataclass(frozen=True)
 class Needs:
     """What one function's code path calls. tables: short table name -> actions; indexes: "table/index"
-    names it queries; the rest by short name (queues: scoring, notifications)."""
+    names it queries; the rest by short name (queues: scoring, notifications, audit)."""
     tables: dict = field(default_factory=dict)
     indexes: tuple = ()
     sends_to: tuple = ()
@@ -98,14 +99,16 @@ FUNCTIONS: dict[str, Needs] = {
         secrets=("webhook-secrets", "jwks", "issuer-keys", "unsubscribe-secrets"),
         roster_files=True),
     "score_streams": SCORING,
-    # Reports only (chalicelib/audit/): it reads what the auditors recompute from (events, reviews, the org tree,
-    # campaign definitions) and walks (Scan, in segments) the tables they check; repairs are an operator's
-    # `make audit ARGS=--repair`, with the operator's credentials.
-    "audit_weekly": Needs(
+    # The weekly audit's start: the learners table's item count sizes the run, one message per auditor and segment.
+    "audit_weekly": Needs(tables={"learners": DESCRIBE}, sends_to=("audit",)),
+    # One segment of one auditor, report only (chalicelib/audit/): it reads what the auditors recompute from
+    # (events, reviews, the org tree, campaign definitions) and walks (Scan, in segments) the tables they check;
+    # repairs are an operator's `make audit ARGS=--repair`, with the operator's credentials.
+    "audit_segments": Needs(
         tables={**_all(READ, "events", "ledger", "reviews", "orgs", "campaign-progress"),
                 **_all(READ + SCAN, "learners", "board-entries", "board-scores", "org-stats", "campaigns",
                        "campaign-stats")},
-        indexes=("board-entries/by_rank", "orgs/by_parent")),
+        indexes=("board-entries/by_rank", "orgs/by_parent"), consumes=("audit",)),
     # The lifecycle (campaigns: Scan, conditional updates) and closing: results from org statistics, score counts,
     # the "own" campaign statistics and roster headcounts, frozen as report rows (BatchWriteItem), then awards
     # and their facts page by page from the progress records (BatchWriteItem).
@@ -215,7 +218,7 @@ def render(stage: str, function: str) -> dict:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-_ORDER = READ + WRITE + SCAN + BATCH_WRITE
+_ORDER = READ + WRITE + SCAN + BATCH_WRITE + DESCRIBE
 
 
 def _action_order(action: str) -> int:

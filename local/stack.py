@@ -138,6 +138,7 @@ def provision(sqs) -> None:
     create_tables()
     create_queue_with_dlq(sqs, settings.SCORING_QUEUE)
     create_queue_with_dlq(sqs, settings.NOTIFICATIONS_QUEUE)
+    create_queue_with_dlq(sqs, settings.AUDIT_QUEUE)
     # Where SES would publish bounces and complaints (the pump does not deliver SNS: invoke ses_events to try it).
     boto3.client("sns", region_name=REGION).create_topic(Name=settings.SES_EVENTS_TOPIC)
     # moto's SES refuses mail from an unverified sender, as SES in sandbox mode does.

@@ -122,6 +122,7 @@ def aws_world():
             model.create_table(wait=False, billing_mode="PAY_PER_REQUEST")
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.SCORING_QUEUE)
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.NOTIFICATIONS_QUEUE)
+        bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.AUDIT_QUEUE)
         adapters = bootstrap.aws_adapters()
         bootstrap.use(adapters)
         try:

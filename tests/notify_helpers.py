@@ -1,5 +1,5 @@
 """Shared helpers of the notification tests: learners with contact details, the notifications queue in moto,
-a pump for it, and what moto's SES and SNS received."""
+a pump for it (and any other queue), and what moto's SES and SNS received."""
 from __future__ import annotations
 
 import email
@@ -81,10 +81,15 @@ def create_notification_infra(visibility_timeout: int = 0, max_receives: int = 5
 
 
 def pump_notifications(client, rounds: int = 20) -> int:
-    """Deliver queued notification messages to the handler as Lambda would (receive count included); delete
-    what it did not report failed. Returns messages handled."""
+    """Deliver queued notification messages to their handler as Lambda would. Returns messages handled."""
+    return pump_queue(client, settings.NOTIFICATIONS_QUEUE, "deliver_notifications", rounds)
+
+
+def pump_queue(client, queue: str, handler: str, rounds: int = 20) -> int:
+    """Deliver a queue's messages to its SQS handler as Lambda would (receive count included); delete what it
+    did not report failed. Returns messages handled."""
     sqs = bootstrap._aws_clients()["sqs"]
-    url = sqs.get_queue_url(QueueName=settings.NOTIFICATIONS_QUEUE)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     handled = 0
     for _ in range(rounds):
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
@@ -94,9 +99,9 @@ def pump_notifications(client, rounds: int = 20) -> int:
         event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                               "attributes": m.get("Attributes", {}), "messageAttributes": {},
                               "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "awsRegion": REGION,
-                              "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.NOTIFICATIONS_QUEUE}"}
+                              "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"}
                              for m in messages]}
-        result = client.lambda_.invoke("deliver_notifications", event).payload or {}
+        result = client.lambda_.invoke(handler, event).payload or {}
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from chalicelib import audit
+from chalicelib import audit, settings
 from chalicelib.ops import audit as audit_cli
 from chalicelib.storage.boards import _stats_shard
 from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, LearnerRecord, LedgerRecord, OrgStatsRecord
@@ -99,33 +99,107 @@ def test_the_command_line_prints_a_report_and_fails_while_differences_remain(sco
     assert audit_cli.main(["--segments", "2"]) == 0
 
 
-def test_the_weekly_job_reports_and_stops_before_the_timeout(scored):
-    lines = []
+@pytest.mark.parametrize("learners, segments", [(0, 4), (19_999, 4), (20_001, 5), (10_00_000, 200),
+                                                (1_00_00_000, 1000)])
+def test_a_weekly_run_has_segments_enough_for_its_learners_and_every_auditor_covers_each(learners, segments):
+    messages = audit.plan_weekly("run-1", learners, per_segment=5000, least=4, most=1000)
+    assert {m["segments"] for m in messages} == {segments}
+    auditors = [a.name for a in audit.registry()]
+    assert sorted((m["auditor"], m["segment"]) for m in messages) == sorted(
+        (a, k) for a in auditors for k in range(segments))
 
-    class Log:
-        def info(self, message, extra):
-            lines.append(("info", message, extra))
 
-        def warning(self, message, extra):
-            lines.append(("warning", message, extra))
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, message, extra):
+        self.lines.append(("info", message, extra))
+
+    def warning(self, message, extra):
+        self.lines.append(("warning", message, extra))
+
+    def error(self, message, extra):
+        self.lines.append(("error", message, extra))
+
+
+def test_a_weekly_segment_reports_and_stops_before_the_timeout(scored):
     LearnerRecord.get(LEARNER).update(actions=[LearnerRecord.points.set(1)])
-    summary = audit.weekly(scored, Log(), remaining_ms=lambda: 900_000)
-    assert summary["differences"] == {"learner-total": 1} and lines[0][:2] == ("warning", "audit found differences")
+    log = Log()
+    found = [audit.audit_segment(scored, {"run": "r", "auditor": "learners", "segment": k, "segments": 2}, log,
+                                 remaining_ms=lambda: 900_000) for k in range(2)]
+    assert sum((Counter(f["differences"]) for f in found), Counter()) == {"learner-total": 1}
+    assert ("warning", "audit found differences") in [line[:2] for line in log.lines]
     assert LearnerRecord.get(LEARNER).points == 1  # report only
     left = iter([900_000] + [10_000] * 1000)  # 15 minutes at the start, then 10 s: past the one-minute reserve
-    cut = audit.weekly(scored, Log(), remaining_ms=lambda: next(left))
-    assert cut["complete"] is False and lines[-1][:2] == ("warning", "audit incomplete")
+    cut = audit.audit_segment(scored, {"run": "r", "auditor": "board-figures", "segment": 0, "segments": 1}, log,
+                              remaining_ms=lambda: next(left))
+    assert cut["complete"] is False and log.lines[-1][:2] == ("warning", "audit incomplete")
+    assert "--segments 1 --segment 0 --auditor board-figures" in log.lines[-1][2]["finish_with"]
 
 
-def test_the_scheduled_handler_runs_the_audit_through_the_app(scored):
+def test_the_schedule_fans_out_and_the_queue_consumer_audits_every_segment_through_the_app(scored):
     from tests.conftest import app_client
+    from tests.notify_helpers import pump_queue
     LearnerRecord.get(LEARNER).update(actions=[LearnerRecord.points.set(1)])
     with app_client() as client:
-        result = client.lambda_.invoke("audit_weekly", client.events.generate_cw_event(
-            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
-    # chalice's test context gives a function 3 s: the learners are audited first, the rest as time allows
-    assert result.payload["differences"] == {"learner-total": 1}, result.payload
-    assert result.payload["segments_done"]["learners"] == 4
+        started = client.lambda_.invoke("audit_weekly", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])).payload
+        assert started["learners"] == 2 and started["segments"] == 4
+        assert started["messages"] == 4 * len(audit.registry())
+        logged = []
+        with patch_logger(logged):
+            assert pump_queue(client, settings.AUDIT_QUEUE, "audit_segments", rounds=100) == started["messages"]
+    reports = [extra["audit"] for message, extra in logged if "audit" in extra]
+    assert len(reports) == started["messages"] and {r["run"] for r in reports} == {started["run"]}
+    assert sum((Counter(r["differences"]) for r in reports), Counter()) == {"learner-total": 1}
+    assert sum(r["scanned"].get("learners", 0) for r in reports) == 2
+
+
+def test_a_malformed_audit_message_is_retried_then_dead_lettered_with_its_reason_and_spares_its_batch(scored):
+    import app as application
+    from chalicelib import bootstrap
+    from tests.conftest import app_client
+    sqs = bootstrap._aws_clients()["sqs"]
+    dlq = sqs.create_queue(QueueName=f"{settings.AUDIT_QUEUE}-dlq")["QueueUrl"]
+    arn = f"arn:aws:sqs:{settings.REGION}:123456789012:{settings.AUDIT_QUEUE}"
+    good = {"run": "r", "auditor": "learners", "segment": 0, "segments": 1}
+    bad = {"run": "r", "auditor": "no-such-auditor", "segment": 0, "segments": 1}
+
+    def batch(receives):
+        return {"Records": [{"messageId": name, "receiptHandle": name, "body": json.dumps(body), "md5OfBody": "",
+                             "attributes": {"ApproximateReceiveCount": str(receives)}, "messageAttributes": {},
+                             "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": settings.REGION}
+                            for name, body in (("good", good), ("bad", bad))]}
+    with app_client() as client:
+        first = client.lambda_.invoke("audit_segments", batch(1)).payload
+        last = client.lambda_.invoke("audit_segments", batch(5)).payload
+    assert first == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert last == {"batchItemFailures": []}  # moved to the DLQ, with why
+    [dead] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(dead["Body"]) == bad
+    assert dead["MessageAttributes"]["failure_error"]["StringValue"] == "KeyError"
+    assert "audit_segments" in application.app.handler_map
+
+
+class patch_logger:
+    """Collects what the app's logger says (message, extra) while the block runs."""
+
+    def __init__(self, into: list):
+        self.into = into
+
+    def __enter__(self):
+        import app as application
+        self.app, self.was = application, application.logger
+        into = self.into
+
+        class Collect:
+            def __getattr__(self, level):
+                return lambda message, *args, extra=None, **kwargs: into.append((message, extra or {}))
+        application.logger = Collect()
+
+    def __exit__(self, *exc):
+        self.app.logger = self.was
 
 
 def test_the_schedule_is_registered_with_the_app_and_the_local_pump():

@@ -124,15 +124,64 @@ def run(adapters, repair: bool = False, segments: int = 4, workers: int = 4, onl
     return report
 
 
-def weekly(adapters, log, remaining_ms: Callable[[], int], reserve_ms: int = 60_000) -> dict:
-    """The scheduled audit: report only (repairs are an operator's decision: `make audit ARGS=--repair`). Stops
-    a minute before the function's timeout and says so; the log line has counts and a few samples per kind
-    (learner ids, board keys and numbers: no personal data)."""
+# --- the weekly audit: fanned out, one message per auditor and segment -----------------------------------------
+
+def segments_for(learners: int, per_segment: int, least: int, most: int) -> int:
+    """Scan segments enough that one segment's learners are audited inside one function run."""
+    return max(least, min(most, -(-learners // max(1, per_segment))))
+
+
+def plan_weekly(run: str, learners: int, per_segment: int, least: int, most: int) -> list[dict]:
+    """The messages of one weekly run: every auditor over every segment. A report-only run needs no order between
+    auditors (repairs, which do, are an operator's `make audit ARGS=--repair`), so they all run at once."""
+    segments = segments_for(learners, per_segment, least, most)
+    return [{"run": run, "auditor": auditor.name, "segment": segment, "segments": segments}
+            for auditor in registry() for segment in range(segments)]
+
+
+def start_weekly(adapters, run: str, log) -> dict:
+    """The schedule: size the run by the number of learners (an approximate count is enough to size by) and
+    queue its segments on the audit queue."""
+    from chalicelib import settings
+    learners = adapters.learners.approximate_count()
+    messages = plan_weekly(run, learners, settings.AUDIT_LEARNERS_PER_SEGMENT, settings.AUDIT_MIN_SEGMENTS,
+                           settings.AUDIT_MAX_SEGMENTS)
+    adapters.audit_queue.send_json(messages)
+    summary = {"run": run, "learners": learners, "segments": messages[0]["segments"] if messages else 0,
+               "messages": len(messages)}
+    log.info("audit started", extra={"audit": summary})
+    return summary
+
+
+def audit_segment(adapters, message: dict, log, remaining_ms: Callable[[], int], reserve_ms: int = 60_000) -> dict:
+    """One message of a weekly run: one auditor over one scan segment, report only. Stops a minute before the
+    function's timeout and says so, naming the `make audit` command that finishes the segment. The log line has
+    counts and a few samples per kind (learner ids, board keys and numbers: no personal data); a CloudWatch
+    Logs Insights query over the run id adds the segments up (README)."""
+    by_name = {auditor.name: auditor for auditor in registry()}
+    auditor, segment, segments = by_name[message["auditor"]], int(message["segment"]), int(message["segments"])
     reserve = min(reserve_ms, remaining_ms() // 10)  # a short-lived runner (the local pump: 60 s) keeps a tenth
-    report = run(adapters, repair=False, out_of_time=lambda: remaining_ms() < reserve)
-    summary = report.as_dict()
+    report = run(adapters, segments=segments, only_segment=segment, auditors=[auditor],
+                 out_of_time=lambda: remaining_ms() < reserve)
+    summary = {"run": message.get("run"), "auditor": auditor.name, "segment": segment, **report.as_dict()}
     if report.clean and report.complete:
         log.info("audit clean", extra={"audit": summary})
+    elif not report.complete:
+        log.warning("audit incomplete", extra={"audit": summary, "finish_with": (
+            f"make audit ARGS='--segments {segments} --segment {segment} --auditor {auditor.name}'")})
     else:
-        log.warning("audit found differences" if not report.clean else "audit incomplete", extra={"audit": summary})
+        log.warning("audit found differences", extra={"audit": summary})
     return summary
+
+
+def audit_segments(messages: list[tuple[str, dict]], adapters, log, remaining_ms: Callable[[], int],
+                   reasons: dict[str, str]) -> None:
+    """The audit queue's batch: (message id, message) each; a failure (an outage, a malformed message) is put in
+    `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter. Others are unaffected."""
+    from chalicelib import deadletters
+    for message_id, message in messages:
+        try:
+            audit_segment(adapters, message, log, remaining_ms)
+        except Exception as exc:  # noqa: BLE001 (retried by SQS, then the DLQ with the reason)
+            log.error("audit segment failed", extra={"message_id": message_id, "error": type(exc).__name__})
+            reasons[message_id] = deadletters.reason_of(exc)

@@ -104,6 +104,9 @@ class DynamoLearnerRepository:
         return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),
                              record.preferences, record.erased_at)
 
+    def approximate_count(self) -> int:
+        return int(LearnerRecord.describe_table().get("ItemCount") or 0)  # DynamoDB refreshes it every ~6 hours
+
     def names(self, learner_ids) -> dict[str, Listing]:
         """What a page of a board shows of its learners: one batch read of a few attributes."""
         keys = list(dict.fromkeys(learner_ids))

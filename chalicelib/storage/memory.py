@@ -46,6 +46,9 @@ class MemoryLearnerRepository:
     def get(self, learner_id: str) -> Optional[StoredLearner]:
         return copy.deepcopy(self.learners.get(learner_id))
 
+    def approximate_count(self) -> int:
+        return len(self.learners)
+
     def names(self, learner_ids) -> dict[str, Listing]:
         found = {i: self.learners[i] for i in learner_ids if i in self.learners}
         return {i: Listing(s.standing.profile.name, s.standing.profile.org_id,

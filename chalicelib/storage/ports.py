@@ -62,6 +62,9 @@ class EventStore(Protocol):
 class LearnerRepository(Protocol):
     def get(self, learner_id: str) -> Optional[StoredLearner]: ...
 
+    def approximate_count(self) -> int:
+        """How many learners there are, as of the last few hours (sizes work such as the weekly audit)."""
+
     def names(self, learner_ids: list[str]) -> dict[str, Listing]:
         """What a board page needs to list these learners (name, org, visibility...): one batch read."""
 
