@@ -109,6 +109,21 @@ def test_a_weekly_run_has_segments_enough_for_its_learners_and_every_auditor_cov
         (a, k) for a in auditors for k in range(segments))
 
 
+def test_the_weekly_start_sizes_the_run_by_the_learners_it_counts(monkeypatch):
+    from chalicelib import bootstrap
+    adapters = bootstrap.memory_adapters()
+    for n in range(7):
+        adapters.learners.learners[f"l{n}"] = None  # only the count matters to the start
+    monkeypatch.setattr(settings, "AUDIT_LEARNERS_PER_SEGMENT", 1)
+    log = Log()
+    started = audit.start_weekly(adapters, "2026-11-29T20:30Z", log)
+    assert started == {"run": "2026-11-29T20:30Z", "learners": 7, "segments": 7,
+                       "messages": 7 * len(audit.registry())}
+    assert adapters.audit_queue.sent == audit.plan_weekly("2026-11-29T20:30Z", 7, 1, settings.AUDIT_MIN_SEGMENTS,
+                                                          settings.AUDIT_MAX_SEGMENTS)
+    assert log.lines == [("info", "audit started", {"audit": started})]
+
+
 class Log:
     def __init__(self):
         self.lines = []
