@@ -374,8 +374,7 @@ def logout():
 def score_streams(event):
     reasons: dict[str, str] = {}
     learners.recompute_streams(streams_in(event), adapters(), logger, reasons)
-    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+    return deadletters.batch_response(event, reasons, sqs_client, logger)
 
 
 # --- notifications: delivery records, unsubscribe, the outbox consumer and schedules (chalicelib/notifications/)
@@ -409,9 +408,7 @@ def deliver_notifications(event):
     reasons: dict[str, str] = {}
     wiring = adapters()
     delivery.deliver_batch(messages_in(event), wiring, _now(), logger, reasons)
-    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger,
-                               wiring.notifications.settings().max_receives)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+    return deadletters.batch_response(event, reasons, sqs_client, logger, wiring.notifications.settings().max_receives)
 
 
 @app.on_sns_message(topic=settings.SES_EVENTS_TOPIC)
@@ -454,5 +451,4 @@ def audit_weekly(event):
 def audit_segments(event):
     reasons: dict[str, str] = {}
     audit.audit_segments(bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons)
-    retry = deadletters.settle([r.to_dict() for r in event], reasons, sqs_client, logger)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+    return deadletters.batch_response(event, reasons, sqs_client, logger)

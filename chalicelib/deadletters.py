@@ -28,6 +28,14 @@ def _queue_name(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
 
 
+def batch_response(sqs_records, failed: Mapping[str, str], sqs: Callable[[], object], log,
+                   max_receives: int | None = None) -> dict:
+    """What an SQS handler returns: the messages to retry as batchItemFailures, the rest done (settled here).
+    `sqs_records` are Chalice's records of the batch."""
+    retry = settle([r.to_dict() for r in sqs_records], failed, sqs, log, max_receives)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
+
+
 def settle(records: list[dict], failed: Mapping[str, str], sqs: Callable[[], object], log,
            max_receives: int | None = None) -> list[str]:
     """Message ids to report as batchItemFailures. `records` are the raw SQS records of the batch; `failed`,

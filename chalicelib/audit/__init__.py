@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Protocol
 
+from chalicelib import deadletters, settings
+
 SAMPLES_PER_KIND = 5
 
 
@@ -142,7 +144,6 @@ def plan_weekly(run: str, learners: int, per_segment: int, least: int, most: int
 def start_weekly(adapters, run: str, log) -> dict:
     """The schedule: size the run by the number of learners (an approximate count is enough to size by) and
     queue its segments on the audit queue."""
-    from chalicelib import settings
     learners = adapters.learners.approximate_count()
     messages = plan_weekly(run, learners, settings.AUDIT_LEARNERS_PER_SEGMENT, settings.AUDIT_MIN_SEGMENTS,
                            settings.AUDIT_MAX_SEGMENTS)
@@ -178,7 +179,6 @@ def audit_segments(messages: list[tuple[str, dict]], adapters, log, remaining_ms
                    reasons: dict[str, str]) -> None:
     """The audit queue's batch: (message id, message) each; a failure (an outage, a malformed message) is put in
     `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter. Others are unaffected."""
-    from chalicelib import deadletters
     for message_id, message in messages:
         try:
             audit_segment(adapters, message, log, remaining_ms)
