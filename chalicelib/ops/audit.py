@@ -1,10 +1,12 @@
 """`make audit [ARGS="--repair --segments 8 --segment 3 --auditor learners --local"]`: recompute every learner,
 board entry, score count and org statistic from the stored events and the rules, report every difference, and
-with --repair fix them. Prints one JSON report (counts and a few samples per kind); exits 1 if differences remain unrepaired.
+with --repair fix them. Prints one JSON report (counts and a few samples per kind); exits 1 if differences
+remain unrepaired.
 
 Segments split each table's scan (DynamoDB parallel scan): they run in parallel threads, and --segment K runs
 only one of them, so a long audit can be split across machines or resumed segment by segment; --auditor runs
-one auditor only (as a weekly run's message does: its "audit incomplete" log line names the command to finish it).
+one auditor only (as a weekly run's message does: its "audit incomplete" log line names the command that
+finishes it).
 """
 from __future__ import annotations
 
