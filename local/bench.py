@@ -694,18 +694,23 @@ class ReadFigure:
     note: str = ""
 
 
-def measure_read(meter, call: Callable[[], object], label: str, size: str, note: str = "") -> ReadFigure:
-    call()  # warm-up: connections, the org-tree cache
-    figures, times = [], []
-    for _ in range(READ_REPEATS):
+def timed_reads(meter, call: Callable[[], object], repeats: int) -> tuple[int, float, float, float, float]:
+    """One warm-up call (connections, the org-tree cache, as in a warm function), then `repeats` metered calls:
+    the median requests and RCU of one call, and its median, lowest and highest milliseconds."""
+    call()
+    usages, times = [], []
+    for _ in range(repeats):
         before = meter.snapshot()
         started = time.perf_counter()
         call()
         times.append((time.perf_counter() - started) * 1000)
-        figures.append(meter.since(before).total)
-    requests = statistics.median(f.requests for f in figures)
-    rcu = statistics.median(f.rcu for f in figures)
-    return ReadFigure(label, size, int(requests), rcu, statistics.median(times), min(times), max(times), note)
+        usages.append(meter.since(before).total)
+    return (int(statistics.median(u.requests for u in usages)), statistics.median(u.rcu for u in usages),
+            statistics.median(times), min(times), max(times))
+
+
+def measure_read(meter, call: Callable[[], object], label: str, size: str, note: str = "") -> ReadFigure:
+    return ReadFigure(label, size, *timed_reads(meter, call, READ_REPEATS), note)
 
 
 class Tokens:

@@ -38,7 +38,6 @@ import heapq
 import json
 import logging
 import random
-import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -443,16 +442,7 @@ class Figure:
 
 
 def measure(meter, read: str, population: int, call: Callable[[], object], repeats: int, note: str = "") -> Figure:
-    call()  # warm-up: connections and the org-tree cache, as in a warm function
-    usages, times = [], []
-    for _ in range(repeats):
-        before = meter.snapshot()
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-        usages.append(meter.since(before).total)
-    return Figure(read, population, int(statistics.median(u.requests for u in usages)),
-                  statistics.median(u.rcu for u in usages), statistics.median(times), min(times), max(times), note)
+    return Figure(read, population, *bench.timed_reads(meter, call, repeats), note)
 
 
 def measure_all(seeder: Seeder, adapters, meter, population: int, repeats: int) -> list[Figure]:
