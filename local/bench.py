@@ -516,8 +516,9 @@ class Replay:
 
 # --- synthetic boards for the read benchmark -------------------------------------------------------------
 
-def _wire_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")  # as UTCDateTimeAttribute
+def wire_time(moment: datetime) -> str:
+    """A time as PynamoDB's UTCDateTimeAttribute stores it (for items written without the models)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
 
 
 class BoardLoad:
@@ -569,7 +570,7 @@ class BoardLoad:
         from chalicelib.leaderboards.boards import rank_key, shard_of
         learner = self.learner_id(n)
         shard = shard_of(learner, self.config.shards_for(board))
-        when = _wire_time(reached)
+        when = wire_time(reached)
         return {"board_shard": {"S": f"{board}#{shard}"}, "learner_id": {"S": learner},
                 "rank_key": {"S": rank_key(points, reached, learner)}, "org_id": {"S": "org_bench"},
                 "points": {"N": str(points)}, "minutes": {"N": "0"}, "reached_at": {"S": when},

@@ -163,10 +163,6 @@ def _n(value) -> dict:
     return {"N": str(value)}
 
 
-def _wire_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")  # as UTCDateTimeAttribute
-
-
 # --- the seeder ------------------------------------------------------------------------------------------
 
 class Seeder:
@@ -231,7 +227,7 @@ class Seeder:
         name = f"Scale Learner {learner.n}"
 
         # The learner record, as the repository saves a standing (storage/dynamodb._record_from).
-        updated = _wire_time(now)
+        updated = bench.wire_time(now)
         raw = {"learner_id": _s(learner.id), "version": _n(1), "org_id": _s(learner.org),
                "points": _n(learner.points.get(ALL, 0)), "courses_completed": _n(0),
                "learning_minutes": _n(learner.minutes), "competency_areas": {"L": []}, "courses_in_area": _s("{}"),
@@ -239,7 +235,7 @@ class Seeder:
                "points_by_period": _s(json.dumps(learner.points)),
                "minutes_by_period": _s(json.dumps({MONTH: learner.minutes} if learner.minutes else {})),
                "reached_at": _s(json.dumps({p: r.isoformat() for p, r in reached.items()})),
-               "last_active_at": _s(_wire_time(learner.reached)), "held_events": _n(0), "rejected_events": _n(0),
+               "last_active_at": _s(bench.wire_time(learner.reached)), "held_events": _n(0), "rejected_events": _n(0),
                "updated_at": _s(updated), "scopes": {"L": [_s(s.key) for s in scopes]}}
         raw["profile"] = None  # placed below, in the repository's own serialisation of the profile
         if "learner" not in self.checked:
@@ -266,7 +262,7 @@ class Seeder:
             key = f"{entry.board}#{shard_of(learner.id, self.board_config.shards_for(entry.board))}"
             raw = {"board_shard": _s(key), "learner_id": _s(learner.id), "rank_key": _s(entry_rank_key(entry)),
                    "org_id": _s(learner.org), "points": _n(entry.points), "minutes": _n(entry.minutes),
-                   "reached_at": _s(_wire_time(entry.reached_at)), "state": _s(entry_state(entry))}
+                   "reached_at": _s(bench.wire_time(entry.reached_at)), "state": _s(entry_state(entry))}
             if "entry" not in self.checked:
                 self._check("entry", m.BoardEntryRecord(key, learner.id, rank_key=entry_rank_key(entry),
                                                         org_id=learner.org, points=entry.points,
@@ -344,7 +340,7 @@ class Seeder:
                                     {c.period: at}, [Scope("org", learner.org)])[board]
             raw = {"board_shard": _s(f"{board}#0"), "learner_id": _s(learner.id),
                    "rank_key": _s(entry_rank_key(entry)), "org_id": _s(learner.org), "points": _n(minutes),
-                   "minutes": _n(minutes), "reached_at": _s(_wire_time(at)), "state": _s(entry_state(entry))}
+                   "minutes": _n(minutes), "reached_at": _s(bench.wire_time(at)), "state": _s(entry_state(entry))}
             out[self._table(m.BoardEntryRecord)].append(raw)
             if learner.org == self.probe.org:
                 self.campaign_counts[f"{board}#0"][minutes] += 1
@@ -385,7 +381,7 @@ class Seeder:
             items.append({"board_shard": _s(f"{board}#{shard_of(learner.id, self.board_config.shards_for(board))}"),
                           "learner_id": _s(learner.id), "rank_key": _s(entry_rank_key(entry)),
                           "org_id": _s(learner.org), "points": _n(points), "minutes": _n(0),
-                          "reached_at": _s(_wire_time(entry.reached_at)), "state": _s(entry_state(entry))})
+                          "reached_at": _s(bench.wire_time(entry.reached_at)), "state": _s(entry_state(entry))})
         self.writer.put(self._table(m.BoardEntryRecord), items)
 
     def grow(self, size: int) -> dict:
