@@ -45,13 +45,19 @@ def split_secrets(text: Optional[str]) -> list[str]:
 class SsmParameter:
     """One parameter's current value (SecureStrings decrypted; String parameters come back as they are).
     `client` makes (once per process) or returns the SSM client, on first read: a function that never reads
-    secrets (the queue consumer) never pays for one."""
+    secrets (the queue consumer) never pays for one. `optional`: a parameter not created yet reads as None
+    (any other failure is still raised, and retried)."""
 
-    def __init__(self, client: Callable[[], object], name: str):
-        self.client, self.name = client, name
+    def __init__(self, client: Callable[[], object], name: str, optional: bool = False):
+        self.client, self.name, self.optional = client, name, optional
 
-    def __call__(self) -> str:
-        return self.client().get_parameter(Name=self.name, WithDecryption=True)["Parameter"]["Value"]
+    def __call__(self) -> Optional[str]:
+        try:
+            return self.client().get_parameter(Name=self.name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as exc:  # noqa: BLE001 (only "not found" is an answer; anything else is raised)
+            if self.optional and getattr(exc, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
+                return None
+            raise
 
 
 class Cached(Generic[T]):
@@ -93,15 +99,22 @@ class Cached(Generic[T]):
         self._next_read = now + self._ttl
 
 
+def _parameter_source(config: SecretsConfig, from_env: Callable, parameter_name: str, parse: Callable,
+                      ssm_client: Callable[[], object], clock: Clock, log, optional: bool = False) -> Callable:
+    """The environment's reader locally; in AWS the parameter, parsed, read at most once per TTL (Cached)."""
+    if config.source == "env":
+        return from_env
+    parameter = SsmParameter(ssm_client, parameter_name, optional)
+    return Cached(lambda: parse(parameter()), config.ttl_seconds, clock, name=f"SSM parameter {parameter_name}",
+                  log=log)
+
+
 def webhook_secrets_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
                            log=None) -> Callable[[], list[str]]:
     """What Adapters.webhook_secrets calls once per webhook request."""
-    if config.source == "env":
-        from chalicelib.settings import webhook_secrets
-        return webhook_secrets
-    parameter = SsmParameter(ssm_client, config.webhook_secrets_parameter)
-    return Cached(lambda: split_secrets(parameter()), config.ttl_seconds, clock,
-                  name=f"SSM parameter {config.webhook_secrets_parameter}", log=log)
+    from chalicelib.settings import webhook_secrets
+    return _parameter_source(config, webhook_secrets, config.webhook_secrets_parameter, split_secrets, ssm_client,
+                             clock, log)
 
 
 def jwks_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
@@ -123,41 +136,25 @@ def issuer_keys_source(config: SecretsConfig, ssm_client: Callable[[], object], 
                        log=None) -> Callable[[], Optional[str]]:
     """The loader of the credential signing keys (credentials/keys.py IssuerKeys): the JWKS text, private parts
     included. Read at most once per TTL from SSM, so a rotation takes effect within a minute."""
-    if config.source == "env":
-        from chalicelib.settings import issuer_keys
-        return issuer_keys
-    parameter = SsmParameter(ssm_client, config.issuer_keys_parameter)
-    return Cached(parameter, config.ttl_seconds, clock, name=f"SSM parameter {config.issuer_keys_parameter}",
-                  log=log)
+    from chalicelib.settings import issuer_keys
+    return _parameter_source(config, issuer_keys, config.issuer_keys_parameter, lambda text: text, ssm_client,
+                             clock, log)
 
 
 def unsubscribe_secrets_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
                                log=None) -> Callable[[], list[str]]:
     """The signing (first) and verifying secrets of unsubscribe links: Adapters.unsubscribe_secrets."""
-    if config.source == "env":
-        from chalicelib.notifications.unsubscribe import secrets
-        return secrets
-    parameter = SsmParameter(ssm_client, config.unsubscribe_secrets_parameter)
-    return Cached(lambda: split_secrets(parameter()), config.ttl_seconds, clock,
-                  name=f"SSM parameter {config.unsubscribe_secrets_parameter}", log=log)
+    from chalicelib.notifications.unsubscribe import secrets
+    return _parameter_source(config, secrets, config.unsubscribe_secrets_parameter, split_secrets, ssm_client, clock,
+                             log)
 
 
 def admin_summary_recipients_source(config: SecretsConfig, ssm_client: Callable[[], object],
                                     clock: Clock = time.monotonic, log=None) -> Callable[[], dict]:
     """org id -> learner ids of the admins who receive its weekly summary (notifications/campaigns.py).
-    A parameter not created yet means nobody: the summary is opt-in per org."""
+    A parameter not created yet means nobody (optional): the summary is opt-in per org."""
     import os
     from chalicelib.notifications.campaigns import recipients_from
-    if config.source == "env":
-        return lambda: recipients_from(os.environ.get("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS"))
-    parameter = SsmParameter(ssm_client, config.admin_summary_recipients_parameter)
-
-    def load() -> dict:
-        try:
-            return recipients_from(parameter())
-        except Exception as exc:  # noqa: BLE001 (only "not found" means nobody; anything else is retried)
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
-                return {}
-            raise
-    return Cached(load, config.ttl_seconds, clock, name=f"SSM parameter {config.admin_summary_recipients_parameter}",
-                  log=log)
+    return _parameter_source(config, lambda: recipients_from(os.environ.get("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS")),
+                             config.admin_summary_recipients_parameter, recipients_from, ssm_client, clock, log,
+                             optional=True)
