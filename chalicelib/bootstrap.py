@@ -16,9 +16,9 @@ from chalicelib.leaderboards.settings import board_settings
 from chalicelib.queues import MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.campaigns.rules import campaign_config
-from chalicelib.storage.campaigns import CampaignStore
-from chalicelib.storage.boards import BoardStore
-from chalicelib.storage.credentials import (CredentialStore, DomainEvents, MemoryCredentialStore,
+from chalicelib.campaigns.store import CampaignStore
+from chalicelib.leaderboards.store import BoardStore
+from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,
                                             MemoryDomainEvents)
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
 
@@ -33,7 +33,7 @@ class Adapters:
     # Anti-abuse review items. The default is the in-memory store, for wirings that never hold anything;
     # aws_adapters() wires DynamoDB.
     reviews: ReviewStore = field(default_factory=lambda: _memory_reviews())
-    # Org rosters (chalicelib/rosters/); aws_adapters() wires DynamoDB (storage/rosters.py).
+    # Org rosters (chalicelib/rosters/); aws_adapters() wires DynamoDB (rosters/store.py).
     rosters: RosterStore = field(default_factory=lambda: MemoryRosterStore())
     # Karmayogi Saptah campaigns (chalicelib/campaigns/). In-memory default; aws_adapters() wires DynamoDB.
     campaigns: CampaignStore = field(default_factory=lambda: _memory_campaigns())
@@ -63,7 +63,7 @@ class Adapters:
 
 @dataclass
 class NotificationAdapters:
-    store: object  # storage/notifications.py NotificationStore
+    store: object  # notifications/store.py NotificationStore
     suppressions: object  # SuppressionList
     counters: object  # Counters
     schedule: object  # NudgeSchedule
@@ -81,7 +81,7 @@ class NotificationAdapters:
 
 def memory_notifications(learners=None) -> NotificationAdapters:
     from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-    from chalicelib.storage.notifications import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
+    from chalicelib.notifications.store import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
                                                   MemoryNudgeSchedule, MemorySuppressionList)
     return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
                                 MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
@@ -90,7 +90,7 @@ def memory_notifications(learners=None) -> NotificationAdapters:
 
 def aws_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
-    from chalicelib.storage.notifications import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
+    from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
                                                   DynamoNudgeSchedule, DynamoSuppressionList)
     clients = _aws_clients()
     return NotificationAdapters(
@@ -124,31 +124,31 @@ def s3_client():
 
 def secret_adapters(config: settings.SecretsConfig | None = None,
                     clock: Callable[[], float] = time.monotonic) -> dict:
-    """webhook_secrets and tokens from the environment or SSM (KARMAYOGI_SECRETS_SOURCE; chalicelib/secrets.py)."""
-    from chalicelib import secrets
+    """webhook_secrets and tokens from the environment or SSM (KARMAYOGI_SECRETS_SOURCE; chalicelib/parameters.py)."""
+    from chalicelib import parameters
     from chalicelib.logs import logger
     config = config or settings.secrets_config()
     if config.source == "env":  # cheap to read: every request sees the environment as it is now
         keys = KeySet(settings.jwks, clock=clock)
     else:  # at most one read per TTL, whatever comes in (unknown kids included)
-        keys = KeySet(secrets.jwks_source(config, _ssm_client, clock, logger), ttl_seconds=config.ttl_seconds,
+        keys = KeySet(parameters.jwks_source(config, _ssm_client, clock, logger), ttl_seconds=config.ttl_seconds,
                       min_reload_seconds=config.ttl_seconds, clock=clock)
-    return {"webhook_secrets": secrets.webhook_secrets_source(config, _ssm_client, clock, logger),
+    return {"webhook_secrets": parameters.webhook_secrets_source(config, _ssm_client, clock, logger),
             "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS),
-            "issuer_keys": IssuerKeys(secrets.issuer_keys_source(config, _ssm_client, clock, logger)),
-            "unsubscribe_secrets": secrets.unsubscribe_secrets_source(config, _ssm_client, clock, logger),
-            "admin_summary_recipients": secrets.admin_summary_recipients_source(config, _ssm_client, clock, logger)}
+            "issuer_keys": IssuerKeys(parameters.issuer_keys_source(config, _ssm_client, clock, logger)),
+            "unsubscribe_secrets": parameters.unsubscribe_secrets_source(config, _ssm_client, clock, logger),
+            "admin_summary_recipients": parameters.admin_summary_recipients_source(config, _ssm_client, clock, logger)}
 
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                  clock: Callable[[], float] = time.monotonic) -> Adapters:
     from chalicelib.queues import SqsQueue, SqsStreamQueue
-    from chalicelib.storage.boards import DynamoBoardStore
+    from chalicelib.leaderboards.store import DynamoBoardStore
     from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
-    from chalicelib.storage.reviews import DynamoReviewStore
-    from chalicelib.storage.credentials import DynamoCredentialStore, DynamoDomainEvents
-    from chalicelib.storage.rosters import DynamoRosterStore
-    from chalicelib.storage.campaigns import DynamoCampaignStore
+    from chalicelib.review.store import DynamoReviewStore
+    from chalicelib.credentials.store import DynamoCredentialStore, DynamoDomainEvents
+    from chalicelib.rosters.store import DynamoRosterStore
+    from chalicelib.campaigns.store import DynamoCampaignStore
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
@@ -166,17 +166,17 @@ def _env_unsubscribe_secrets() -> list[str]:
 
 
 def _memory_campaigns() -> CampaignStore:
-    from chalicelib.storage.campaigns import MemoryCampaignStore
+    from chalicelib.campaigns.store import MemoryCampaignStore
     return MemoryCampaignStore(campaign_config().operation["progress_shards"])
 
 
 def _memory_reviews() -> ReviewStore:
-    from chalicelib.storage.reviews import MemoryReviewStore
+    from chalicelib.review.store import MemoryReviewStore
     return MemoryReviewStore()
 
 
 def memory_adapters(**overrides) -> Adapters:
-    from chalicelib.storage.boards import MemoryBoardStore
+    from chalicelib.leaderboards.store import MemoryBoardStore
     from chalicelib.storage.memory import (MemoryEventStore, MemoryLearnerRepository, MemoryOrgRepository,
                                            MemoryStreamQueue)
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),

@@ -92,7 +92,7 @@ def issuer_keys() -> Optional[str]:
     return os.environ.get("KARMAYOGI_ISSUER_KEYS")
 
 
-# Where the functions above get their values in AWS: chalicelib/secrets.py. Read when the adapters are
+# Where the functions above get their values in AWS: chalicelib/parameters.py. Read when the adapters are
 # wired (bootstrap.py), once per process; .chalice/config.json sets them per stage.
 SECRETS_SOURCES = ("env", "ssm")
 

@@ -11,7 +11,7 @@ What it does, in order:
 3. Replays it in process through the Chalice app (`chalice.test.Client`): signed POST /v1/events in batches of
    100, and after each batch (or every --drain-every batches) drains the scoring queue from moto into the SQS
    handler `score_streams`, as Lambda's event source would. Every DynamoDB call is metered (ReturnConsumedCapacity on every call, AWS's
-   billing corrections: chalicelib/storage/metering.py) and every item write is tallied by partition key.
+   billing corrections: local/metering.py) and every item write is tallied by partition key.
 4. Loads synthetic leaderboards of 10,000 and 1,00,000 learners straight into the board tables (sharded as
    DynamoBoardStore shards them) and measures a board page, an org board page, the around-me call and one
    learner's summary (ranks in 4 scopes x 3 periods) at each size.
@@ -305,7 +305,7 @@ class Cost:
 
 def add_usage(into, usage) -> None:
     """Sum a metering.Usage into another (operations and tables)."""
-    from chalicelib.storage.metering import Counts
+    from local.metering import Counts
     for source, target in ((usage.operations, into.operations), (usage.tables, into.tables)):
         for name, counts in source.items():
             target.setdefault(name, Counts()).add(counts)
@@ -365,7 +365,7 @@ class Replay:
         self.app_module, self.client, self.sqs, self.queue_url = app_module, client, sqs, queue_url
         self.queue_name = settings.SCORING_QUEUE
         self.meter, self.adapters = meter, adapters
-        from chalicelib.storage.metering import Usage
+        from local.metering import Usage
         self.ingest_usage, self.score_usage = Usage(), Usage()
         self.ingest_by_type: dict[str, Cost] = defaultdict(Cost)
         self.score_by_type: dict[str, Cost] = defaultdict(Cost)
@@ -878,7 +878,7 @@ def report_capacity(args, stream: Stream, replay: Replay) -> tuple[list[str], fl
         "a repeat message (the learner was queued twice before the queue was drained; the first recompute "
         "covered both). A learner's cost grows with their history: each recompute reads all their events and "
         "ledger. WCU include the meter's corrections (transactions cost 2 WCU per KB per item, plus the LSI "
-        "by_rank copy of each board entry Put; failed conditional writes are billed): chalicelib/storage/metering.py.")
+        "by_rank copy of each board entry Put; failed conditional writes are billed): local/metering.py.")
 
     wcu_ev, rcu_ev = total.wcu / n, total.rcu / n
     act_wcu, act_rcu = ((activity_total.wcu / activity_count, activity_total.rcu / activity_count)
@@ -920,7 +920,7 @@ def _busiest(key_writes: dict, label: str, lead: str = "\n") -> tuple[list[str],
 
 
 def report_hot_keys(key_writes: dict, index_writes: dict, replay: Replay, wcu_per_event: float) -> list[str]:
-    from chalicelib.storage.metering import Writes
+    from local.metering import Writes
     out = [heading("Where the writes went: partition keys, tables, indexes")]
     items = sum(w.items for w in key_writes.values())
     if not items:
@@ -1097,7 +1097,7 @@ def run(args) -> int:
     import app as app_module
     from chalicelib import bootstrap, settings
     from chalicelib.storage.dynamodb import create_tables
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
 
     started = time.perf_counter()
     create_tables()

@@ -1,6 +1,6 @@
 """What campaigns cost, measured on DynamoDB Local: `python -m local.bench_campaigns` (`make bench-campaigns`).
 
-Prints, with every DynamoDB request metered (chalicelib/storage/metering.py: requests, RCU and WCU as AWS bills):
+Prints, with every DynamoDB request metered (local/metering.py: requests, RCU and WCU as AWS bills):
   1. one event scored through the real path (webhook store + recompute) with and without a live campaign;
   2. the dashboard of an org of 50,000 employees (roster of 50k, 30,000 participants), as an admin (with a page
      of the not-started list) and as a learner;
@@ -8,7 +8,7 @@ Prints, with every DynamoDB request metered (chalicelib/storage/metering.py: req
 
 Seeding 1,00,000 participants through full scoring would take hours on one machine, so the progress records,
 the pre-aggregated statistics and the campaign board entries and score counts are written directly, in the
-shapes scoring writes (storage/campaigns.py, storage/boards.py), with batch writes; only (1) goes through
+shapes scoring writes (campaigns/store.py, leaderboards/store.py), with batch writes; only (1) goes through
 scoring. Rosters are read through the in-memory RosterStore (the DynamoDB roster store is another branch): the
 figures leave out its reads (one BatchGetItem of subtree headcounts, one Query per roster page).
 """
@@ -74,12 +74,12 @@ def _bench(args) -> int:
     from chalicelib.leaderboards.settings import board_settings
     from chalicelib.learners.service import recompute_stream
     from chalicelib.rosters.employees import Employee, MemoryRosterStore
-    from chalicelib.storage.boards import DynamoBoardStore
-    from chalicelib.storage.campaigns import DynamoCampaignStore, progress_to_json, shard_of
+    from chalicelib.leaderboards.store import DynamoBoardStore
+    from chalicelib.campaigns.store import DynamoCampaignStore, progress_to_json, shard_of
     from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository,
                                              create_tables)
     from chalicelib.storage.memory import MemoryStreamQueue
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
     from chalicelib.storage.models import (BoardEntryRecord, BoardScoreRecord, CampaignProgressRecord,
                                            CampaignStatsRecord, LearnerRecord, OrgStatsRecord)
     from chalicelib.identity.tokens import Principal
@@ -259,7 +259,7 @@ def _bench(args) -> int:
                  close_seconds))
     goal_met = sum(1 for *_, s in everyone if s >= 240)
 
-    print(f"DynamoDB Local, chalicelib/storage/metering.py; seeding took {seeded_dashboard:.0f} s (dashboard) and "
+    print(f"DynamoDB Local, local/metering.py; seeding took {seeded_dashboard:.0f} s (dashboard) and "
           f"{seeded_close:.0f} s (close), not counted\n")
     print(f"{'what':<44} {'requests':>8} {'RCU':>8} {'WCU':>9} {'seconds':>8}")
     for label, requests, rcu, wcu, seconds in rows:

@@ -4,7 +4,7 @@ Fills the nudge-schedule table with 10,000 learners, of whom 500 are due (today 
 later or past their last rung (no index entry); measures the nightly run's selection (the sparse `due` index
 queried per shard for due <= today, paged as the run pages it); then adds 90,000 more learners, none of them due,
 and measures again. The figures should be the same: the selection reads the learners due, not the population.
-Requests and capacity units come from chalicelib/storage/metering.py (as AWS bills them).
+Requests and capacity units come from local/metering.py (as AWS bills them).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TODAY = date(2026, 11, 26)
 def _fill(start_at: int, count: int, due: int, shards: int) -> None:
     """Learners start_at..start_at+count: the first `due` of them due by today, the rest later or done."""
     from chalicelib.storage.models import NudgeScheduleRecord
-    from chalicelib.storage.notifications import shard_of
+    from chalicelib.notifications.store import shard_of
     with NudgeScheduleRecord.batch_write() as batch:
         for n in range(start_at, start_at + count):
             learner = f"learner-{n:07d}"
@@ -40,7 +40,7 @@ def _fill(start_at: int, count: int, due: int, shards: int) -> None:
 def _select(meter, shards: int):
     """What run_nightly does to find who is due (storage.notifications.DynamoNudgeSchedule.due_entries)."""
     from chalicelib.notifications.nudges import PAGE
-    from chalicelib.storage.notifications import DynamoNudgeSchedule
+    from chalicelib.notifications.store import DynamoNudgeSchedule
     schedule = DynamoNudgeSchedule()
     before = meter.snapshot()
     selected = 0
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     from babel.numbers import format_decimal
     from chalicelib.notifications.policy import default_config
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
     from chalicelib.storage.models import NudgeScheduleRecord
     NudgeScheduleRecord.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
     meter = DynamoMeter().install([NudgeScheduleRecord])

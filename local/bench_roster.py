@@ -3,7 +3,7 @@
 Starts its own DynamoDB Local on a free port (in memory; nothing else of the stack), writes a roster file to a
 temporary directory, and imports it through the real use case (rosters/service.py) and DynamoDB store, as
 `make import-roster` does. Prints rows per second, the DynamoDB requests and capacity units (metered as AWS
-bills them, chalicelib/storage/metering.py) and the importer's peak Python memory. --rows to change the size.
+bills them, local/metering.py) and the importer's peak Python memory. --rows to change the size.
 """
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def main(argv=None) -> int:
 def run(rows: int, trace: bool = False) -> int:
     from babel.numbers import format_decimal
     from chalicelib.rosters.service import import_roster
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
     from chalicelib.storage.models import ROSTER_MODELS
-    from chalicelib.storage.rosters import DynamoRosterStore
+    from chalicelib.rosters.store import DynamoRosterStore
     for model in ROSTER_MODELS:
         model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
     store = DynamoRosterStore()

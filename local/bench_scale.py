@@ -20,7 +20,7 @@ What it does, in order:
    statistics (own, subtree totals, days; ancestors too) and roster headcount counters. One learner in ten works
    in the probe learner's org, so its dashboard is read for an org of a tenth of the population.
 4. After each step measures, through the real use cases with every DynamoDB call metered
-   (chalicelib/storage/metering.py): a board page (national, this month, 20 rows), one learner's ranks
+   (local/metering.py): a board page (national, this month, 20 rows), one learner's ranks
    (4 scopes x 3 periods, GET /v1/learners/{id}'s ranks), the org's campaign dashboard as its admin (with the
    not-started list) and the nightly nudge selection (the same --due learners due at every size).
    Prints requests, RCU and milliseconds (median of --repeats calls after a warm-up) and draws them against
@@ -215,11 +215,11 @@ class Seeder:
         from chalicelib.rules.learner import LearnerStanding, Profile
         from chalicelib.rosters.employees import Employee
         from chalicelib.storage import models as m
-        from chalicelib.storage.boards import entry_rank_key, entry_state
-        from chalicelib.storage.campaigns import progress_to_json, shard_of as progress_shard
+        from chalicelib.leaderboards.store import entry_rank_key, entry_state
+        from chalicelib.campaigns.store import progress_to_json, shard_of as progress_shard
         from chalicelib.storage.dynamodb import _record_from
-        from chalicelib.storage.notifications import shard_of as nudge_shard
-        from chalicelib.storage.rosters import digest
+        from chalicelib.notifications.store import shard_of as nudge_shard
+        from chalicelib.rosters.store import digest
         out: dict[str, list[dict]] = defaultdict(list)
         scopes = self.scopes[learner.org]
         reached = {p: learner.reached - timedelta(days=31 if p == PREV_MONTH else 7 if p == PREV_WEEK else 0)
@@ -366,7 +366,7 @@ class Seeder:
         reads exactly those by key, with the previous month's score counts, which hold everyone."""
         from chalicelib.leaderboards.boards import NATIONAL, board_key, desired_entries
         from chalicelib.storage import models as m
-        from chalicelib.storage.boards import entry_rank_key, entry_state
+        from chalicelib.leaderboards.store import entry_rank_key, entry_state
         from chalicelib.leaderboards.boards import shard_of
         self.top = heapq.nsmallest(40, self.top)
         items = []
@@ -666,7 +666,7 @@ def run(args) -> int:
     from chalicelib.campaigns import service as campaigns
     from chalicelib.identity.tokens import Principal
     from chalicelib.storage.dynamodb import create_tables
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
 
     logging.getLogger("botocore").setLevel(logging.WARNING)  # not every client's credential lookup
     started = time.perf_counter()

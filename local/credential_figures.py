@@ -1,5 +1,5 @@
 """Print what Open Badges credentials cost: sizes (SVG images, credentials, VC-JWTs) and the DynamoDB requests
-of each credential route, counted by the meter (chalicelib/storage/metering.py) on moto in-process.
+of each credential route, counted by the meter (local/metering.py) on moto in-process.
 
     .venv/bin/python -m local.credential_figures
 
@@ -33,7 +33,7 @@ def main() -> None:
     from chalicelib.identity.tokens import Principal
     from chalicelib.rules.config import badge_catalogue
     from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
-    from chalicelib.storage.metering import DynamoMeter
+    from local.metering import DynamoMeter
     from chalicelib.storage.models import ALL_MODELS
 
     config = default_config()

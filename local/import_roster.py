@@ -59,7 +59,7 @@ def counted_lines(path: Path, bar):
 def run(args, out=sys.stdout) -> dict:
     from chalicelib.rosters.importer import RosterFileError
     from chalicelib.rosters.service import import_roster
-    from chalicelib.storage.rosters import DynamoRosterStore
+    from chalicelib.rosters.store import DynamoRosterStore
     if args.create_tables:
         from chalicelib.storage.models import ROSTER_MODELS
         for model in ROSTER_MODELS:

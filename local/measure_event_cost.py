@@ -1,7 +1,7 @@
 """What one course-completion event costs in DynamoDB, measured on DynamoDB Local: `python -m local.measure_event_cost`.
 
 Starts DynamoDB Local on a free port, creates the tables, wires the real DynamoDB adapters (the scoring queue
-is in memory: its messages are counted, not sent) and meters every DynamoDB call (chalicelib/storage/metering.py)
+is in memory: its messages are counted, not sent) and meters every DynamoDB call (local/metering.py)
 for two steps of one event: the webhook storing it (POST /v1/events) and the scoring step recomputing its
 learner (the SQS handler). Three cases: a learner's first event, a learner with 20 prior events, and a duplicate
 delivery of that last event.
@@ -76,12 +76,12 @@ def _measure() -> int:
     from chalicelib.ingestion.webhook import handle
     from chalicelib.learners.service import recompute_stream
     from chalicelib.leaderboards.settings import board_settings
-    from chalicelib.storage.boards import DynamoBoardStore
+    from chalicelib.leaderboards.store import DynamoBoardStore
     from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository,
                                              create_tables)
     from chalicelib.storage.memory import MemoryStreamQueue
-    from chalicelib.storage.metering import DynamoMeter
-    from chalicelib.storage.reviews import DynamoReviewStore
+    from local.metering import DynamoMeter
+    from chalicelib.review.store import DynamoReviewStore
 
     create_tables()
     adapters = Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
@@ -119,7 +119,7 @@ def _measure() -> int:
     rows += measure("(c) duplicate of (b)", copy.deepcopy(event))
 
     print(f"One course.completed event (~{len(json.dumps(event))} bytes of JSON), DynamoDB Local "
-          f"{os.path.basename(str(_jar()))}; WCU/RCU as AWS bills them (see chalicelib/storage/metering.py)\n")
+          f"{os.path.basename(str(_jar()))}; WCU/RCU as AWS bills them (see local/metering.py)\n")
     for label, step, used, messages in rows:
         print(f"== {label}: {step}" + (f"; SQS messages sent: {messages}" if step.startswith("store") else ""))
         print(used.table())

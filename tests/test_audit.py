@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib import audit, settings
 from chalicelib.ops import audit as audit_cli
-from chalicelib.storage.boards import _stats_shard
+from chalicelib.leaderboards.store import _stats_shard
 from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, LearnerRecord, LedgerRecord, OrgStatsRecord
 from tests.test_faults import LEARNER, OTHER, post, scenario, snapshot, world, drain
 

@@ -13,7 +13,7 @@ from chalicelib.credentials.config import default_config
 from chalicelib.credentials.images import MAX_BYTES, badge_svg
 from chalicelib.credentials.keys import IssuerKeys, NoSigningKey, parse_key_set
 from chalicelib.rules.config import badge_catalogue
-from chalicelib.storage.credentials import IssuedCredential, MemoryCredentialStore
+from chalicelib.credentials.store import IssuedCredential, MemoryCredentialStore
 from local.dev_keys import new_private_key, private_jwk, public_jwk
 from tests.test_credentials import assert_valid_ob3
 

@@ -6,7 +6,7 @@ import jwt
 
 from local.dev_keys import new_private_key, private_jwk
 from tests.conftest import TEST_KEY, TEST_KID, bearer, pump, signed_headers
-from tests.test_secrets import JWKS_PARAMETER, OLD, SECRETS_PARAMETER, jwks, put, reads, ssm, wired  # noqa: F401
+from tests.test_parameters import JWKS_PARAMETER, OLD, SECRETS_PARAMETER, jwks, put, reads, ssm, wired  # noqa: F401
 
 ISSUER_KEYS_PARAMETER = "/karmayogi/test/issuer-keys"
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib import bootstrap, secrets, settings
+from chalicelib import bootstrap, parameters, settings
 from chalicelib.campaigns import service as campaigns
 from chalicelib.notifications import campaigns as notices
 from chalicelib.notifications import digest, nudges, unsubscribe
@@ -301,11 +301,11 @@ def test_admin_summary_recipients_come_from_ssm_and_a_missing_parameter_means_no
     ssm = bootstrap._ssm_client()
     config = settings.SecretsConfig("ssm", "/w", "/j", None, 60,
                                     admin_summary_recipients_parameter="/karmayogi/test/admin-summary-recipients")
-    source = secrets.admin_summary_recipients_source(config, bootstrap._ssm_client)
+    source = parameters.admin_summary_recipients_source(config, bootstrap._ssm_client)
     assert source() == {}
     ssm.put_parameter(Name="/karmayogi/test/admin-summary-recipients", Type="String",
                       Value='{"org_a": ["admin-a"]}')
-    fresh = secrets.admin_summary_recipients_source(config, bootstrap._ssm_client)
+    fresh = parameters.admin_summary_recipients_source(config, bootstrap._ssm_client)
     assert fresh() == {"org_a": ["admin-a"]}
 
 

@@ -15,7 +15,7 @@ from typing import Iterable
 from chalicelib.audit import Difference
 from chalicelib.leaderboards.boards import Scope, scope_of_board, scopes_for
 from chalicelib.orgtree import parent_lookup
-from chalicelib.storage.boards import _stats_shard
+from chalicelib.leaderboards.store import _stats_shard
 from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
 
 PAGE = 500

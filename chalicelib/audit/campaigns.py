@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 from chalicelib.audit import Difference
 from chalicelib.campaigns import rules, service as campaigns
 from chalicelib.rules import abuse
-from chalicelib.storage.campaigns import progress_to_json, shard_of
+from chalicelib.campaigns.store import progress_to_json, shard_of
 from chalicelib.storage.models import CampaignProgressRecord, CampaignRecord, CampaignStatsRecord, LearnerRecord
 
 PAGE = 100
@@ -119,7 +119,7 @@ class CampaignProgressAuditor:
 
 
 def stats_key(campaign_id: str, org_id: str, shard: int) -> str:
-    return f"{campaign_id}|{org_id}#{shard}"  # as storage/campaigns.py writes them
+    return f"{campaign_id}|{org_id}#{shard}"  # as campaigns/store.py writes them
 
 
 class CampaignStatsAuditor:

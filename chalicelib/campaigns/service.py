@@ -27,7 +27,7 @@ from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.learner import LearnerStanding, Profile
 from chalicelib.rules.periods import utc_iso
-from chalicelib.storage.campaigns import Award
+from chalicelib.campaigns.store import Award
 from chalicelib.storage.ports import DomainEvent
 
 NOT_STARTED_CURSOR = r"\d{1,6}\|(" + ID_PATTERN + ")?"
@@ -449,7 +449,7 @@ REPORT_COLUMNS = ("org_id", "name", "headcount", "participants", "goal_met", "go
 def _org_rows(campaign: Campaign, adapters) -> list[dict]:
     """Per org with participants (each learner counted in their own org): the report's rows."""
     participating = {s.org_id: s for s in adapters.boards.org_stats(campaign.period) if s.learners > 0}
-    # "own" buckets live in shard 0 (storage/campaigns.py): one batch read, no org-type lookups.
+    # "own" buckets live in shard 0 (campaigns/store.py): one batch read, no org-type lookups.
     own = adapters.campaigns.totals(campaign.id, {o: 1 for o in participating}, "own") if participating else {}
     headcounts = _roster_headcounts(adapters)(
         {s.org_id: s.learners for s in adapters.boards.org_stats(leaderboards.MEMBERS) if s.org_id in participating})

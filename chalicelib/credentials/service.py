@@ -14,7 +14,7 @@ from chalicelib.errors import bad_request, not_found, json_object, storable_text
 from chalicelib.events import is_id
 from chalicelib.identity.access import forbidden, require_national_admin
 from chalicelib.rules.periods import utc_iso
-from chalicelib.storage.credentials import IssuedCredential
+from chalicelib.credentials.store import IssuedCredential
 
 CREDENTIAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 STATUS_LIST_ID = re.compile(r"[0-9]{1,4}")

@@ -22,7 +22,7 @@ from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank,
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.rules.periods import ALL_TIME, month_of, week_of
 from chalicelib.rules.privacy import Listing, anonymous_name, shows_name
-from chalicelib.storage.boards import entry_rank_key
+from chalicelib.leaderboards.store import entry_rank_key
 from chalicelib.storage.ports import ConcurrentUpdate
 
 MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
@@ -76,7 +76,7 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
     Called before the new standing is saved: if we crash in between, the retry sees the same difference, finds
     the boards already right, and saves. If the save then loses to a concurrent recompute, the caller retries
     with `touched` (the boards this call checked, added here), so whatever we wrote is put right. Each board
-    change is applied once (see storage/boards.py).
+    change is applied once (see leaderboards/store.py).
 
     Campaign boards (period "campaign:<id>", chalicelib/campaigns/) go through here too, with standings that
     hold only the campaign's period and members=False: the org's headcount entry is the learner's own.

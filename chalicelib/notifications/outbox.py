@@ -13,7 +13,7 @@ from typing import Optional
 from chalicelib.learners import preferences
 from chalicelib.notifications import messages, policy
 from chalicelib.rules.periods import utc_stamp
-from chalicelib.storage.notifications import Notification, shard_of
+from chalicelib.notifications.store import Notification, shard_of
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Use cases of the anti-abuse review: keep the held list in line while scoring, list it, decide on it.
 
 The rule (rules/abuse.py) decides what is held, from the learner's events alone; the fold scores a held event
-only once it is released. Decisions are stored per event (storage/reviews.py) and fed to the fold, so a
+only once it is released. Decisions are stored per event (review/store.py) and fed to the fold, so a
 learner's standing stays a pure function of (events, decisions). A decision queues the learner for
 recompute: points, badges and board entries of a released event follow from that, like for any late event.
 """

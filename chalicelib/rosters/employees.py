@@ -78,7 +78,7 @@ class RosterStore(Protocol):
 
 
 class MemoryRosterStore:
-    """In-memory RosterStore, behaving as the DynamoDB one (storage/rosters.py): one row per learner id and
+    """In-memory RosterStore, behaving as the DynamoDB one (rosters/store.py): one row per learner id and
     all-or-nothing apply() with the same conflict check. Headcounts are counted from the rows (the DynamoDB
     store keeps counters; tests check both agree with the rows)."""
 

@@ -281,7 +281,7 @@ class RosterRecord(Model):
 
 
 class RosterHeadcountRecord(Model):
-    """Employees on an org's own roster, as a few counters summed on read (storage/rosters.py COUNTER_SHARDS):
+    """Employees on an org's own roster, as a few counters summed on read (rosters/store.py COUNTER_SHARDS):
     each moved in the same transaction as the rows it counts, by one of the importer's concurrent writers."""
     Meta = _meta("roster-headcounts")
     org_id = UnicodeAttribute(hash_key=True)
@@ -291,7 +291,7 @@ class RosterHeadcountRecord(Model):
 
 ROSTER_MODELS = (RosterRecord, RosterHeadcountRecord)
 
-# --- Karmayogi Saptah campaigns (chalicelib/campaigns/, storage/campaigns.py) -----------------------------
+# --- Karmayogi Saptah campaigns (chalicelib/campaigns/, campaigns/store.py) -----------------------------
 
 class CampaignRecord(Model):
     """One campaign: its definition, lifecycle status, frozen results and the closing run's cursor."""
@@ -349,7 +349,7 @@ class CampaignAwardRecord(Model):
 
 CAMPAIGN_MODELS = (CampaignRecord, CampaignProgressRecord, CampaignStatsRecord, CampaignAwardRecord)
 
-# --- notifications (chalicelib/notifications/, storage/notifications.py) ----------------------------------
+# --- notifications (chalicelib/notifications/, notifications/store.py) ----------------------------------
 
 class NotificationPendingIndex(GlobalSecondaryIndex):
     """Sparse: only records still queued or sending carry pending_shard, so the sweeper reads exactly those

@@ -25,12 +25,12 @@ import pytest  # noqa: E402
 from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.leaderboards.settings import board_settings  # noqa: E402
 from chalicelib.storage import models  # noqa: E402
-from chalicelib.storage.boards import DynamoBoardStore  # noqa: E402
+from chalicelib.leaderboards.store import DynamoBoardStore  # noqa: E402
 from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository,  # noqa: E402
                                          DynamoOrgRepository, create_tables)
 from chalicelib.storage.memory import MemoryStreamQueue  # noqa: E402
-from chalicelib.storage.reviews import DynamoReviewStore  # noqa: E402
-from chalicelib.storage.rosters import DynamoRosterStore  # noqa: E402
+from chalicelib.review.store import DynamoReviewStore  # noqa: E402
+from chalicelib.rosters.store import DynamoRosterStore  # noqa: E402
 
 MODELS = models.ALL_MODELS
 

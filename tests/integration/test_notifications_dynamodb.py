@@ -11,7 +11,7 @@ from chalicelib.learners.service import recompute_stream
 from chalicelib.notifications import delivery, digest, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-from chalicelib.storage.notifications import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
+from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
                                               DynamoNudgeSchedule, DynamoSuppressionList, NudgeEntry)
 from tests.notify_helpers import CONTEXTS, add_learner, ist
 from tests.rules_builders import completion

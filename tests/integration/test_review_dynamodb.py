@@ -7,10 +7,10 @@ from chalicelib.events import parse_event
 from chalicelib.learners.service import recompute_stream
 from chalicelib.rules import abuse
 from chalicelib.rules.config import default_rules
-from chalicelib.storage.metering import DynamoMeter
+from local.metering import DynamoMeter
 from chalicelib.storage.models import ReviewRecord
 from chalicelib.storage.ports import AlreadyDecided
-from chalicelib.storage.reviews import SHARDS, shard_of
+from chalicelib.review.store import SHARDS, shard_of
 from tests.rules_builders import completion, ist
 
 RECEIVED = datetime(2024, 11, 1, 6, 30, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from chalicelib.events import OrgBlock, parse_event
 from chalicelib.learners.ledger import entries_to_append
 from chalicelib.learners.service import _persisted, recompute_stream
 from chalicelib.rules.learner import evaluate
-from chalicelib.storage.metering import DynamoMeter
+from local.metering import DynamoMeter
 from chalicelib.storage.models import DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 from tests.conftest import fixture_event

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from chalicelib import bootstrap, settings
-from chalicelib.secrets import Cached, SecretUnavailable, split_secrets
+from chalicelib.parameters import Cached, SecretUnavailable, split_secrets
 from local.dev_keys import mint, new_private_key, public_jwk
 from tests.conftest import TEST_KEY, TEST_KID, bearer, signed_headers
 from tests.openapi_check import assert_matches_spec
