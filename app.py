@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import audit, deadletters, settings
+from chalicelib import audit, deadletters, facts, settings
 from chalicelib.bootstrap import adapters, s3_client, sqs_client
 from chalicelib.campaigns import service as campaigns
 from chalicelib.credentials import service as credentials
@@ -11,7 +11,7 @@ from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.learners import service as learners
-from chalicelib.notifications import delivery, digest, nudges, outbox
+from chalicelib.notifications import delivery, nudges, outbox
 from chalicelib.notifications import campaigns as campaign_notices
 from chalicelib.notifications import service as notifications
 from chalicelib.notifications.sending import messages_in
@@ -22,6 +22,7 @@ from chalicelib.pages.web import PageRequest, serve
 from chalicelib.queues import bodies_in, streams_in
 from chalicelib.review import service as review
 from chalicelib.rosters import service as rosters
+from chalicelib.scoring import pipeline as scoring
 
 # configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
 app = Chalice(app_name="karmayogi-engage", configure_logs=False)
@@ -373,7 +374,7 @@ def logout():
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)
 def score_streams(event):
     reasons: dict[str, str] = {}
-    learners.recompute_streams(streams_in(event), adapters(), logger, reasons)
+    scoring.recompute_streams(streams_in(event), adapters(), logger, reasons)
     return deadletters.batch_response(event, reasons, sqs_client, logger)
 
 
@@ -418,9 +419,9 @@ def ses_events(event):
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def notifications_every_minute(event):
-    # Badge digests of closed windows, then the outbox sweep (lost messages, crashed sends, deferred ones due).
-    digest.send_badge_digests(adapters(), _now(), logger)
-    campaign_notices.send_campaign_results(adapters(), _now(), logger)
+    # Facts due for their handlers (badge digests of closed windows, campaign results, any reaction left over
+    # from a failed attempt), then the outbox sweep (lost messages, crashed sends, deferred ones due).
+    facts.dispatch(adapters(), _now(), logger)
     outbox.sweep(adapters(), _now())
 
 

@@ -13,9 +13,11 @@ from chalicelib.credentials.achievements import CampaignAwards
 from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
+from chalicelib.facts import FactFeed, FactHandler
 from chalicelib.queues import MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.campaigns.rules import campaign_config
+from chalicelib.scoring.pipeline import Pipeline, Projection
 from chalicelib.campaigns.store import CampaignStore
 from chalicelib.leaderboards.store import BoardStore
 from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,
@@ -59,6 +61,41 @@ class Adapters:
     admin_summary_recipients: Callable[[], dict] = field(default_factory=lambda: dict)
     # The weekly audit's segments (chalicelib/audit/): SQS in AWS.
     audit_queue: object = field(default_factory=lambda: MemoryQueue())
+    # Facts not yet handled (chalicelib/facts.py): the facts table's pending index. None: a wiring without one.
+    facts: Optional[FactFeed] = None
+    # Scoring (chalicelib/scoring/): what it asks of the features, and its projections in order.
+    scoring: Pipeline = field(default_factory=lambda: scoring_pipeline())
+    # What reacts to each kind of fact, after the save that recorded it.
+    fact_handlers: dict[str, FactHandler] = field(default_factory=lambda: fact_handlers())
+
+
+def scoring_pipeline() -> Pipeline:
+    """The scoring pipeline's parts: campaign multipliers and board scopes in, then the projections, in this order
+    (each written before the learner is saved; see scoring/pipeline.py)."""
+    from chalicelib.campaigns.progress import boosts_for, project_progress
+    from chalicelib.leaderboards.projection import project_boards, scopes_of
+    from chalicelib.learners.erasure import project_erasure
+    from chalicelib.notifications.schedule import project_nudges
+    from chalicelib.review.service import project_holds
+    return Pipeline(boosts=boosts_for, scopes=scopes_of, projections=(
+        Projection("review list", project_holds, on_replay=True),
+        Projection("erased-profile scrub", project_erasure, on_replay=True),
+        Projection("campaign progress", project_progress, on_replay=True),
+        Projection("nudge schedule", project_nudges),
+        Projection("boards", project_boards),
+    ))
+
+
+def fact_handlers() -> dict[str, FactHandler]:
+    """One handler per kind of fact (chalicelib/facts.py), run every minute and, if immediate, at publish."""
+    from chalicelib import facts
+    from chalicelib.credentials.service import revoke_on_rejection
+    from chalicelib.leaderboards.projection import requeue_moved_orgs
+    from chalicelib.notifications import campaigns as campaign_notices, digest
+    return {facts.BADGE_AWARDED: digest.HANDLER,
+            facts.CAMPAIGN_RESULT: campaign_notices.RESULTS_HANDLER,
+            facts.REVIEW_REJECTED: FactHandler(revoke_on_rejection, immediate=True),
+            facts.ORG_MOVED: FactHandler(requeue_moved_orgs, immediate=True)}
 
 
 @dataclass
@@ -70,7 +107,6 @@ class NotificationAdapters:
     queue: object  # notifications/sending.py NotificationQueue
     email: object  # EmailSender
     sms: object  # SmsSender
-    facts: object = None  # FactFeed (pending domain facts)
     config: object = None  # notifications/policy.py Config; None: the defaults
     sleep: Callable[[float], None] = time.sleep  # between in-process retries (tests pass a no-op)
 
@@ -79,25 +115,25 @@ class NotificationAdapters:
         return self.config or default_config()
 
 
-def memory_notifications(learners=None) -> NotificationAdapters:
+def memory_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-    from chalicelib.notifications.store import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
-                                                  MemoryNudgeSchedule, MemorySuppressionList)
+    from chalicelib.notifications.store import (MemoryCounters, MemoryNotificationStore, MemoryNudgeSchedule,
+                                                  MemorySuppressionList)
     return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
                                 MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
-                                MemorySmsSender(), MemoryFactFeed(learners) if learners is not None else None)
+                                MemorySmsSender())
 
 
 def aws_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
-    from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
-                                                  DynamoNudgeSchedule, DynamoSuppressionList)
+    from chalicelib.notifications.store import (DynamoCounters, DynamoNotificationStore, DynamoNudgeSchedule,
+                                                  DynamoSuppressionList)
     clients = _aws_clients()
     return NotificationAdapters(
         DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),
         SqsNotificationQueue(clients["sqs"], settings.NOTIFICATIONS_QUEUE),
         SesEmailSender(clients["ses"], settings.SES_SENDER, settings.SES_CONFIGURATION_SET),
-        SnsSmsSender(clients["sns"]), DynamoFactFeed())
+        SnsSmsSender(clients["sns"]))
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +180,8 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                  clock: Callable[[], float] = time.monotonic) -> Adapters:
     from chalicelib.queues import SqsQueue, SqsStreamQueue
     from chalicelib.leaderboards.store import DynamoBoardStore
-    from chalicelib.storage.dynamodb import DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository
+    from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoFactFeed, DynamoLearnerRepository,
+                                             DynamoOrgRepository)
     from chalicelib.review.store import DynamoReviewStore
     from chalicelib.credentials.store import DynamoCredentialStore, DynamoDomainEvents
     from chalicelib.rosters.store import DynamoRosterStore
@@ -155,7 +192,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     credentials=DynamoCredentialStore(), domain_events=DynamoDomainEvents(),
                     rosters=DynamoRosterStore(),
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
-                    notifications=aws_notifications(),
+                    notifications=aws_notifications(), facts=DynamoFactFeed(),
                     audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
                     **secret_adapters(secrets_config, clock))
 
@@ -177,8 +214,8 @@ def _memory_reviews() -> ReviewStore:
 
 def memory_adapters(**overrides) -> Adapters:
     from chalicelib.leaderboards.store import MemoryBoardStore
-    from chalicelib.storage.memory import (MemoryEventStore, MemoryLearnerRepository, MemoryOrgRepository,
-                                           MemoryStreamQueue)
+    from chalicelib.storage.memory import (MemoryEventStore, MemoryFactFeed, MemoryLearnerRepository,
+                                           MemoryOrgRepository, MemoryStreamQueue)
     parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
                  queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
@@ -186,7 +223,9 @@ def memory_adapters(**overrides) -> Adapters:
     # campaign awards, and what credentials and notifications read.
     facts = getattr(parts["learners"], "facts", None)
     parts.setdefault("domain_events", MemoryDomainEvents(facts))
-    parts.setdefault("notifications", memory_notifications(parts["learners"]))
+    parts.setdefault("notifications", memory_notifications())
+    if facts is not None:
+        parts.setdefault("facts", MemoryFactFeed(parts["learners"]))
     if "campaigns" not in parts:
         parts["campaigns"] = _memory_campaigns()
         if facts is not None:

@@ -389,7 +389,7 @@ class Replay:
 
     # Observers around the real code: they only label what the meter sees; the handlers are unchanged.
     def install_observers(self) -> Callable[[], None]:
-        from chalicelib.learners import service
+        from chalicelib.scoring import pipeline as service
         meter, events = self.meter, self.adapters.events
         original_add, original_recompute = events.add, service.recompute_stream
 

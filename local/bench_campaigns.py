@@ -66,13 +66,14 @@ def _chunks(items, size=2000):
 def _bench(args) -> int:
     from chalicelib.bootstrap import Adapters
     from chalicelib.campaigns import rules, service as campaigns
+    from chalicelib.campaigns.scope import forget_campaigns
     from chalicelib.campaigns.rules import campaign_config
     from chalicelib.events import OrgBlock
     from chalicelib.ingestion.signature import sign
     from chalicelib.ingestion.webhook import handle
     from chalicelib.leaderboards.boards import rank_key
     from chalicelib.leaderboards.settings import board_settings
-    from chalicelib.learners.service import recompute_stream
+    from chalicelib.scoring.pipeline import recompute_stream
     from chalicelib.rosters.employees import Employee, MemoryRosterStore
     from chalicelib.leaderboards.store import DynamoBoardStore
     from chalicelib.campaigns.store import DynamoCampaignStore, progress_to_json, shard_of
@@ -129,7 +130,7 @@ def _bench(args) -> int:
     scored("2nd event, no campaign", event("learner-x", 2, at + timedelta(minutes=1)))
     live = new_campaign("Live week", now - timedelta(days=1), now + timedelta(days=1))
     campaigns.advance(adapters, now)
-    campaigns.forget_campaigns(adapters)
+    forget_campaigns(adapters)
     scored("event scored, live campaign", event("learner-y", 1, at))
     scored("2nd event, live campaign", event("learner-y", 2, at + timedelta(minutes=1)))
 

@@ -74,7 +74,7 @@ def _measure() -> int:
     from chalicelib.bootstrap import Adapters
     from chalicelib.ingestion.signature import sign
     from chalicelib.ingestion.webhook import handle
-    from chalicelib.learners.service import recompute_stream
+    from chalicelib.scoring.pipeline import recompute_stream
     from chalicelib.leaderboards.settings import board_settings
     from chalicelib.leaderboards.store import DynamoBoardStore
     from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository,

@@ -13,7 +13,7 @@ from typing import Iterable, Optional, Union
 
 from chalicelib import bootstrap
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules.config import badge_catalogue, default_rules
 from chalicelib.rules.learner import LearnerStanding, evaluate
 

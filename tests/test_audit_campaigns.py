@@ -89,3 +89,18 @@ def test_figures_of_an_org_nobody_counts_in_are_found_and_zeroed(aws):
     assert only_campaigns(aws).clean
     ghost = CampaignStatsRecord.get(f"{national}|org_ghost#0", "total")
     assert (ghost.participants, ghost.minutes) == (0, 0)
+
+
+def test_learners_who_earned_under_a_multiplied_campaign_audit_clean(aws):
+    """The audit computes what scoring computes (scoring/compute.py), campaign multipliers included: a x2
+    campaign's doubled points are not a difference, and --repair has nothing to 'fix'."""
+    from chalicelib.audit.learners import LearnerAuditor
+    build_tree(aws)
+    create(aws, scope="ministry:min_m", multiplier=2)
+    deliver(aws, [b.completion("u1", "c-1", IN_WINDOW, areas=["functional"], minutes=90, org="org_a"),
+                  b.completion("u3", "c-1", IN_WINDOW, areas=["functional"], minutes=90, org="org_c")])
+    doubled, plain = aws.learners.get("u1").standing.points, aws.learners.get("u3").standing.points
+    assert doubled == 2 * plain > 0  # u1's org is in the ministry, u3's is not
+    report = audit.run(aws, repair=False, segments=2, workers=2, auditors=[LearnerAuditor()])
+    assert report.clean and report.complete, report.as_dict()
+    assert report.scanned["learners"] == 2

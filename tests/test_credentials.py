@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from chalicelib.storage.models import CredentialRecord
-from chalicelib.storage.ports import DomainEvent
+from chalicelib.facts import DomainEvent
 from local.dev_keys import new_private_key, private_jwk, public_jwk
 from tests.conftest import TEST_ISSUER_KEY, TEST_ISSUER_KID, bearer, pump, signed_headers
 from tests.openapi_check import assert_matches_spec

@@ -12,12 +12,13 @@ a fault-free run of the same events produced: nothing lost, nothing counted twic
 import dataclasses
 import json
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import botocore.client
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import bootstrap, deadletters, settings
+from chalicelib import bootstrap, deadletters, facts, settings
 from chalicelib.storage.models import (BoardEntryRecord, BoardScoreRecord, DomainEventRecord, LearnerRecord,
                                        LedgerRecord, OrgRecord, OrgStatsRecord, ReviewRecord)
 from local.pump import Pump
@@ -129,6 +130,10 @@ def run(events: list[dict], injector: Injector | None = None, plan=None, max_rec
         finally:
             if injector:
                 injector.active = False
+        # Then the minute's dispatch, as in AWS: a reaction a crash interrupted (an org move's re-scoring) is
+        # still pending, and runs now.
+        facts.dispatch(adapters, datetime.now(timezone.utc))
+        drain(pump)
         dead = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
                    ["Attributes"]["ApproximateNumberOfMessages"])
         assert dead == 0, "a message reached the dead-letter queue"

@@ -18,7 +18,8 @@ from chalicelib.events import parse_event
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import size_category
 from chalicelib.leaderboards.settings import board_settings
-from chalicelib.learners.service import learner_summary, recompute_stream
+from chalicelib.learners.service import learner_summary
+from chalicelib.scoring.pipeline import recompute_stream
 from tests.rules_builders import (NOW, attended, completion, deliver, deliver_one_by_one, enrolment, first_login,
                                   ist, rating, time_spent, upserted)
 from tests.rules_builders import adapters as fresh_adapters

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chalicelib.events import parse_event
 from chalicelib.leaderboards import service as leaderboards
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules.learner import evaluate
 from tests.rules_builders import (NOW, attended, completion, enrolment, first_login, ist, rating, time_spent,
                                   upserted)

@@ -8,7 +8,7 @@ from chalice import Chalice
 
 from chalicelib import bootstrap, settings
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_streams
+from chalicelib.scoring.pipeline import recompute_streams
 from chalicelib.logs import logger
 from local import seed
 from local.pump import Pump

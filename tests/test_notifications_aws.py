@@ -232,12 +232,12 @@ def test_a_badge_awarded_by_scoring_becomes_a_digest_through_the_pending_index(w
         body = __import__("json").dumps(fixture_event(name)).encode()
         assert app.http.post("/v1/events", body=body, headers=signed_headers(body)).status_code == 202
     pump(app, world)
-    facts = world.notifications.facts.pending("badge.awarded", datetime.now(timezone.utc) + timedelta(seconds=1), 10)
+    facts = world.facts.pending("badge.awarded", datetime.now(timezone.utc) + timedelta(seconds=1), 10)
     assert facts, "scoring recorded no pending badge.awarded fact"
     learner_id = facts[0][0].learner_id
     later = datetime.now(timezone.utc) + timedelta(hours=2)
     assert digest.send_badge_digests(world, later) == 1
-    assert world.notifications.facts.pending("badge.awarded", later, 10) == []  # consumed: off the index
+    assert world.facts.pending("badge.awarded", later, 10) == []  # consumed: off the index
     [record] = world.notifications.store.page(learner_id, 10, None)[0]
     assert record.kind == "badge_awarded" and len(record.context["badges"]) == len(facts)
 

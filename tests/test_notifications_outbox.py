@@ -9,7 +9,7 @@ from chalicelib.notifications import campaigns, delivery, digest, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sending import SendError, with_retries
 from chalicelib.rosters.employees import Employee, MemoryRosterStore
-from chalicelib.storage.ports import DomainEvent
+from chalicelib.facts import DomainEvent
 from tests.notify_helpers import CONTEXTS, add_learner, ist
 
 L1 = "learner-1"
@@ -345,7 +345,7 @@ def test_several_badges_within_an_hour_become_one_digest(world):
 def test_a_digest_decided_twice_after_a_crash_is_sent_once(world):
     add_learner(world, L1)
     _award(world, L1, world.catalogue[0].id, ist(2026, 11, 25, 10, 5))
-    world.notifications.facts.consumed = lambda facts: None  # crash before consuming
+    world.facts.consumed = lambda facts: None  # crash before consuming
     digest.send_badge_digests(world, ist(2026, 11, 25, 11, 15))
     digest.send_badge_digests(world, ist(2026, 11, 25, 11, 16))
     assert len(records(world)) == 1

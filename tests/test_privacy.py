@@ -351,7 +351,7 @@ def test_an_event_that_raced_the_erasure_is_scrubbed_when_it_is_scored(world, aw
 
 def test_a_scoring_save_in_flight_cannot_bring_the_name_back(world, aws):
     """Scoring read the learner before the erasure and saves after it: the version bump makes it retry."""
-    from chalicelib.learners import service
+    from chalicelib.scoring import pipeline as service
     real_get, erased = aws.learners.get, []
 
     def get_then_erase(learner_id):

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from chalicelib.errors import ApiError
 from chalicelib.identity.tokens import Principal
 from chalicelib.learners.ledger import recorded_totals
-from chalicelib.learners.service import _persisted, recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
+from chalicelib.scoring.compute import persisted as _persisted
 from chalicelib.review import service as review
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import AbuseLimits

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules import config
 from chalicelib.rules.config import default_rules, rules_from
 from tests.conftest import fixture_event

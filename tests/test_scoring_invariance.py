@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules.config import badge_catalogue, default_rules
 from chalicelib.rules.learner import evaluate
 from tests.rules_builders import (IST, NOW, adapters, attended, completion, enrolment, first_login, rating,

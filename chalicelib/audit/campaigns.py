@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Iterable, Optional
 
 from chalicelib.audit import Difference
-from chalicelib.campaigns import rules, service as campaigns
+from chalicelib.campaigns import progress as campaign_progress, rules, service as campaigns
 from chalicelib.rules import abuse
 from chalicelib.campaigns.store import progress_to_json, shard_of
 from chalicelib.storage.models import CampaignProgressRecord, CampaignRecord, CampaignStatsRecord, LearnerRecord
@@ -85,7 +85,7 @@ class CampaignProgressAuditor:
             return None
         events, received = adapters.events.stream_received(f"learner:{learner_id}")
         decisions = _decisions(learner_id, events, stored, adapters)
-        plan = campaigns.expected_progress(learner_id, events, received, stored.standing.profile.org_id,
+        plan = campaign_progress.expected_progress(learner_id, events, received, stored.standing.profile.org_id,
                                            decisions, adapters, active)
         wanted = {c.id: (None, ()) for c in active}
         wanted.update({c.id: (new, ancestors) for c, _, new, ancestors in plan})

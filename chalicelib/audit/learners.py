@@ -2,7 +2,7 @@
 
 Checks the standing (totals, streaks, badges), the ledger (what the rules say each event earns against what is
 recorded) and the learner's board entries (one batch read). Read-only; its repair re-runs the normal recompute
-(learners/service.py), then puts right any board entry that recompute found no reason to touch.
+(scoring/pipeline.py), then puts right any board entry that recompute found no reason to touch.
 """
 from __future__ import annotations
 
@@ -11,13 +11,10 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from chalicelib.audit import Difference
-from chalicelib.leaderboards import service as leaderboards
+from chalicelib.leaderboards.projection import MEMBERS, entries_wanted, scopes_of
 from chalicelib.leaderboards.boards import board_key, parse_scope, shard_of
-from chalicelib.learners import service as learners
-from chalicelib.learners.erasure import anonymous_profile
-from chalicelib.learners.ledger import entries_to_append, recorded_totals
-from chalicelib.rules import abuse
-from chalicelib.rules.learner import evaluate
+from chalicelib.scoring.compute import compute, persisted
+from chalicelib.scoring.pipeline import load, recompute_stream
 from chalicelib.storage.models import LearnerRecord
 
 PAGE = 100
@@ -41,21 +38,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def expected_state(learner_id: str, stored, adapters):
-    """(expected standing, events, ledger entries still to append) for one stored learner. Reads only."""
-    events = adapters.events.stream(f"learner:{learner_id}")
-    held = abuse.holds(events, adapters.rules.abuse)
-    decisions = {}
-    if held or stored.standing.held_events or stored.standing.rejected_events:
-        decisions = {event_id: r.status for event_id, r in adapters.reviews.for_learner(learner_id).items()
-                     if r.status in abuse.DECISIONS}
-    standing = evaluate(learner_id, events, adapters.rules, adapters.catalogue, decisions)
-    if stored.erased_at:
-        standing.profile = anonymous_profile(standing.profile)
-    occurred = {e.id: e.occurred_at for e in events}
-    missing = entries_to_append(standing.ledger, recorded_totals(adapters.learners.ledger(learner_id)), occurred,
-                                {event_id: "held for review" for event_id in held})
-    return standing, missing
+def expected_state(learner_id: str, adapters):
+    """(expected standing, ledger entries still to append) for one learner: the same snapshot and the same
+    computation as scoring (scoring/pipeline.py load, scoring/compute.py compute). Reads only."""
+    scored = compute(load(learner_id, adapters), adapters.rules, adapters.catalogue)
+    return scored.standing, scored.entries
 
 
 def _entry_state(entry) -> Any:
@@ -71,10 +58,10 @@ class LearnerAuditor:
             yield record.learner_id
 
     def _boards(self, learner_id: str, stored, standing, adapters):
-        scopes = leaderboards.scopes_of(standing.profile.org_id, adapters)
-        desired = leaderboards._desired(standing, scopes)
+        scopes = scopes_of(standing.profile.org_id, adapters)
+        desired = entries_wanted(standing, scopes)
         periods = set(standing.points_by_period) | set(standing.minutes_by_period) \
-            | set(stored.standing.points_by_period) | set(stored.standing.minutes_by_period) | {leaderboards.MEMBERS}
+            | set(stored.standing.points_by_period) | set(stored.standing.minutes_by_period) | {MEMBERS}
         every_scope = set(scopes) | {parse_scope(key) for key in stored.scopes}
         candidates = set(desired) | {board_key(s, p) for s in every_scope for p in periods}
         current = adapters.boards.current(learner_id, candidates)
@@ -86,9 +73,9 @@ class LearnerAuditor:
         stored = adapters.learners.get(learner_id)
         if stored is None:  # deleted between the scan and the read
             return []
-        standing, missing = expected_state(learner_id, stored, adapters)
+        standing, missing = expected_state(learner_id, adapters)
         found = []
-        expected, live = learners._persisted(standing), stored.standing
+        expected, live = persisted(standing), stored.standing
         by_kind: dict[str, tuple[dict, dict]] = {}
         for f in dataclasses.fields(expected):
             if f.name in SKIPPED or getattr(expected, f.name) == getattr(live, f.name):
@@ -110,16 +97,16 @@ class LearnerAuditor:
 
     def repair(self, learner_id: str, differences: list[Difference], adapters) -> None:
         if any(d.kind != "board-entry" for d in differences):
-            learners.recompute_stream(f"learner:{learner_id}", adapters)
+            recompute_stream(f"learner:{learner_id}", adapters)
         stored = adapters.learners.get(learner_id)
-        standing, _ = expected_state(learner_id, stored, adapters)
+        standing, _ = expected_state(learner_id, adapters)
         scopes, left = self._boards(learner_id, stored, standing, adapters)
         if left:
             # The recompute writes boards only where the stored standing changed, each change conditioned on the
             # entry's recorded state: an entry changed behind its back is overwritten here with what it should
             # be. Its score counts and org statistics are recounted from the entries by the board auditors,
             # which run next.
-            desired = leaderboards._desired(standing, scopes)
+            desired = entries_wanted(standing, scopes)
             for d in left:
                 overwrite_entry(d.key.rsplit("|", 1)[0], learner_id, desired.get(d.key.rsplit("|", 1)[0]), adapters)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Optional
 
 from chalicelib.campaigns import rules
-from chalicelib.campaigns.rules import ACTIVE, EDITABLE, Campaign, Progress, as_dict, campaign_config
+from chalicelib.campaigns.rules import EDITABLE, Campaign, as_dict, campaign_config
 from chalicelib.errors import ApiError, bad_request, not_found, json_object
 from chalicelib.events import ID_PATTERN, is_id
 from chalicelib.exports import to_csv
@@ -25,77 +25,17 @@ from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import Scope, board_key
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
-from chalicelib.rules.learner import LearnerStanding, Profile
 from chalicelib.rules.periods import utc_iso
+from chalicelib.campaigns.scope import (board_scope, forget_campaigns, in_scope,
+                                       org_type, subtree_of)
 from chalicelib.campaigns.store import Award
-from chalicelib.storage.ports import DomainEvent
+from chalicelib.facts import DomainEvent
 
 NOT_STARTED_CURSOR = r"\d{1,6}\|(" + ID_PATTERN + ")?"
 
 
 def conflict(message: str, field: Optional[str] = None) -> ApiError:
     return ApiError(409, "conflict", message, field)
-
-
-# --- the org tree, as campaigns ask about it ------------------------------------------------------------
-
-def _chain(org_id: Optional[str], parent_of) -> list[str]:
-    """The org and its ancestors, nearest first."""
-    chain, seen = [], set()
-    while org_id and org_id not in seen:
-        seen.add(org_id)
-        chain.append(org_id)
-        found = parent_of(org_id)
-        org_id = found[1] if found else None
-    return chain
-
-
-def in_scope(scope: str, org_id: Optional[str], parent_of) -> bool:
-    kind, ident = rules.scope_parts(scope)
-    if not org_id:
-        return False
-    return kind == "national" or within(org_id, ident, parent_of)
-
-
-def _org_type(org_id: str, parent_of) -> Optional[str]:
-    found = parent_of(org_id)
-    return found[0] if found else None
-
-
-def _board_scope(org_id: Optional[str], parent_of) -> Scope:
-    """The board scope that holds an org's whole subtree: its type decides (a department's is dept:...)."""
-    if org_id is None:
-        return Scope("national")
-    kind = {"department": "dept", "ministry": "ministry", "state": "state"}.get(_org_type(org_id, parent_of), "org")
-    return Scope(kind, org_id)
-
-
-def _subtree(org_id: str, adapters) -> list[str]:
-    """The org and every org below it (one query per org of the subtree, not per employee)."""
-    orgs, pending, seen = [], [org_id], set()
-    while pending:
-        org = pending.pop()
-        if org in seen:
-            continue
-        seen.add(org)
-        orgs.append(org)
-        pending.extend(adapters.orgs.children(org))
-    return orgs
-
-
-# --- definitions, cached for scoring ---------------------------------------------------------------------
-
-def cached_campaigns(adapters) -> list[Campaign]:
-    """Every campaign, re-read at most once per definitions_cache_seconds (scoring calls this per learner)."""
-    cache = adapters.__dict__.setdefault("_campaign_cache", {})
-    if cache.get("until", 0) < time.monotonic():
-        cache["campaigns"] = adapters.campaigns.all()
-        cache["until"] = time.monotonic() + campaign_config().operation["definitions_cache_seconds"]
-    return cache["campaigns"]
-
-
-def forget_campaigns(adapters) -> None:
-    adapters.__dict__.pop("_campaign_cache", None)
 
 
 # --- access ---------------------------------------------------------------------------------------------
@@ -211,95 +151,10 @@ def advance(adapters, now: datetime, log=None, budget_seconds: Optional[float] =
     return done
 
 
-# --- scoring: multipliers and progress ---------------------------------------------------------------------
-
-def boosts_for(events, adapters) -> dict[str, list[rules.Boost]]:
-    """org id -> multipliers of campaigns whose scope contains it, for the orgs in these events."""
-    boosts = [(c, rules.boost_of(c)) for c in cached_campaigns(adapters)]
-    boosts = [(c, b) for c, b in boosts if b]
-    if not boosts:
-        return {}
-    parent_of = parent_lookup(adapters)
-    orgs = {e.learner.org_id for e in events if hasattr(e, "learner")}
-    return {org: [b for c, b in boosts if in_scope(c.scope, org, parent_of)] for org in orgs}
-
-
-def _campaign_standing(learner_id: str, p: Optional[Progress], period: str) -> Optional[LearnerStanding]:
-    """A standing holding only one campaign's period, for the board mechanism (leaderboards.sync_learner)."""
-    if p is None:
-        return None
-    return LearnerStanding(learner_id, profile=Profile(org_id=p.org_id), points_by_period=Counter({period: p.score}),
-                           minutes_by_period=Counter({period: p.minutes}),
-                           reached_at={period: p.reached_at} if p.reached_at else {})
-
-
-def _board_scopes(campaign: Campaign, org_id: Optional[str], adapters) -> list[Scope]:
-    """The learner's board scopes that lie inside the campaign's scope."""
-    parent_of = parent_lookup(adapters)
-    kind, ident = rules.scope_parts(campaign.scope)
-    return [s for s in leaderboards.scopes_of(org_id, adapters)
-            if (s.kind == "national" and kind == "national")
-            or (s.kind != "national" and (kind == "national" or within(s.id, ident, parent_of)))]
-
-
-def expected_progress(learner_id: str, events, received, current_org: Optional[str], decisions, adapters,
-                      campaigns: list[Campaign]) -> list[tuple[Campaign, str, Optional[Progress], tuple[str, ...]]]:
-    """(campaign, org, progress, the org's ancestors) for each of `campaigns` in which some event of the learner
-    happened in an org of its scope: a pure function of the learner's events (and the org tree). Campaigns not
-    listed keep no progress record for the learner. Shared by scoring and the audit (chalicelib/audit/)."""
-    parent_of = parent_lookup(adapters)
-    latest_org: dict[str, tuple] = {}  # org -> (occurred_at, id) of the learner's latest event there
-    for e in events:
-        if hasattr(e, "learner") and e.type != "learner.upserted":
-            latest_org[e.learner.org_id] = max(latest_org.get(e.learner.org_id, e.order_key), e.order_key)
-    found = []
-    for campaign in campaigns:
-        orgs = {o for o in latest_org if in_scope(campaign.scope, o, parent_of)}
-        if not orgs:
-            continue
-        org = current_org if current_org in orgs else max(orgs, key=lambda o: latest_org[o])
-        new = rules.progress(campaign, learner_id, org, events, received, orgs, decisions, adapters.rules.abuse)
-        found.append((campaign, org, new, tuple(_chain(org, parent_of)[1:])))
-    return found
-
-
-def sync_progress(learner_id: str, events, received, standing: LearnerStanding, decisions, adapters,
-                  touched: set[str]) -> None:
-    """Bring the learner's progress in every active campaign (and its boards and org statistics) in line with
-    their events. Called by scoring; each write is conditioned on what it read, so a retry is safe."""
-    campaigns = [c for c in cached_campaigns(adapters) if c.status in ACTIVE]
-    if not campaigns:
-        return
-    wanted = expected_progress(learner_id, events, received, standing.profile.org_id, decisions, adapters,
-                               campaigns)
-    if not wanted:
-        return
-    parent_of = parent_lookup(adapters)
-    stored = adapters.campaigns.progress([(c.id, learner_id) for c, *_ in wanted])
-    config = campaign_config()
-    for campaign, org, new, ancestors in wanted:
-        old = stored.get((campaign.id, learner_id))
-        if (old.progress.state() if old else None) == (new.state() if new else None) \
-                and (not old or old.ancestors == ancestors):
-            continue
-        # Boards first, the progress record last: a crash in between leaves the old record, so the retry sees
-        # the same difference and finishes (the boards are then found right already).
-        old_org = old.progress.org_id if old else None
-        leaderboards.sync_learner(
-            _campaign_standing(learner_id, old.progress if old else None, campaign.period),
-            _campaign_standing(learner_id, new, campaign.period) or LearnerStanding(learner_id, Profile(org_id=org)),
-            _board_scopes(campaign, org, adapters),
-            tuple(s.key for s in _board_scopes(campaign, old_org, adapters)) if old else (),
-            adapters, touched, members=False)
-        delta = rules.stats_delta(old.progress if old else None, old.ancestors if old else (), new, ancestors)
-        shards = {o: config.shards_for(_org_type(o, parent_of)) for o, _ in delta}
-        adapters.campaigns.apply_progress(old, new, ancestors, delta, shards)
-
-
 # --- reading progress, dashboards, boards, reports -----------------------------------------------------------
 
 def _org_shards(org_id: str, adapters) -> int:
-    return campaign_config().shards_for(_org_type(org_id, parent_lookup(adapters)))
+    return campaign_config().shards_for(org_type(org_id, parent_lookup(adapters)))
 
 
 def learner_progress(campaign_id: str, learner_id: Optional[str], principal, adapters) -> dict:
@@ -350,10 +205,10 @@ def dashboard(campaign_id: str, query: dict, principal, adapters) -> dict:
     org_id = _dashboard_org(campaign, query.get("org_id"), adapters)
     parent_of = parent_lookup(adapters)
     admin = administers(principal, org_id, parent_of)
-    subtree = _subtree(org_id, adapters)
+    subtree = subtree_of(org_id, adapters)
     own = adapters.rosters.headcounts(subtree)
     children = adapters.orgs.children(org_id)
-    child_trees = {child: _subtree(child, adapters) for child in children}  # already walked: cheap with a cache
+    child_trees = {child: subtree_of(child, adapters) for child in children}  # already walked: cheap with a cache
     stats = adapters.campaigns.stats(campaign.id, org_id, _org_shards(org_id, adapters))
     total = stats.get("total", Counter())
     headcount = sum(own.values())
@@ -367,7 +222,7 @@ def dashboard(campaign_id: str, query: dict, principal, adapters) -> dict:
                          "participants": t["participants"], "goal_met": t["goal_met"],
                          "participation_percent": _percent(t["participants"], heads),
                          "goal_met_percent": _percent(t["goal_met"], heads), "hours": round(t["minutes"] / 60, 1)})
-    top = leaderboards.board_page(_board_scope(org_id, parent_of), campaign.period,
+    top = leaderboards.board_page(board_scope(org_id, parent_of), campaign.period,
                                   {"limit": str(campaign_config().operation["dashboard_top_learners"])},
                                   adapters, principal)
     days = sorted((b[4:], c) for b, c in stats.items() if b.startswith("day:"))
@@ -421,7 +276,7 @@ def learner_board(campaign_id: str, query: dict, principal, adapters) -> dict:
     campaign = _readable(campaign_id, principal, adapters)
     kind, ident = rules.scope_parts(campaign.scope)
     scope = leaderboards.resolve_scope(query["scope"]) if query.get("scope") else \
-        _board_scope(ident, parent_lookup(adapters))
+        board_scope(ident, parent_lookup(adapters))
     return leaderboards.board_page(scope, campaign.period, query, adapters, principal)
 
 
@@ -436,7 +291,7 @@ def org_board(campaign_id: str, query: dict, principal, adapters) -> dict:
     campaign = _readable(campaign_id, principal, adapters)
     kind, ident = rules.scope_parts(campaign.scope)
     scope = leaderboards.resolve_scope(query["scope"], allowed=("ministry", "state", "dept", "national")) \
-        if query.get("scope") else _board_scope(ident, parent_lookup(adapters))
+        if query.get("scope") else board_scope(ident, parent_lookup(adapters))
     if scope.kind == "org":
         raise bad_request("scope", "an org campaign has no org board: use the dashboard's sub_orgs")
     return leaderboards.org_board_of(scope, campaign.period, query, adapters, _roster_headcounts(adapters))

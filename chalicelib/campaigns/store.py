@@ -22,7 +22,8 @@ from chalicelib import settings
 from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
 from chalicelib.storage.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
                                        CampaignStatsRecord, DomainEventRecord, pending_fact_key)
-from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
+from chalicelib.facts import DomainEvent
+from chalicelib.storage.ports import ConcurrentUpdate
 from chalicelib.storage.conditions import applied
 
 StatsDelta = Mapping[tuple[str, str], Mapping[str, int]]  # (org id, bucket) -> field -> amount

@@ -12,6 +12,7 @@ from chalicelib.credentials.achievements import DomainEventCampaignAwards, achie
 from chalicelib.credentials.images import badge_svg
 from chalicelib.errors import bad_request, not_found, json_object, storable_text
 from chalicelib.events import is_id
+from chalicelib.facts import consume
 from chalicelib.identity.access import forbidden, require_national_admin
 from chalicelib.rules.periods import utc_iso
 from chalicelib.credentials.store import IssuedCredential
@@ -124,6 +125,15 @@ def revoke_withdrawn(learner_id: str, reason: str, by: str, adapters, now: datet
             for issued in adapters.credentials.for_learner(learner_id)
             if issued.revocation is None and issued.badge_id in catalogue
             and issued.badge_id not in stored.standing.badges]
+
+
+def revoke_on_rejection(facts, adapters, now: datetime, log=None) -> int:
+    """The review.rejected handler (bootstrap.FACT_HANDLERS): a rejected event's award is not the learner's."""
+    revoked = 0
+    for fact in facts:
+        revoked += len(revoke_withdrawn(fact.learner_id, fact.payload["reason"], fact.payload["by"], adapters, now))
+        consume(adapters, [fact])
+    return revoked
 
 
 def revocation_list(list_id: str, adapters) -> dict:

@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.credentials.ob3 import Revocation, credential_of
 from chalicelib.storage.models import CredentialRecord, DomainEventRecord, RevocationRecord
-from chalicelib.storage.ports import DomainEvent
+from chalicelib.facts import DomainEvent
 from chalicelib.storage.conditions import applied, conditional_failed
 
 

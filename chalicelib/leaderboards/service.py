@@ -14,110 +14,16 @@ from typing import Callable, Optional
 
 from chalicelib.errors import bad_request
 from chalicelib.events import ID_PATTERN, is_id
-from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
-from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, desired_entries, parse_period,
-                                            parse_scope, previous_period, scope_of_board, scopes_for,
-                                            size_category)
+from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, parse_period,
+                                            parse_scope, previous_period, size_category)
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.rules.periods import ALL_TIME, month_of, week_of
 from chalicelib.rules.privacy import Listing, anonymous_name, shows_name
+from chalicelib.leaderboards.projection import MEMBERS, scopes_of  # noqa: F401 (readers of boards use these too)
 from chalicelib.leaderboards.store import entry_rank_key
-from chalicelib.storage.ports import ConcurrentUpdate
 
-MEMBERS = "members"  # pseudo-period: one entry per learner in their org, so org stats count headcount
-ATTEMPTS = 5
 BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|" + ID_PATTERN  # a rank key
-
-
-# --- keeping boards in line ------------------------------------------------------------------------------
-
-def _desired(standing: LearnerStanding, scopes: list[Scope], members: bool = True) -> dict[str, Entry]:
-    entries = desired_entries(standing.learner_id, standing.profile.org_id, standing.points_by_period,
-                              standing.minutes_by_period, standing.reached_at, scopes)
-    if members and standing.profile.org_id:
-        board = board_key(Scope("org", standing.profile.org_id), MEMBERS)
-        entries[board] = Entry(board, standing.learner_id, standing.profile.org_id, 0, 0, None)
-    return entries
-
-
-def _period_state(standing: Optional[LearnerStanding], period: str):
-    if standing is None:
-        return None
-    return (standing.points_by_period.get(period, 0), standing.minutes_by_period.get(period, 0),
-            standing.reached_at.get(period))
-
-
-def scopes_of(org_id: Optional[str], adapters) -> list[Scope]:
-    """The scopes a learner of this org is ranked in, from the (briefly cached) org tree."""
-    return scopes_for(org_id, parent_lookup(adapters))
-
-
-def learners_under(org_id: str, adapters) -> list[str]:
-    """Every learner in an org and the orgs below it: their board scopes change when the org moves."""
-    learners, pending, seen = [], [org_id], set()
-    while pending:
-        org = pending.pop()
-        if org in seen:
-            continue
-        seen.add(org)
-        learners.extend(adapters.boards.learners_on(board_key(Scope("org", org), MEMBERS)))
-        pending.extend(adapters.orgs.children(org))
-    return learners
-
-
-def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scopes: list[Scope],
-                 old_scope_keys: tuple[str, ...], adapters, touched: set[str], members: bool = True) -> None:
-    """Apply to the boards what changed between the stored standing and the new one.
-
-    `scopes` are the learner's scopes now; `old_scope_keys` those their entries were last written under (the
-    org may have moved in the tree since, so they are remembered, not recomputed).
-
-    Called before the new standing is saved: if we crash in between, the retry sees the same difference, finds
-    the boards already right, and saves. If the save then loses to a concurrent recompute, the caller retries
-    with `touched` (the boards this call checked, added here), so whatever we wrote is put right. Each board
-    change is applied once (see leaderboards/store.py).
-
-    Campaign boards (period "campaign:<id>", chalicelib/campaigns/) go through here too, with standings that
-    hold only the campaign's period and members=False: the org's headcount entry is the learner's own.
-    """
-    parent_of = parent_lookup(adapters)
-    desired = _desired(after, scopes, members)
-    periods = set(after.points_by_period) | set(after.minutes_by_period)
-    if before is not None:
-        periods |= set(before.points_by_period) | set(before.minutes_by_period)
-    moved = before is None or tuple(s.key for s in scopes) != tuple(old_scope_keys)
-    changed = {p for p in periods if moved or _period_state(before, p) != _period_state(after, p)}
-    extra = {MEMBERS} if members else set()
-    candidates = {board_key(s, p) for s in scopes for p in changed | extra}
-    if moved and old_scope_keys:
-        old_scopes = [parse_scope(key) for key in old_scope_keys]
-        candidates |= {board_key(s, p) for s in old_scopes for p in periods | extra}
-    # `touched` is shared by the learner's calendar boards and each campaign's: only this call's own kind.
-    candidates |= {b for b in touched if (b.split("|", 1)[1] in periods if not members
-                                          else not b.split("|", 1)[1].startswith("campaign:"))}
-    touched |= candidates
-    # Each org's own ancestors, for its statistics: a learner moving org also changes the old org's figures,
-    # which must keep the old org's parents, not take the new org's.
-    orgs = {scope_of_board(b).id for b in candidates if scope_of_board(b).kind == "org"}
-    parents = {org: [s.key for s in scopes_for(org, parent_of)[1:] if s.kind != "national"] for org in orgs}
-    for attempt in range(ATTEMPTS):
-        current = adapters.boards.current(after.learner_id, candidates)
-        changes = [(current.get(b), desired.get(b)) for b in sorted(candidates) if current.get(b) != desired.get(b)]
-        try:
-            if changes:
-                adapters.boards.apply(changes, parents)
-            break
-        except ConcurrentUpdate:
-            if attempt == ATTEMPTS - 1:
-                raise
-    if moved and scopes and scopes[0].kind == "org":
-        # The org's ancestors changed (or the learner was first scored before the org was known): statistics
-        # rows no entry change touched would keep the old ancestors, and the org would be missing from (or
-        # stay on) its new parents' org boards. Found by tests/test_faults.py (an org scored after its learners).
-        org = scopes[0].id
-        for board in sorted(b for b in desired if scope_of_board(b).id == org and scope_of_board(b).kind == "org"):
-            adapters.boards.refresh_parents(board.split("|", 1)[1], org, parents.get(org, []))
 
 
 # --- reading learner boards ------------------------------------------------------------------------------

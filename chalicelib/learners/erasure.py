@@ -8,9 +8,9 @@ from <org>" from then on.
 
 Three writers can race an erasure; each is closed off:
 * a scoring save in flight: mark_erased bumps the version, so that save fails, re-reads and sees erased_at;
-  scoring of an erased learner always empties the profile (keep_erased);
+  scoring of an erased learner always empties the profile (learners/erasure.py project_erasure);
 * a learner.upserted arriving: ingestion strips the personal fields of events of erased learners, and one
-  that was checked just before the mark is scrubbed by the scoring its arrival queues (keep_erased);
+  that was checked just before the mark is scrubbed by the scoring its arrival queues (learners/erasure.py project_erasure);
 * a second erasure: every step is idempotent, and erased_at keeps the first time.
 """
 from __future__ import annotations
@@ -20,15 +20,10 @@ from datetime import datetime
 from chalicelib.errors import not_found
 from chalicelib.events import is_id
 from chalicelib.identity.access import require_national_admin
-from chalicelib.rules.learner import Profile
 from chalicelib.rules.periods import utc_iso
-from chalicelib.rules.privacy import personal_fields, without_personal_data
+from chalicelib.rules.privacy import anonymous_profile, personal_fields, without_personal_data
 
 KEPT = ["learner_id", "org_id", "events (learning facts only)", "points", "ledger", "badges", "board_entries"]
-
-
-def anonymous_profile(profile: Profile) -> Profile:
-    return Profile(org_id=profile.org_id)
 
 
 def scrub_events(learner_id: str, events, adapters) -> tuple[int, set[str]]:
@@ -43,10 +38,12 @@ def scrub_events(learner_id: str, events, adapters) -> tuple[int, set[str]]:
     return rewritten, fields
 
 
-def keep_erased(learner_id: str, profile: Profile, events, adapters) -> Profile:
-    """Scoring of an erased learner: no profile, and no event left with personal data in it."""
-    scrub_events(learner_id, events, adapters)
-    return anonymous_profile(profile)
+def project_erasure(change, adapters, touched: set[str]) -> None:
+    """Scoring's projection (bootstrap.scoring_pipeline): an erased learner keeps no event with personal data
+    in it (compute() already empties the profile)."""
+    snapshot = change.snapshot
+    if snapshot.stored and snapshot.stored.erased_at:
+        scrub_events(snapshot.learner_id, snapshot.events, adapters)
 
 
 def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Optional
 
+from chalicelib.facts import CAMPAIGN_RESULT, DomainEvent, FactHandler, consume, pending_for
 from chalicelib.notifications import policy
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.rules.periods import utc_iso
@@ -128,17 +129,17 @@ def scope_orgs(scope: str, adapters) -> list[str]:
     national campaign starts from the orgs that have learners (org statistics of the members board, with
     their ancestors): the org tree has no list of roots."""
     from chalicelib.campaigns.rules import scope_parts
-    from chalicelib.campaigns.service import _subtree
+    from chalicelib.campaigns.scope import subtree_of
     kind, ident = scope_parts(scope)
     if kind != "national":
-        return sorted(_subtree(ident, adapters))
-    from chalicelib.leaderboards.service import MEMBERS
+        return sorted(subtree_of(ident, adapters))
+    from chalicelib.leaderboards.projection import MEMBERS
     found: set[str] = set()
     for stats in adapters.boards.org_stats(MEMBERS):
         found.add(stats.org_id)
         found.update(key.partition(":")[2] for key in stats.parents if ":" in key)  # "ministry:<id>" -> id
     for org in list(found):
-        found.update(_subtree(org, adapters))
+        found.update(subtree_of(org, adapters))
     return sorted(found)
 
 
@@ -210,25 +211,21 @@ def _remind_page(info: CampaignInfo, kind: str, employees, adapters, now: dateti
     return outcomes
 
 
-RESULT_FACT = "campaign.result"
 RESULTS_BATCH = 100  # facts read per index shard per run (4 shards): the rest wait for the next minute
 
 
-def send_campaign_results(adapters, now: datetime, log=None, budget_seconds: float = 30.0,
-                          clock: Callable[[], float] = None) -> int:
-    """The "campaign.result" facts closing a campaign records (one per participant) become one
-    campaign_results message each, dedupe key (learner, campaign_results, campaign). Read from the sparse
-    pending index like badge digests; a fact is consumed once its message is decided (or cannot be). At most
-    `budget_seconds` a run (it shares the every-minute Lambda): what is left stays pending for the next."""
+def send_results(facts: list[DomainEvent], adapters, now: datetime, log=None, budget_seconds: float = 30.0,
+                 clock: Optional[Callable[[], float]] = None) -> int:
+    """The campaign.result handler (bootstrap.FACT_HANDLERS): the facts closing a campaign records (one per
+    participant) become one campaign_results message each, dedupe key (learner, campaign_results, campaign). A
+    fact is consumed once its message is decided (or cannot be). At most `budget_seconds` a run (it shares the
+    every-minute Lambda): what is left stays pending for the next."""
     import time as _time
-    n = adapters.notifications
-    if n.facts is None:
-        return 0
     clock = clock or _time.monotonic
     deadline = clock() + budget_seconds
     campaigns: dict[str, object] = {}
     queued = 0
-    for fact, _ in n.facts.pending(RESULT_FACT, now, RESULTS_BATCH):
+    for fact in facts:
         if clock() > deadline:
             break
         payload = fact.payload or {}
@@ -250,8 +247,18 @@ def send_campaign_results(adapters, now: datetime, log=None, budget_seconds: flo
             if log:
                 log.error("campaign result notice failed", extra={"error": type(exc).__name__})
             continue
-        n.facts.consumed([fact])
+        consume(adapters, [fact])
     return queued
+
+
+RESULTS_HANDLER = FactHandler(send_results, batch=RESULTS_BATCH)
+
+
+def send_campaign_results(adapters, now: datetime, log=None, budget_seconds: float = 30.0,
+                          clock: Optional[Callable[[], float]] = None) -> int:
+    """The campaign results due now (as the minute's dispatch does); returns how many were queued."""
+    return send_results(pending_for(CAMPAIGN_RESULT, RESULTS_HANDLER, adapters, now), adapters, now, log,
+                        budget_seconds, clock)
 
 
 # --- the weekly admin summary (Monday morning IST) ----------------------------------------------------------
@@ -274,7 +281,8 @@ def run_admin_summaries(adapters, now: datetime, log=None) -> dict:
     week (dedupe key). Figures: roster headcount of the org's subtree; learners active, minutes and points
     that week (org statistics of the week's boards: one read for all orgs); each live campaign's goal met.
     Weekly course completions and never-started counts are not kept per org, so they are left out."""
-    from chalicelib.campaigns.service import _subtree, goal_met_in, in_scope
+    from chalicelib.campaigns.scope import in_scope, subtree_of
+    from chalicelib.campaigns.service import goal_met_in
     from chalicelib.orgtree import parent_lookup
     from chalicelib.rules.periods import week_of
     config = adapters.notifications.settings()
@@ -294,7 +302,7 @@ def run_admin_summaries(adapters, now: datetime, log=None) -> dict:
             org = adapters.orgs.get(org_id)
             if org is None or not admins:
                 continue
-            subtree = _subtree(org_id, adapters)
+            subtree = subtree_of(org_id, adapters)
             employees = sum(adapters.rosters.headcounts(subtree).values())
             mine = [week_stats[o] for o in subtree if o in week_stats]
             figures = {"employees": employees, "active_learners": sum(s.learners for s in mine),

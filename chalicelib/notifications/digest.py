@@ -11,29 +11,31 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from chalicelib.facts import BADGE_AWARDED, DomainEvent, FactHandler, consume, pending_for
 from chalicelib.notifications import policy
 from chalicelib.notifications.outbox import Intent, decide
 
-KIND = "badge.awarded"
 BATCH = 500
 
 
-def send_badge_digests(adapters, now: datetime, log=None) -> int:
-    """Decide the digests of every closed window; returns how many were queued."""
-    n = adapters.notifications
-    if n.facts is None:
-        return 0
-    config = n.settings()
+def current_window_start(adapters, now: datetime) -> datetime:
+    """Facts recorded before this are in closed windows: their digests are due."""
+    config = adapters.notifications.settings()
     window_end, _ = policy.digest_window(now, config)
-    current_start = window_end - timedelta(minutes=config.digest_window_minutes)
-    pending = n.facts.pending(KIND, current_start, BATCH)
+    return window_end - timedelta(minutes=config.digest_window_minutes)
+
+
+def send_digests(facts: list[DomainEvent], adapters, now: datetime, log=None) -> int:
+    """The badge.awarded handler (bootstrap.FACT_HANDLERS): one digest per learner and closed window; returns
+    how many were queued."""
+    config = adapters.notifications.settings()
     groups = defaultdict(list)
-    for fact, recorded_at in pending:
-        groups[(fact.learner_id, policy.digest_window(recorded_at, config)[1])].append(fact)
+    for fact in facts:
+        groups[(fact.learner_id, policy.digest_window(fact.recorded, config)[1])].append(fact)
     catalogue = {b.id: b for b in adapters.catalogue}
     queued = 0
-    for (learner_id, window), facts in sorted(groups.items()):
-        badges = [_badge(fact.payload, catalogue) for fact in sorted(facts, key=lambda f: (f.occurred_at, f.id))]
+    for (learner_id, window), group in sorted(groups.items()):
+        badges = [_badge(fact.payload, catalogue) for fact in sorted(group, key=lambda f: (f.occurred_at, f.id))]
         try:
             stored = adapters.learners.get(learner_id)
             context = {"badges": badges, "total_points": stored.standing.points if stored else 0}
@@ -44,8 +46,16 @@ def send_badge_digests(adapters, now: datetime, log=None) -> int:
                 log.error("badge digest failed", extra={"error": type(exc).__name__})
             continue  # left pending: the next run tries again
         queued += decision.status == "queued"
-        n.facts.consumed(facts)
+        consume(adapters, group)
     return queued
+
+
+HANDLER = FactHandler(send_digests, current_window_start, BATCH)
+
+
+def send_badge_digests(adapters, now: datetime, log=None) -> int:
+    """Decide the digests of every closed window now; returns how many were queued."""
+    return send_digests(pending_for(BADGE_AWARDED, HANDLER, adapters, now), adapters, now, log)
 
 
 def _badge(payload: dict, catalogue) -> dict:

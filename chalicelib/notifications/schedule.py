@@ -1,4 +1,4 @@
-"""The one hook scoring calls (learners/service.py): kept apart from the ladder so that scoring imports nothing
+"""The nudge schedule as a projection of scoring (scoring/pipeline.py): kept apart from the ladder so that scoring imports nothing
 of the sending side."""
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def on_scored(stored, standing, adapters) -> None:
     due = policy.rung_date(spell_day, 1, config)
     n.schedule.start_spell(NudgeEntry(standing.learner_id, f"a:{spell_day.isoformat()}", 1, due.isoformat(),
                                       standing.profile.org_id), config.pending_shards)
+
+
+def project_nudges(change, adapters, touched: set[str]) -> None:
+    """Scoring's projection (bootstrap.scoring_pipeline)."""
+    on_scored(change.snapshot.stored, change.scored.standing, adapters)

@@ -14,7 +14,7 @@ from typing import Optional
 from urllib.parse import urlencode
 
 from chalicelib.campaigns import rules as campaign_rules
-from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import scope as campaign_scope, service as campaigns
 from chalicelib.campaigns.rules import Campaign, campaign_config
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import is_id
@@ -55,7 +55,7 @@ def campaign_rows(listed: list[dict], principal, adapters) -> list[dict]:
     for c in listed:
         kind, ident = campaign_rules.scope_parts(c["scope"])
         mine = principal.has("national_admin") or campaigns.can_manage(principal, c["scope"], adapters) \
-            or campaigns.in_scope(c["scope"], principal.org_id, parent_of)
+            or campaign_scope.in_scope(c["scope"], principal.org_id, parent_of)
         if mine:
             rows.append({**c, "scope_id": ident, "scope_kind": kind})
     names = adapters.orgs.names([r["scope_id"] for r in rows if r["scope_id"]]) if rows else {}
@@ -209,7 +209,7 @@ def dashboard_org(campaign: Campaign, asked: Optional[str], principal, adapters)
         if ident and administers(principal, ident, parent_of):
             org_id = ident
         elif principal.has("mdo_admin") and principal.org_id \
-                and campaigns.in_scope(campaign.scope, principal.org_id, parent_of):
+                and campaign_scope.in_scope(campaign.scope, principal.org_id, parent_of):
             org_id = principal.org_id
         else:
             org_id = ident

@@ -8,7 +8,7 @@ from typing import Optional
 from urllib.parse import quote
 
 from chalicelib.campaigns import rules as campaign_rules
-from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import scope as campaign_scope
 from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.leaderboards import service as leaderboards
@@ -41,9 +41,9 @@ def campaign_goals(record, adapters, now: datetime) -> list[dict]:
     if not org_id:
         return []
     parent_of = parent_lookup(adapters)
-    live = [c for c in campaigns.cached_campaigns(adapters)
+    live = [c for c in campaign_scope.cached_campaigns(adapters)
             if c.status in campaign_rules.ACTIVE and campaign_rules.due_status(c, now) == "live"
-            and campaigns.in_scope(c.scope, org_id, parent_of)]
+            and campaign_scope.in_scope(c.scope, org_id, parent_of)]
     if not live:
         return []
     learner_id = record.standing.learner_id

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError, bad_request, not_found, json_object, storable_text
 from chalicelib.identity.access import require_national_admin
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.events import is_id
+from chalicelib.facts import publish, review_rejected
 from chalicelib.rules.periods import utc_iso
 from chalicelib.rules import abuse
-from chalicelib.rules.abuse import HELD, Hold
+from chalicelib.rules.abuse import HELD
 from chalicelib.storage.ports import HELD_POSITION, AlreadyDecided, Review
 
 NOTE_MAX = 500
@@ -25,16 +25,11 @@ NOTE_MAX = 500
 
 # --- while scoring ------------------------------------------------------------------------------------------
 
-def hold_new(learner_id: str, events: list, stored, adapters) -> tuple[dict[str, Hold], dict[str, str]]:
-    """The learner's held events and the decisions on them, for the fold. Puts newly held events on the review
-    list (idempotent: a recompute writes nothing it wrote before) and takes off it events no longer held (the
-    rule's numbers changed). `stored` is the learner's stored standing (or None): its counts of held and
-    rejected events say whether there is anything to read. Costs nothing for a learner who never had any."""
-    held = abuse.holds(events, adapters.rules.abuse)
-    if not held and not (stored and (stored.held_events or stored.rejected_events)):
-        return {}, {}
-    known = adapters.reviews.for_learner(learner_id)
-    decisions = {event_id: r.status for event_id, r in known.items() if r.status in abuse.DECISIONS}
+def project_holds(change, adapters, touched: set[str]) -> None:
+    """Scoring's projection (bootstrap.scoring_pipeline): put newly held events on the review list and take off
+    it events no longer held (the rule's numbers changed). Idempotent: a recompute writes nothing it wrote before.
+    Costs nothing for a learner who never had a held event (the snapshot read no review items for them)."""
+    held, known = change.scored.holds, change.snapshot.reviews
     fresh = [hold for event_id, hold in held.items()
              if event_id not in known or (known[event_id].status == HELD and known[event_id].hold != hold)]
     if fresh:
@@ -42,7 +37,6 @@ def hold_new(learner_id: str, events: list, stored, adapters) -> tuple[dict[str,
     stale = [r.hold for event_id, r in known.items() if r.status == HELD and event_id not in held]
     if stale:
         adapters.reviews.unhold(stale)
-    return held, decisions
 
 
 # --- routes -------------------------------------------------------------------------------------------------
@@ -73,8 +67,7 @@ def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: d
         raise ApiError(409, "already_decided", f"event {event_id} was already {exc.review.status}; "
                        "decisions are final", "event_id") from None
     if decided.status == "rejected":  # a badge this event would have earned is not theirs: nor its credential
-        credentials.revoke_withdrawn(learner_id, f"award withdrawn: event {event_id} was rejected in the "
-                                     "anti-abuse review", principal.sub, adapters, now)
+        publish([review_rejected(learner_id, event_id, principal.sub, now)], adapters, now)
     # Also on a repeated decision: the first call may have stored it and failed before queueing.
     adapters.queue.send([f"learner:{learner_id}"])
     return review_json(decided)

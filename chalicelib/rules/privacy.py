@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+from chalicelib.rules.learner import Profile
+
 Visibility = Literal["public", "org", "hidden"]
 VISIBILITIES: tuple[str, ...] = ("public", "org", "hidden")
 # Colleagues know each other already; the rest of the country sees a name only when the learner says so.
@@ -81,3 +83,8 @@ def without_personal_data(body: dict) -> dict:
     if not isinstance(learner, dict):
         return body
     return {**body, "learner": {k: v for k, v in learner.items() if k in KEPT_LEARNER_FIELDS}}
+
+
+def anonymous_profile(profile: Profile) -> Profile:
+    """An erased learner's profile: the org alone, which points, boards and org figures need."""
+    return Profile(org_id=profile.org_id)

@@ -15,9 +15,10 @@ from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
 from chalicelib.rules.privacy import Listing
-from chalicelib.storage.models import (DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
+from chalicelib.storage.models import (PENDING_FACT_SHARDS, DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
                                        OrgRecord, pending_fact_key)
-from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
+from chalicelib.facts import DomainEvent
+from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
 from chalicelib.storage.conditions import applied, conditional_failed
 
 # DynamoDB allows 100 items in one transaction; one of them is always the learner.
@@ -228,3 +229,25 @@ def create_tables() -> None:
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+
+
+class DynamoFactFeed:
+    """The facts table's sparse `pending` index (chalicelib/facts.py): what is written with `pending` set and not
+    consumed yet. A poll reads only those, whatever the table holds."""
+
+    def record(self, facts, now):
+        for f in facts:  # unconditional: recording a fact again makes it pending again
+            DomainEventRecord(f.id, kind=f.kind, learner_id=f.learner_id, occurred_at=f.occurred_at,
+                              payload=f.payload, created_at=now, pending=pending_fact_key(f.kind, f.id)).save()
+
+    def pending(self, kind, before, limit):
+        R, found = DomainEventRecord, []
+        for shard in range(PENDING_FACT_SHARDS):
+            found += [(DomainEvent(r.id, r.kind, r.learner_id, r.occurred_at, r.payload), r.created_at)
+                      for r in R.pending_index.query(f"{kind}#{shard}", R.created_at < before, limit=limit,
+                                                     page_size=limit)]
+        return found
+
+    def consumed(self, facts):
+        for fact in facts:
+            DomainEventRecord(fact.id).update(actions=[DomainEventRecord.pending.remove()])

@@ -9,7 +9,8 @@ from typing import Optional
 from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.privacy import Listing
-from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent, Org, StoredLearner
+from chalicelib.facts import DomainEvent
+from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
 
 
 class MemoryEventStore:
@@ -134,3 +135,24 @@ class MemoryStreamQueue:
     def drain(self) -> list[str]:
         sent, self.sent = self.sent, []
         return sent
+
+
+@dataclasses.dataclass
+class MemoryFactFeed:
+    """Reads the facts MemoryLearnerRepository.save stored (and those recorded here); remembers which were
+    consumed. Without a write time of its own for saved facts, a fact counts as recorded when it occurred."""
+    learners: MemoryLearnerRepository
+    done: set = dataclasses.field(default_factory=set)
+
+    def record(self, facts, now):
+        for f in facts:
+            self.learners.facts[f.id] = dataclasses.replace(f, recorded_at=now)
+            self.done.discard(f.id)
+
+    def pending(self, kind, before, limit):
+        facts = [f for f in self.learners.facts.values()
+                 if f.kind == kind and f.id not in self.done and f.recorded < before]
+        return [(f, f.recorded) for f in sorted(facts, key=lambda f: (f.recorded, f.id))[:limit]]
+
+    def consumed(self, facts):
+        self.done.update(f.id for f in facts)

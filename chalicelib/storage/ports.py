@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Optional, Protocol
 
 from chalicelib.events import ID_PATTERN, Event, OrgBlock
+from chalicelib.facts import DomainEvent
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.learner import LearnerStanding, Profile
@@ -15,16 +16,6 @@ from chalicelib.rules.privacy import Listing
 
 class ConcurrentUpdate(Exception):
     """Someone else saved the same learner first: read again and recompute."""
-
-
-@dataclass(frozen=True)
-class DomainEvent:
-    """A fact for other parts of the service (notifications...). Its id makes it appear once."""
-    id: str
-    kind: str
-    learner_id: str
-    occurred_at: datetime
-    payload: dict
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from chalicelib.identity.tokens import Principal
 from chalicelib.events import parse_event
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import Entry, shard_of
-from chalicelib.learners.service import learner_summary, recompute_stream
+from chalicelib.learners.service import learner_summary
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules.learner import evaluate
 from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
 from chalicelib.storage.ports import ConcurrentUpdate

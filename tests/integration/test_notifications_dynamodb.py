@@ -7,11 +7,12 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.notifications import delivery, digest, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
+from chalicelib.storage.dynamodb import DynamoFactFeed
+from chalicelib.notifications.store import (DynamoCounters, DynamoNotificationStore,
                                               DynamoNudgeSchedule, DynamoSuppressionList, NudgeEntry)
 from tests.notify_helpers import CONTEXTS, add_learner, ist
 from tests.rules_builders import completion
@@ -23,7 +24,8 @@ NOW = ist(2026, 11, 25, 11)
 def world(adapters):
     adapters.notifications = bootstrap.NotificationAdapters(
         DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),
-        MemoryNotificationQueue(), MemoryEmailSender(), MemorySmsSender(), DynamoFactFeed(), sleep=lambda _: None)
+        MemoryNotificationQueue(), MemoryEmailSender(), MemorySmsSender(), sleep=lambda _: None)
+    adapters.facts = DynamoFactFeed()
     return adapters
 
 
@@ -83,10 +85,10 @@ def test_scoring_records_pending_badge_facts_and_a_digest_consumes_them(world, l
         world.events.add(parse_event(event), NOW)
     recompute_stream(f"learner:{learner_id}", world)
     later = NOW + timedelta(days=30)
-    facts = [f for f, _ in world.notifications.facts.pending("badge.awarded", later, 100) if f.learner_id == learner_id]
+    facts = [f for f, _ in world.facts.pending("badge.awarded", later, 100) if f.learner_id == learner_id]
     assert facts, "no pending badge fact"
     digest.send_badge_digests(world, later)
-    assert [f for f, _ in world.notifications.facts.pending("badge.awarded", later, 100)
+    assert [f for f, _ in world.facts.pending("badge.awarded", later, 100)
             if f.learner_id == learner_id] == []
     entry = world.notifications.schedule.get(learner_id)  # scoring's hook started a spell
     assert entry.spell == "a:2026-11-20" and entry.due == (date(2026, 11, 20) + timedelta(days=7)).isoformat()

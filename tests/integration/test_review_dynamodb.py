@@ -4,7 +4,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.events import parse_event
-from chalicelib.learners.service import recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules import abuse
 from chalicelib.rules.config import default_rules
 from local.metering import DynamoMeter

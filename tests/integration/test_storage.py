@@ -10,11 +10,13 @@ import pytest
 
 from chalicelib.events import OrgBlock, parse_event
 from chalicelib.learners.ledger import entries_to_append
-from chalicelib.learners.service import _persisted, recompute_stream
+from chalicelib.scoring.pipeline import recompute_stream
+from chalicelib.scoring.compute import persisted as _persisted
 from chalicelib.rules.learner import evaluate
 from local.metering import DynamoMeter
 from chalicelib.storage.models import DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord
-from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
+from chalicelib.facts import DomainEvent
+from chalicelib.storage.ports import ConcurrentUpdate
 from tests.conftest import fixture_event
 from tests.rules_builders import completion, enrolment, ist, rating, time_spent, upserted
 

@@ -12,7 +12,8 @@ from chalicelib import bootstrap
 from chalicelib.errors import ApiError
 from chalicelib.ingestion.signature import sign
 from chalicelib.ingestion.webhook import handle
-from chalicelib.learners.service import learner_summary, ledger_page, recompute_stream
+from chalicelib.learners.service import learner_summary, ledger_page
+from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.storage.models import EventRecord
 from tests.conftest import FIXTURES, fixture_event
 from tests.integration.conftest import SECRET

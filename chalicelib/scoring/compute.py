@@ -1,0 +1,86 @@
+"""Scoring one learner as one pure computation: everything loaded for them in, everything to write out.
+
+No I/O here. scoring/pipeline.py loads the Snapshot and writes what `compute` returns; the weekly audit
+(audit/learners.py) loads the same Snapshot and compares what `compute` returns with what is stored, so the two
+can never drift apart.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Optional
+
+from chalicelib.campaigns.rules import Boost
+from chalicelib.facts import badge_awarded
+from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_totals
+from chalicelib.rules import abuse
+from chalicelib.rules.abuse import Hold
+from chalicelib.rules.config import Badge, Rules
+from chalicelib.rules.learner import LearnerStanding, evaluate
+from chalicelib.rules.privacy import anonymous_profile
+from chalicelib.facts import DomainEvent
+from chalicelib.storage.ports import StoredLearner
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything scoring reads about one learner, read in this order (see pipeline.load)."""
+    learner_id: str
+    stored: Optional[StoredLearner]
+    recorded: list[LedgerEntry]  # the ledger as recorded, oldest first
+    events: list  # every event of the learner's stream
+    received: Mapping[str, datetime] = field(default_factory=dict)  # event id -> first received
+    # Review items by event id (review/store.py Review); read only when the learner has or had held events.
+    reviews: Mapping[str, Any] = field(default_factory=dict)
+    boosts: Mapping[str, list[Boost]] = field(default_factory=dict)  # org id -> campaign multipliers
+
+    @property
+    def decisions(self) -> dict[str, str]:
+        """A national admin's decision on each held event that has one: "released" or "rejected"."""
+        return {event_id: r.status for event_id, r in self.reviews.items() if r.status in abuse.DECISIONS}
+
+    @property
+    def might_hold(self) -> bool:
+        """Whether review items can exist: the stored standing counts held or rejected events."""
+        s = self.stored.standing if self.stored else None
+        return bool(s and (s.held_events or s.rejected_events))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the rules say now: the standing to store, the ledger entries and facts to append, the holds."""
+    standing: LearnerStanding
+    entries: list[LedgerEntry]
+    facts: list[DomainEvent]
+    holds: dict[str, Hold]
+
+
+def compute(snapshot: Snapshot, rules: Rules, catalogue: tuple[Badge, ...]) -> Scored:
+    holds = abuse.holds(snapshot.events, rules.abuse)
+    decisions = snapshot.decisions
+    standing = evaluate(snapshot.learner_id, snapshot.events, rules, catalogue, decisions, snapshot.boosts)
+    stored = snapshot.stored
+    if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
+        standing.profile = anonymous_profile(standing.profile)
+    occurred = {e.id: e.occurred_at for e in snapshot.events}
+    reasons = {event_id: ("rejected in review" if decisions.get(event_id) == "rejected" else "held for review")
+               + f", {hold.why}" for event_id, hold in holds.items()}
+    entries = entries_to_append(standing.ledger, recorded_totals(snapshot.recorded), occurred, reasons)
+    already = stored.standing.badges if stored else {}
+    facts = [badge_awarded(snapshot.learner_id, award.badge_id, award.awarded_at, award.event_id)
+             for award in standing.badges.values() if award.badge_id not in already]
+    return Scored(standing, entries, facts, holds)
+
+
+def persisted(standing: LearnerStanding) -> LearnerStanding:
+    """The standing as stored on the learner: without the ledger and the weekly minutes (kept elsewhere)."""
+    return dataclasses.replace(standing, ledger=[], week_minutes=Counter())
+
+
+def unchanged(snapshot: Snapshot, scored: Scored, scope_keys: tuple[str, ...]) -> bool:
+    """A replay: the stored learner already says all of this, so there is nothing to write."""
+    stored = snapshot.stored
+    return bool(stored and not scored.entries and not scored.facts and stored.scopes == scope_keys
+                and persisted(scored.standing) == stored.standing)

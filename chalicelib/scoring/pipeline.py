@@ -1,0 +1,138 @@
+"""The scoring use case: bring everything derived from one stream up to date with its stored events.
+
+For a learner: load a Snapshot (reads only), `compute` it (pure), apply the projections wired in bootstrap.py in
+their order, then save the learner with its new ledger entries and facts, conditioned on the version read. The
+projections write before the save: a crash in between leaves the stored learner as it was, so the retry sees the
+same difference and finishes the job; a save that loses to a concurrent one re-reads and recomputes. Reactions
+that can wait for the save (digests, credentials, results) are facts, handled after it (chalicelib/facts.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from chalicelib import deadletters
+from chalicelib.events import OrgUpserted
+from chalicelib.facts import org_moved, react, record
+from chalicelib.rules import abuse
+from chalicelib.rules.periods import utc_stamp
+from chalicelib.scoring.compute import Scored, Snapshot, compute, unchanged
+from chalicelib.storage.ports import ConcurrentUpdate
+
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one scoring run found: the snapshot it read, what the rules say now, the learner's board scopes."""
+    snapshot: Snapshot
+    scored: Scored
+    scopes: list  # leaderboards.boards.Scope, nearest first
+
+    @property
+    def scope_keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self.scopes)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One thing kept in line with the learner's events, written before the learner is saved. `apply` gets the
+    change, the adapters and `touched` (board keys an earlier, failed attempt may have changed: re-check them)."""
+    name: str
+    apply: Callable[[Change, Any, set[str]], None]
+    on_replay: bool = False  # also runs when the learner itself has nothing new (its records may still lag)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What scoring needs from the features, wired in bootstrap.scoring_pipeline()."""
+    boosts: Callable[[list, Any], dict]  # campaign multipliers by org, for these events
+    scopes: Callable[[Optional[str], Any], list]  # a learner's board scopes, from their org
+    projections: tuple[Projection, ...]
+
+
+def load(learner_id: str, adapters) -> Snapshot:
+    """Everything scoring reads about a learner. Reads only: the audit loads the same.
+
+    The stored learner (and its version) first, then its ledger, the events last: a save by someone else in
+    between makes ours fail and retry, so an older set of events can never overwrite a newer one, and every
+    recorded entry is for an event we have read."""
+    stored = adapters.learners.get(learner_id)
+    recorded = adapters.learners.ledger(learner_id)
+    events, received = adapters.events.stream_received(f"learner:{learner_id}")
+    snapshot = Snapshot(learner_id, stored, recorded, events, received,
+                        boosts=adapters.scoring.boosts(events, adapters))
+    # Review items exist only for learners with held events: nothing to read for everyone else.
+    if snapshot.might_hold or abuse.holds(events, adapters.rules.abuse):
+        snapshot = Snapshot(learner_id, stored, recorded, events, received,
+                            adapters.reviews.for_learner(learner_id), snapshot.boosts)
+    return snapshot
+
+
+def score_learner(learner_id: str, adapters, touched: Optional[set[str]] = None) -> None:
+    touched = touched if touched is not None else set()
+    snapshot = load(learner_id, adapters)
+    scored = compute(snapshot, adapters.rules, adapters.catalogue)
+    change = Change(snapshot, scored, adapters.scoring.scopes(scored.standing.profile.org_id, adapters))
+    replay = unchanged(snapshot, scored, change.scope_keys)
+    for projection in adapters.scoring.projections:
+        if projection.on_replay or not replay:
+            projection.apply(change, adapters, touched)
+    if replay:
+        return  # nothing to write
+    stored = snapshot.stored
+    adapters.learners.save(scored.standing, scored.entries, scored.facts, stored.version if stored else 0,
+                           change.scope_keys)
+
+
+def recompute_stream(stream: str, adapters) -> None:
+    """Bring everything derived from one stream up to date with its stored events. Idempotent."""
+    kind, _, key = stream.partition(":")
+    if kind == "org":
+        return _apply_org_events(key, stream, adapters)
+    touched: set[str] = set()  # boards a failed attempt may have changed: the next attempt re-checks them
+    for attempt in range(ATTEMPTS):
+        try:
+            return score_learner(key, adapters, touched)
+        except ConcurrentUpdate:
+            if attempt == ATTEMPTS - 1:
+                raise
+
+
+def _apply_org_events(org_id: str, stream: str, adapters) -> None:
+    now = datetime.now(timezone.utc)
+    for event in sorted(adapters.events.stream(stream), key=lambda e: e.order_key):
+        if not isinstance(event, OrgUpserted):
+            continue
+        token = f"{utc_stamp(event.occurred_at)}|{event.id}"
+        current = adapters.orgs.get(event.org.id)
+        # A new org, or one that moves in the tree: everyone below it belongs to other boards now. The fact is
+        # recorded before the write, so a crash after the write leaves it pending for the minute's dispatch,
+        # never lost (a later event having written the org already only re-scores its learners for nothing).
+        moves = current is None or (current.type, current.parent_id) != (event.org.type, event.org.parent_id)
+        fact = [org_moved(org_id, token, event.occurred_at)] if moves else []
+        record(fact, adapters, now)
+        adapters.orgs.upsert(event.org, token)
+        react(fact, adapters, now)
+
+
+def recompute_streams(messages: list[tuple[str, str]], adapters, log,
+                      reasons: dict[str, str] | None = None) -> list[str]:
+    """Recompute each stream named in a queue batch once; returns the ids of messages that failed, so that
+    only those are retried (and reach the dead-letter queue if they keep failing). `reasons`, if given, gets
+    message id -> why it failed (chalicelib/deadletters.py puts it on the dead letter)."""
+    by_stream: dict[str, list[str]] = {}
+    for message_id, stream in messages:
+        by_stream.setdefault(stream, []).append(message_id)
+    failed = []
+    for stream, message_ids in by_stream.items():
+        try:
+            recompute_stream(stream, adapters)
+        except Exception as exc:  # one bad stream must not sink the batch
+            # Only the stream id and the error's type: messages can carry personal data.
+            log.error("recompute failed", extra={"stream": stream, "error": type(exc).__name__})
+            failed.extend(message_ids)
+            if reasons is not None:
+                reasons.update(dict.fromkeys(message_ids, deadletters.reason_of(exc)))
+    return failed
