@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ deps: $(VENV)/.installed node_modules/.installed java
 run: deps
 	$(PY) -m local.stack
 
-test: test-fast test-integration test-e2e
+# Guardrails (config in pyproject.toml): ruff (pyflakes, bugbear), mypy over what Lambda runs, and the import
+# contracts (chalicelib never imports local; pure rules import no storage or AWS SDK; services stay apart).
+lint: deps
+	$(PY) -m ruff check chalicelib app.py local tests infra
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: lint test-fast test-integration test-e2e
 
 test-fast: deps
 	$(PY) -m pytest tests --ignore=tests/integration --ignore=tests/e2e -q

@@ -216,7 +216,7 @@ def memory_adapters(**overrides) -> Adapters:
     from chalicelib.leaderboards.store import MemoryBoardStore
     from chalicelib.storage.memory import (MemoryEventStore, MemoryFactFeed, MemoryLearnerRepository,
                                            MemoryOrgRepository, MemoryStreamQueue)
-    parts = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
+    parts: dict = dict(events=MemoryEventStore(), learners=MemoryLearnerRepository(), orgs=MemoryOrgRepository(),
                  queue=MemoryStreamQueue(), boards=MemoryBoardStore(board_settings()))
     parts.update(overrides)
     # One home for domain events, as the domain-events table is in DynamoDB: what scoring saves, what closing a

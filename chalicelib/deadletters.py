@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from chalicelib.logs import redact
 
@@ -28,7 +28,7 @@ def _queue_name(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
 
 
-def batch_response(sqs_records, failed: Mapping[str, str], sqs: Callable[[], object], log,
+def batch_response(sqs_records, failed: Mapping[str, str], sqs: Callable[[], Any], log,
                    max_receives: int | None = None) -> dict:
     """What an SQS handler returns: the messages to retry as batchItemFailures, the rest done (settled here).
     `sqs_records` are Chalice's records of the batch."""
@@ -36,7 +36,7 @@ def batch_response(sqs_records, failed: Mapping[str, str], sqs: Callable[[], obj
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
 
 
-def settle(records: list[dict], failed: Mapping[str, str], sqs: Callable[[], object], log,
+def settle(records: list[dict], failed: Mapping[str, str], sqs: Callable[[], Any], log,
            max_receives: int | None = None) -> list[str]:
     """Message ids to report as batchItemFailures. `records` are the raw SQS records of the batch; `failed`,
     message id -> reason, for those that failed."""

@@ -192,7 +192,7 @@ def parse_event(data: object) -> Event:
         error = exc.errors()[0]
         # The discriminated union puts the type tag first in the path; people think in payload fields.
         path = [str(p) for p in error["loc"][1:]]
-        raise InvalidEvent(".".join(path) or "event", _without_input(error)) from None
+        raise InvalidEvent(".".join(path) or "event", _without_input(dict(error))) from None
 
 
 def _without_input(error: dict) -> str:

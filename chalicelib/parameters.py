@@ -25,7 +25,7 @@ SecureString value never passes through CloudFormation (templates, parameters, s
 from __future__ import annotations
 
 import time
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 from chalicelib.identity.tokens import jwks_from_json, jwks_from_url
 from chalicelib.settings import SecretsConfig
@@ -48,7 +48,7 @@ class SsmParameter:
     secrets (the queue consumer) never pays for one. `optional`: a parameter not created yet reads as None
     (any other failure is still raised, and retried)."""
 
-    def __init__(self, client: Callable[[], object], name: str, optional: bool = False):
+    def __init__(self, client: Callable[[], Any], name: str, optional: bool = False):
         self.client, self.name, self.optional = client, name, optional
 
     def __call__(self) -> Optional[str]:

@@ -325,8 +325,8 @@ class WaitTimer:
     def watch(self, client) -> None:
         service = client.meta.service_model.service_name
         events = client.meta.events
-        events.register(f"before-call.{service}.*", self._start, unique_id=f"karmayogi-bench-timer-start")
-        events.register(f"after-call.{service}.*", self._stop, unique_id=f"karmayogi-bench-timer-stop")
+        events.register(f"before-call.{service}.*", self._start, unique_id="karmayogi-bench-timer-start")
+        events.register(f"after-call.{service}.*", self._stop, unique_id="karmayogi-bench-timer-stop")
 
     def _start(self, model=None, **_):
         self._local.started = time.perf_counter()
@@ -675,7 +675,7 @@ def distributions_from(adapters) -> dict[str, list[tuple[int, int]]]:
         kind = period.split(":", 1)[0]
         if kind in found:
             found[kind][int(row.points)] += int(row.learners)
-    for kind, counts in found.items():
+    for counts in found.values():
         if not counts:
             counts[5] = 1  # a replay too small to have such a board
     return {kind: sorted(counts.items()) for kind, counts in found.items()}
@@ -829,7 +829,7 @@ def report_requests(stream: Stream, replay: Replay) -> list[str]:
     polls = replay.sqs_calls["ReceiveMessage"] + replay.sqs_calls["DeleteMessageBatch"]
     out = [heading("DynamoDB requests per event, by operation (per delivered event, duplicates included)"),
            table(["operation", "ingest", "scoring", "total"], rows)]
-    out.append(f"\nErrors (already in the counts): " + (", ".join(f"{k} {inr(v)}" for k, v in sorted(errors.items()))
+    out.append("\nErrors (already in the counts): " + (", ".join(f"{k} {inr(v)}" for k, v in sorted(errors.items()))
                                                         or "none")
                + ". A PutItem ConditionalCheckFailed is a duplicate delivery refused by the idempotency check.")
     out.append(f"SQS: {sends / n:.3f} SendMessageBatch per event from ingestion ({inr(replay.messages['received'])} "
@@ -1197,13 +1197,13 @@ def read_benchmark(args, client, app_module, adapters, meter, replay: Replay, re
             assert shown["total"] == size, (shown["total"], size)
             me = get_json(client, f"/v1/learners/{probe}", me_reader)
             rank = next(r["rank"] for r in me["ranks"] if r["scope"] == "national" and r["period"] == BENCH_MONTH)
-            figures.append(measure_read(meter, lambda: get_json(client, national, me_reader), f"page: national|{BENCH_MONTH}",
+            figures.append(measure_read(meter, lambda: get_json(client, national, me_reader), f"page: national|{BENCH_MONTH}",  # noqa: B023 (measure_read calls it at once)
                                         label, "8 shards"))
-            figures.append(measure_read(meter, lambda: get_json(client, org, me_reader), f"page: org|{BENCH_MONTH}", label,
+            figures.append(measure_read(meter, lambda: get_json(client, org, me_reader), f"page: org|{BENCH_MONTH}", label,  # noqa: B023 (measure_read calls it at once)
                                         "1 shard, org:org_bench"))
-            figures.append(measure_read(meter, lambda: get_json(client, around, me_reader), "around me (national, month)",
+            figures.append(measure_read(meter, lambda: get_json(client, around, me_reader), "around me (national, month)",  # noqa: B023 (measure_read calls it at once)
                                         label, f"probe: dense rank {inr(rank)}"))
-            figures.append(measure_read(meter, lambda: get_json(client, f"/v1/learners/{probe}", me_reader),
+            figures.append(measure_read(meter, lambda: get_json(client, f"/v1/learners/{probe}", me_reader),  # noqa: B023 (measure_read calls it at once)
                                         "GET /v1/learners/{id} (ranks)", label,
                                         "4 scopes x 3 periods"))
             scores = sum(1 for _ in BoardScoreRecord.query(f"national|{BENCH_MONTH}#0"))

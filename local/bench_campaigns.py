@@ -240,7 +240,7 @@ def _bench(args) -> int:
                                       minutes=sum(s for *_, s in members), parents=["dept:dept_d", "ministry:min_m"]))
             batch.save(OrgStatsRecord(f"members#{shard}", org_id, learners=len(members) + 100,
                                       parents=["dept:dept_d", "ministry:min_m"]))
-    for org_id, members in by_org.items():
+    for org_id in by_org:
         adapters.rosters.put(Employee(f"r-{org_id}", org_id, "x"))  # a roster: headcount 1 -> the learners seen
     for org_id, members in by_org.items():
         seed_stats(closing, org_id, members, 1, buckets=("own",))

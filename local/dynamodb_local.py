@@ -48,7 +48,7 @@ def start(port: int) -> subprocess.Popen:
         wait_for_port(port)
     except RuntimeError:
         process.kill()
-        raise RuntimeError("DynamoDB Local did not start: " + process.stderr.read().decode(errors="replace")[-500:])
+        raise RuntimeError("DynamoDB Local did not start: " + process.stderr.read().decode(errors="replace")[-500:]) from None
     return process
 
 

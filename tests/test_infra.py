@@ -569,7 +569,7 @@ def packaged_like(stage: str, extra: dict | None = None) -> dict:
     walks after `chalice package` (make package runs it on the real merged template, and cfn-lint checks it)."""
     import copy
     rendered = json.loads(json.dumps(template()).replace(PLACEHOLDER, stage))
-    for handler, cfn_name in lambda_functions().items():
+    for cfn_name in lambda_functions().values():
         rendered["Resources"].setdefault(cfn_name, {}).update(Type="AWS::Serverless::Function")
     rendered["Resources"].update(copy.deepcopy(extra or {}))
     return rendered

@@ -1,6 +1,6 @@
 """Deciding and delivering notifications, on in-memory adapters: dedupe, crash recovery, caps, quiet hours,
 channel choice, the nudge ladder, badge digests and campaign reminders."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -368,7 +368,7 @@ def test_which_reminder_each_day_calls_for(day, kind):
 def test_campaign_reminders_are_sent_once_per_learner_and_kind(world):
     for n in range(3):
         add_learner(world, f"l{n}")
-    progress = lambda lid: campaigns.Progress(minutes_done=90, suggested_course={"title": "Data", "url": "u"})
+    def progress(lid): return campaigns.Progress(minutes_done=90, suggested_course={"title": "Data", "url": "u"})
     now = ist(2026, 12, 5, 10)
     assert campaigns.send_campaign_reminders(CAMPAIGN, ["l0", "l1", "l2"], progress, world, now) == {"queued": 3}
     assert campaigns.send_campaign_reminders(CAMPAIGN, ["l0", "l1", "l2"], progress, world, now) == {"duplicate": 3}

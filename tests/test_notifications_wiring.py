@@ -27,7 +27,7 @@ LAST_DAY = ist(2026, 12, 7, 10)  # END is 8 December 00:00 IST, exclusive
 def outbox(adapters, kind) -> dict:
     """learner id -> outbox record of this kind (in-memory store)."""
     found = {}
-    for (learner_id, key), record in adapters.notifications.store.records.items():
+    for (learner_id, _key), record in adapters.notifications.store.records.items():
         if record.kind == kind:
             found[learner_id] = record
     return found
@@ -156,7 +156,7 @@ def test_closing_a_campaign_becomes_one_results_message_per_learner_and_badges_i
 
 
 def test_results_of_a_big_campaign_are_spread_over_runs_and_each_is_sent_once(world):
-    c = create(world, goal={"kind": "minutes", "target": 60})
+    create(world, goal={"kind": "minutes", "target": 60})
     people = [f"p{n}" for n in range(5)]
     deliver(world, [b.time_spent(p, 10 * (n + 1), IN_WINDOW, org="org_a") for n, p in enumerate(people)])
     world.rosters.apply([RosterChange(None, Employee(p, "org_a", p, email=f"{p}@example.gov.in")) for p in people])

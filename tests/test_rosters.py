@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import unicodedata
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from chalicelib.bootstrap import memory_adapters
 from chalicelib.rosters.employees import Employee, MemoryRosterStore, RosterChange, RosterConflict

@@ -102,7 +102,7 @@ def _repair(differences: list[Difference], adapters) -> None:
             delta = {name: d.expected[name] - d.live[name] for name in d.expected}
             OrgStatsRecord(*_stats_key(d.key, adapters)).update(actions=[
                 OrgStatsRecord.learners.add(delta["learners"]), OrgStatsRecord.points.add(delta["points"]),
-                OrgStatsRecord.minutes.add(delta["minutes"]), OrgStatsRecord.parents.set(parents)])
+                OrgStatsRecord.minutes.add(delta["minutes"]), OrgStatsRecord.parents.set(parents)])  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
 
 
 class BoardFiguresAuditor:
@@ -147,9 +147,9 @@ class OrphanFiguresAuditor:
         for r in BoardScoreRecord.scan(segment=segment, total_segments=segments, page_size=PAGE):
             if int(r.learners) and recent.first_time(r.board_shard):
                 yield ("scores", r.board_shard)
-        for r in OrgStatsRecord.scan(segment=segment, total_segments=segments, page_size=PAGE):
-            if int(r.learners) or int(r.points) or int(r.minutes):
-                yield ("stats", f"{Scope('org', r.org_id).key}|{r.period_shard.rsplit('#', 1)[0]}")
+        for s in OrgStatsRecord.scan(segment=segment, total_segments=segments, page_size=PAGE):
+            if int(s.learners) or int(s.points) or int(s.minutes):
+                yield ("stats", f"{Scope('org', s.org_id).key}|{s.period_shard.rsplit('#', 1)[0]}")
 
     def check(self, item: tuple[str, str], adapters) -> list[Difference]:
         kind, key = item

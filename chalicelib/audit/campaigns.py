@@ -87,7 +87,7 @@ class CampaignProgressAuditor:
         decisions = _decisions(learner_id, events, stored, adapters)
         plan = campaign_progress.expected_progress(learner_id, events, received, stored.standing.profile.org_id,
                                            decisions, adapters, active)
-        wanted = {c.id: (None, ()) for c in active}
+        wanted: dict = {c.id: (None, ()) for c in active}
         wanted.update({c.id: (new, ancestors) for c, _, new, ancestors in plan})
         return wanted
 
@@ -193,6 +193,6 @@ class CampaignStatsAuditor:
         for d in self._differences(campaign_id, adapters):  # as they are now
             key, bucket = d.key.rsplit("/", 1)
             change = {f: d.expected.get(f, 0) - d.live.get(f, 0) for f in FIELDS}
-            actions = [attributes[f].add(v) for f, v in sorted(change.items()) if v]
+            actions: list = [attributes[f].add(v) for f, v in sorted(change.items()) if v]
             if actions:
                 CampaignStatsRecord(key, bucket).update(actions=actions)

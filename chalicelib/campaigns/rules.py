@@ -392,7 +392,7 @@ def progress(campaign: Campaign, learner_id: str, org_id: Optional[str], events:
     period (`received`: event id -> first receipt; unknown means in time), and is not held or rejected by the
     anti-abuse review. A course or a live event counts once, however often it is completed.
     """
-    unique = {}
+    unique: dict = {}
     for event in events:
         unique.setdefault(event.id, event)
     left_out = abuse.excluded(abuse.holds(unique.values(), limits), decisions or {})

@@ -252,9 +252,9 @@ def not_started(campaign: Campaign, subtree: list[str], query: dict, adapters) -
     index, after = 0, None
     if query.get("cursor"):
         position = decode_cursor(query["cursor"], NOT_STARTED_CURSOR)
-        index, _, after = position.partition("|")
-        index, after = int(index), (after or None)
-    found = []
+        start, _, after = position.partition("|")
+        index, after = int(start), (after or None)
+    found: list = []
     for _ in range(operation["not_started_scan_pages"]):
         if index >= len(orgs) or len(found) >= limit:
             break

@@ -67,7 +67,7 @@ class _Ranker:
         return self.position.get(points) or dense_rank(points, self.scores)
 
 
-def _rows(entries: list[Entry], board: str, period: str, adapters, viewer) -> list[dict]:
+def _rows(entries: list[Entry], board: str, period: str, adapters, viewer) -> tuple[list[dict], int]:
     ranker = _Ranker(adapters.boards.scores(board))
     ids = [e.learner_id for e in entries]
     previous, before_ranker = {}, None

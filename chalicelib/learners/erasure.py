@@ -28,7 +28,7 @@ KEPT = ["learner_id", "org_id", "events (learning facts only)", "points", "ledge
 
 def scrub_events(learner_id: str, events, adapters) -> tuple[int, set[str]]:
     """Rewrite the stored events that still carry personal data. Returns how many, and which fields went."""
-    stream, rewritten, fields = f"learner:{learner_id}", 0, set()
+    stream, rewritten, fields = f"learner:{learner_id}", 0, set[str]()
     for event in events:
         body = event.model_dump(mode="json")
         personal = personal_fields(body.get("learner"))

@@ -41,7 +41,7 @@ class NotificationChoices(BaseModel):
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    language: Literal[LANGUAGES] = "en"
+    language: Literal[LANGUAGES] = "en"  # type: ignore[valid-type]  # pydantic expands the tuple
     leaderboard_visibility: Visibility = DEFAULT_VISIBILITY
     notifications: NotificationChoices = NotificationChoices()
 

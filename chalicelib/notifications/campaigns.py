@@ -69,7 +69,7 @@ def send_campaign_reminders(campaign: CampaignInfo, learner_ids: Iterable[str],
             "starts_at": utc_iso(campaign.starts_at), "ends_at": utc_iso(campaign.ends_at),
             "goal_minutes": campaign.goal_minutes}
     for learner_id in learner_ids:
-        context = {"campaign": info}
+        context: dict = {"campaign": info}
         if kind != "campaign_starting":
             p = progress(learner_id)
             context.update(minutes_done=p.minutes_done, minutes_left=max(campaign.goal_minutes - p.minutes_done, 0),

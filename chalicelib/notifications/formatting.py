@@ -74,8 +74,7 @@ def _in_ist(value: Union[date, datetime]) -> Union[date, datetime]:
 
 def format_date(value: Union[date, datetime, str], locale: str, style: str = "long") -> str:
     """A calendar date in IST: 27 November 2026 / 27 नवंबर 2026. style: long, medium or short (27 Nov)."""
-    value = _parse(value)
-    day = _in_ist(value)
+    day = _in_ist(_parse(value))
     day = day.date() if isinstance(day, datetime) else day
     pattern = {"short": "d MMM"}.get(style, style)
     return babel_dates.format_date(day, format=pattern, locale=locale_spec(locale).babel)
@@ -83,10 +82,10 @@ def format_date(value: Union[date, datetime, str], locale: str, style: str = "lo
 
 def format_datetime(value: Union[datetime, str], locale: str) -> str:
     """A moment in IST with the time: 27 Nov 2026, 9:00 am."""
-    value = _parse(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return babel_dates.format_datetime(value, format="d MMM y, h:mm a", tzinfo=IST, locale=locale_spec(locale).babel)
+    moment = _parse(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return babel_dates.format_datetime(moment, format="d MMM y, h:mm a", tzinfo=IST, locale=locale_spec(locale).babel)
 
 
 def format_duration(minutes: Union[int, float], locale: str) -> str:

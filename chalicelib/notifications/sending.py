@@ -95,7 +95,7 @@ def mime(email: Email, sender: str) -> bytes:
     other header is ASCII and written as is: List-Unsubscribe must stay a plain <URL>, never an encoded word."""
     message = MIMEMultipart("alternative")
     message["From"], message["To"] = sender, email.to
-    message["Subject"] = email.subject if email.subject.isascii() else Header(email.subject, "utf-8")
+    message["Subject"] = email.subject if email.subject.isascii() else Header(email.subject, "utf-8")  # type: ignore[assignment]  # a Header is allowed
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">"))
     for name, value in email.headers.items():
         message[name] = value

@@ -27,7 +27,7 @@ def queue_name(name: str, stage: str) -> str:
 def replay(sqs, queue: str, max_messages: int | None = None, dry_run: bool = False) -> dict:
     source = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     dlq = sqs.get_queue_url(QueueName=f"{queue}-dlq")["QueueUrl"]
-    moved, reasons, seen, hidden = 0, Counter(), set(), []
+    moved, reasons, seen, hidden = 0, Counter[str](), set(), []
     while max_messages is None or moved < max_messages:
         want = 10 if max_messages is None else max(1, min(10, max_messages - moved))
         # A dry run leaves each message invisible for a while, so it is not read twice in one pass.

@@ -92,7 +92,7 @@ def scope_choices(principal, adapters) -> list[tuple[str, str]]:
     org below it, as ministry:/state:/org: by the org's type."""
     choices = [("national", "")] if principal.has("national_admin") else []
     if principal.has("mdo_admin") and principal.org_id:
-        found, pending, seen = [], [principal.org_id], set()
+        found, pending, seen = list[tuple[str, str]](), [principal.org_id], set()
         while pending and len(found) < MAX_SCOPE_CHOICES:
             org_id = pending.pop(0)
             if org_id in seen:

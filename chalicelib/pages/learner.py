@@ -77,7 +77,7 @@ def rank_rows(ranks: list[dict]) -> list[dict]:
 
 def next_badges(standing, catalogue) -> list[dict]:
     """For each metric, the lowest badge not yet earned, with how far the learner is; closest first."""
-    lowest: dict[str, object] = {}
+    lowest: dict = {}
     for badge in catalogue:
         if badge.id in standing.badges:
             continue

@@ -149,7 +149,7 @@ def serve(request: PageRequest, view: View, adapters, public: bool = False) -> R
         session = None if public else sessions.session_from(cookies, adapters)
         result = view(request, session)
         if isinstance(result, Redirect):
-            headers = {"Location": result.location, "Cache-Control": "no-store", "Content-Type": "text/html"}
+            headers: dict = {"Location": result.location, "Cache-Control": "no-store", "Content-Type": "text/html"}
             if result.set_cookie:
                 headers["Set-Cookie"] = result.set_cookie
             return Response(body="", status_code=303, headers=headers)

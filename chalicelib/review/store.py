@@ -85,7 +85,7 @@ class DynamoReviewStore:
         return _review_from(record)
 
     def held_page(self, limit: int, before: Optional[str]) -> tuple[list[Review], Optional[str]]:
-        rows = []
+        rows: list = []
         for shard in range(SHARDS):
             condition = ReviewRecord.held_sort < before if before else None
             rows.extend(ReviewRecord.held.query(f"held#{shard}", range_key_condition=condition,

@@ -82,7 +82,7 @@ class MemoryRosterStore:
     all-or-nothing apply() with the same conflict check. Headcounts are counted from the rows (the DynamoDB
     store keeps counters; tests check both agree with the rows)."""
 
-    def __init__(self, employees: list[Employee] = ()):
+    def __init__(self, employees: Iterable[Employee] = ()):
         self.by_id: dict[str, Employee] = {}
         self.writes = 0  # rows written or deleted: a re-import of the same file must add none
         self._lock = threading.Lock()

@@ -195,7 +195,7 @@ def parse_row(values: list[str], line: int, header: dict[str, int], org_id: str,
                                       language=language or None))
 
 
-def read_rows(lines: Iterable[str], org_id: str, config: Optional[RosterConfig] = None) -> Iterator[Row]:
+def read_rows(lines: Iterable[Union[str, bytes]], org_id: str, config: Optional[RosterConfig] = None) -> Iterator[Row]:
     """Every data row of a roster CSV, in file order, one at a time (a generator: nothing is held).
 
     Line numbers are the file's own (the header is line 1), so an admin can find the row in a spreadsheet.

@@ -50,7 +50,7 @@ def holds(events: Iterable, limits: AbuseLimits) -> dict[str, Hold]:
     """The learner's events over the rate, by event id. Duplicates (same id) count once."""
     if limits.max_completions <= 0:
         return {}
-    unique: dict[str, object] = {}
+    unique: dict = {}
     for event in events:
         if event.type == "course.completed":
             unique.setdefault(event.id, event)

@@ -237,7 +237,7 @@ def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
     `decisions` (event id -> "released" or "rejected") are the review decisions on held events: a held event
     is scored only once released, a rejected one never; a release of an event that is not held changes nothing.
     """
-    unique = {}
+    unique: dict = {}
     for event in events:
         unique.setdefault(event.id, event)
     decisions = decisions or {}

@@ -53,9 +53,9 @@ def _standing_from(record: LearnerRecord) -> LearnerStanding:
         learner_id=record.learner_id,
         profile=Profile(**{k: v for k, v in (record.profile or {}).items() if k in known}),
         points=int(record.points), courses_completed=int(record.courses_completed),
-        learning_minutes=int(record.learning_minutes), competency_areas=set(record.competency_areas or []),
+        learning_minutes=int(record.learning_minutes), competency_areas=set(record.competency_areas or []),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
         courses_in_area=Counter(record.courses_in_area or {}), ratings=int(record.ratings),
-        clap_weeks=list(record.clap_weeks or []), best_clap_streak=int(record.best_clap_streak),
+        clap_weeks=list(record.clap_weeks or []), best_clap_streak=int(record.best_clap_streak),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
         badges={bid: BadgeAward(bid, b["event_id"], datetime.fromisoformat(b["awarded_at"]))
                 for bid, b in (record.badges or {}).items()},
         points_by_period=Counter(record.points_by_period or {}),
@@ -102,7 +102,7 @@ class DynamoLearnerRepository:
             record = LearnerRecord.get(learner_id, consistent_read=True)
         except DoesNotExist:
             return None
-        return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),
+        return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
                              record.preferences, record.erased_at)
 
     def approximate_count(self) -> int:
@@ -114,7 +114,7 @@ class DynamoLearnerRepository:
         wanted = ["learner_id", "profile", "org_id", "preferences", "erased_at", "scopes"]
         return {r.learner_id: Listing((r.profile or {}).get("name"), r.org_id,
                                       (r.preferences or {}).get("leaderboard_visibility"),
-                                      r.erased_at is not None, tuple(r.scopes or ()))
+                                      r.erased_at is not None, tuple(r.scopes or ()))  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
                 for r in LearnerRecord.batch_get(keys, attributes_to_get=wanted)}
 
     def set_preferences(self, learner_id: str, preferences: dict) -> bool:

@@ -81,7 +81,7 @@ def test_the_nudge_schedule_never_goes_back_to_an_older_spell_and_pages_the_due(
 
 
 def test_scoring_records_pending_badge_facts_and_a_digest_consumes_them(world, learner_id):
-    for n, event in enumerate([completion(learner_id, f"do_{n}", ist(2026, 11, 20, 10 + n)) for n in range(3)]):
+    for event in [completion(learner_id, f"do_{n}", ist(2026, 11, 20, 10 + n)) for n in range(3)]:
         world.events.add(parse_event(event), NOW)
     recompute_stream(f"learner:{learner_id}", world)
     later = NOW + timedelta(days=30)
