@@ -84,6 +84,15 @@ class LearnerStanding:
         return getattr(self, name)
 
 
+@dataclass(frozen=True)
+class StoredLearner:
+    standing: LearnerStanding  # without ledger and weekly minutes, which are not stored on the learner
+    version: int
+    scopes: tuple[str, ...] = ()  # the board scopes the learner's entries were last written under
+    preferences: Optional[dict] = None  # the fields the learner set (learners/preferences.py); never scored
+    erased_at: Optional[datetime] = None  # set by erasure: the profile stays empty from then on
+
+
 def current_clap_streak(clap_weeks: Iterable[str], this_week: str) -> int:
     """Consecutive clap weeks up to now. The running week only breaks a streak once it is over."""
     weeks = set(clap_weeks)

@@ -18,10 +18,9 @@ from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.config import Badge, Rules
-from chalicelib.rules.learner import LearnerStanding, evaluate
+from chalicelib.rules.learner import LearnerStanding, StoredLearner, evaluate
 from chalicelib.rules.privacy import anonymous_profile
 from chalicelib.facts import DomainEvent
-from chalicelib.storage.ports import StoredLearner
 
 
 @dataclass(frozen=True)

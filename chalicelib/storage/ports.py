@@ -9,22 +9,13 @@ from chalicelib.events import ID_PATTERN, Event, OrgBlock
 from chalicelib.facts import DomainEvent
 from chalicelib.learners.ledger import LedgerEntry
 from chalicelib.rules.abuse import Hold
-from chalicelib.rules.learner import LearnerStanding, Profile
+from chalicelib.rules.learner import LearnerStanding, Profile, StoredLearner
 from chalicelib.rules.periods import utc_stamp
 from chalicelib.rules.privacy import Listing
 
 
 class ConcurrentUpdate(Exception):
     """Someone else saved the same learner first: read again and recompute."""
-
-
-@dataclass(frozen=True)
-class StoredLearner:
-    standing: LearnerStanding  # without ledger and weekly minutes, which are not stored on the learner
-    version: int
-    scopes: tuple[str, ...] = ()  # the board scopes the learner's entries were last written under
-    preferences: Optional[dict] = None  # the fields the learner set (learners/preferences.py); never scored
-    erased_at: Optional[datetime] = None  # set by erasure: the profile stays empty from then on
 
 
 @dataclass(frozen=True)
