@@ -422,9 +422,3 @@ def _award_page(campaign: Campaign, page, org_scores: dict, badges: dict, adapte
                                         "award_names": [badges[k]["name"] for k in earned]}))
     if facts:
         adapters.campaigns.award(awards, facts)
-
-
-def badges_of(learner_id: str, adapters) -> list[dict]:
-    """Campaign badges, in the learner summary's badge shape."""
-    return [{"id": a.badge_id, "name": a.name, "awarded_at": utc_iso(a.awarded_at), "event_id": None,
-             "why": a.description} for a in adapters.campaigns.awards_of(learner_id)]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib.campaigns import service as campaigns
 from chalicelib.errors import not_found
 from chalicelib.events import is_id
 from chalicelib.leaderboards import service as leaderboards
@@ -56,7 +55,9 @@ def summary_of(stored, adapters, now: datetime) -> dict:
                     "awarded_at": utc_iso(b.awarded_at), "event_id": b.event_id,
                     "why": catalogue[b.badge_id].description if b.badge_id in catalogue else None}
                    for b in sorted(s.badges.values(), key=lambda b: (b.awarded_at, b.badge_id))]
-        + campaigns.badges_of(s.learner_id, adapters),  # campaign awards (campaigns/service.py close)
+        # campaign awards (campaigns/service.py close), in the same shape
+        + [{"id": a.badge_id, "name": a.name, "awarded_at": utc_iso(a.awarded_at), "event_id": None,
+            "why": a.description} for a in adapters.campaigns.awards_of(s.learner_id)],
         "last_active_at": utc_iso(s.last_active_at) if s.last_active_at else None,
         "held_events": s.held_events,
         "ranks": leaderboards.learner_ranks(s, adapters, now),
