@@ -22,10 +22,12 @@ from chalicelib.leaderboards.boards import Entry
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.leaderboards.store import MemoryBoardStore, entry_rank_key
 from chalicelib.learners.ledger import LedgerEntry
-from chalicelib.notifications.store import (FAILED, QUEUED, SENDING, SENT, DynamoCounters, DynamoFactFeed,
+from chalicelib.notifications.store import (FAILED, QUEUED, SENDING, SENT, DynamoCounters,
                                             DynamoNotificationStore, DynamoNudgeSchedule, DynamoSuppressionList,
-                                            MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
+                                            MemoryCounters, MemoryNotificationStore,
                                             MemoryNudgeSchedule, MemorySuppressionList, Notification, NudgeEntry)
+from chalicelib.storage.dynamodb import DynamoFactFeed
+from chalicelib.storage.memory import MemoryFactFeed
 from chalicelib.review.store import MemoryReviewStore
 from chalicelib.rosters.employees import Employee, MemoryRosterStore, RosterChange, RosterConflict
 from chalicelib.rules.abuse import Hold
@@ -721,6 +723,21 @@ def test_fact_feed_lists_pending_facts_of_a_kind_until_consumed(feed, learner_id
     facts.consumed(recorded[:2])
     assert [f.id for f, _ in facts.pending("badge.awarded", later, 10)] == [recorded[2].id]
     assert [f.id for f, _ in facts.pending("campaign.result", later, 10)] == [other.id]
+
+
+def test_fact_feed_records_facts_no_save_carries_and_a_second_record_makes_one_pending_again(feed, learner_id):
+    _, facts = feed
+    moved = DomainEvent(f"org.moved:{learner_id}:t1", "org.moved", learner_id, at(0), {"org_id": learner_id})
+    now = datetime.now(timezone.utc)
+    facts.record([moved], now)
+    assert facts.pending("org.moved", now - timedelta(seconds=1), 10) == []  # recorded at `now`, not before
+    [(found, recorded_at)] = [(f, t) for f, t in facts.pending("org.moved", now + timedelta(seconds=1), 10)
+                              if f.id == moved.id]
+    assert found == moved and abs((recorded_at - now).total_seconds()) < 1
+    facts.consumed([moved])
+    assert [f for f, _ in facts.pending("org.moved", now + timedelta(seconds=1), 10) if f.id == moved.id] == []
+    facts.record([moved], now)  # a reaction that must run again (the org event re-applied after a crash)
+    assert [f.id for f, _ in facts.pending("org.moved", now + timedelta(seconds=1), 10)] == [moved.id]
 
 
 # --- CredentialStore, DomainEvents -------------------------------------------------------------------------
