@@ -24,8 +24,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from local.dynamodb_local import free_port, start
-from local.measure_event_cost import _environment
+from local.dynamodb_local import free_port, start, use_endpoint
 
 SECRET = "bench-secret"
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -39,8 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--orgs", type=int, default=500, help="orgs the closed campaign's participants are in")
     args = parser.parse_args(argv)
     port = free_port()
-    _environment(f"http://127.0.0.1:{port}")
-    os.environ["KARMAYOGI_STAGE"] = "benchcampaigns"
+    use_endpoint(f"http://127.0.0.1:{port}", "benchcampaigns")
     server = start(port)
     try:
         return _bench(args)
