@@ -37,7 +37,7 @@ class OrgSpec:
     region: Optional[str] = None  # where most of an mdo's staff come from (see REGIONS)
 
 
-# Parents before children. The six orgs of shared/fixtures/orgs.csv come first, with their ids, so that the
+# Parents before children. The six orgs of local/fixtures/orgs.csv come first, with their ids, so that the
 # fixture mdos are the first ones picked when fewer orgs are asked for.
 ORG_TREE = (
     OrgSpec("min_mines", "Ministry of Mines", "ministry"),
@@ -159,7 +159,7 @@ class RosterLearner:
     sessions: int  # how active they are in the seeded month: the demo needs one busy learner and one idle
 
 
-# shared/fixtures/roster.csv, so that the fixture events and the README's example URLs find these people.
+# local/fixtures/roster.csv, so that the fixture events and the README's example URLs find these people.
 ROSTER = (
     RosterLearner("5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b", "Ananya Mehta", "ananya.mehta@example.gov.in",
                   "9812345678", "Group B", "Section Officer", "MINES-2231", "org_mines_hq", "hi", 14),

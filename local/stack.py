@@ -27,7 +27,7 @@ from local import dev_keys, dynamodb_local
 PROJECT = dynamodb_local.PROJECT
 HOST = "127.0.0.1"
 REGION = "ap-south-1"
-DEMO_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # Ananya Mehta, from shared/fixtures/roster.csv
+DEMO_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # Ananya Mehta, from local/fixtures/roster.csv
 DEFAULT_SENDER = "no-reply@karmayogi.example.gov.in"
 DLQ_MAX_RECEIVES = 5
 log = logging.getLogger("karmayogi.local")

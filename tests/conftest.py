@@ -43,7 +43,7 @@ from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.ingestion.signature import HEADER, sign  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
-FIXTURES = PROJECT.parent / "shared" / "fixtures"
+FIXTURES = PROJECT / "local" / "fixtures"
 SECRET = "test-secret-new"
 
 

@@ -31,7 +31,7 @@ DEMO_ADMINS = (
 
 
 def demo_learners() -> tuple[DemoPerson, ...]:
-    """The roster learners every seed includes (local/seed.py ROSTER, from shared/fixtures/roster.csv)."""
+    """The roster learners every seed includes (local/seed.py ROSTER, from local/fixtures/roster.csv)."""
     from local.seed import ROSTER
     return tuple(DemoPerson(p.id, p.name, ("learner",), p.org_id) for p in ROSTER)
 
