@@ -82,15 +82,17 @@ bench-scale: deps
 	$(PY) -m local.bench_scale $(BENCH_ARGS)
 
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
-# in the environment; against `make run`: ARGS=--local. Any queue: scoring, notifications.
+# in the environment; against `make run`: ARGS=--local (local/ops.py points them at the stack first). Any queue:
+# scoring, notifications.
 #   make audit [ARGS="--repair --segments 8 --segment 3 --local"]
 #   make replay-dlq QUEUE=scoring [ARGS="--dry-run --max 100 --local"]
+OPS = $(if $(filter --local,$(ARGS)),local.ops $(1),$(2))
 audit: $(VENV)/.installed
-	$(PY) -m chalicelib.ops.audit $(ARGS)
+	$(PY) -m $(call OPS,audit,chalicelib.ops.audit) $(filter-out --local,$(ARGS))
 
 replay-dlq: $(VENV)/.installed
 	@test -n "$(QUEUE)" || { echo "usage: make replay-dlq QUEUE=<queue or short name, e.g. scoring>"; exit 2; }
-	$(PY) -m chalicelib.ops.replay_dlq "$(QUEUE)" $(ARGS)
+	$(PY) -m $(call OPS,replay-dlq,chalicelib.ops.replay_dlq) "$(QUEUE)" $(filter-out --local,$(ARGS))
 
 # The notifications DLQ of the running local stack (make run).
 replay-notifications-dlq:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from local import dev_keys, dynamodb_local
@@ -179,9 +178,9 @@ class Stack:
         # Own session (process group): stop() signals the whole group, and a terminal Ctrl-C reaches us only.
         # No autoreload: the pump runs in this process and would keep the old code; its file watcher also
         # polls every file in the project (.venv and node_modules included) each second.
+        # local.serve is `chalice local` with the local-only routes (local/dev_routes.py: /login, /dev/outbox).
         self.api = subprocess.Popen(
-            [str(Path(sys.executable).parent / "chalice"), "local", "--stage", "local", "--host", HOST,
-             "--port", str(self.ports.api), "--no-autoreload"],
+            [sys.executable, "-m", "local.serve", "--stage", "local", "--host", HOST, "--port", str(self.ports.api)],
             cwd=PROJECT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         deadline = time.monotonic() + 30
         while not port_in_use(self.ports.api):

@@ -148,6 +148,23 @@ def aws():
 
 
 @pytest.fixture
+def dev_routes():
+    """The local stack's own routes (local/dev_routes.py: /login, /dev/outbox) on the app for one test, taken
+    off again afterwards. Ask for it before `client` (or a fixture using it): the test client reads the routes
+    when it is made."""
+    import app as application
+    from local import dev_routes as routes
+    routes.register(application.app)
+    try:
+        yield routes
+    finally:
+        for path, method in routes.ROUTES:
+            application.app.routes[path].pop(method, None)
+            if not application.app.routes[path]:
+                del application.app.routes[path]
+
+
+@pytest.fixture
 def client(aws):
     with app_client() as c:
         yield c
