@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ package: deps
 # BENCH_ARGS="--quick" for a smoke run; --help for the sizes and prices.
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
+
+# Sign and post event files (one event or a list each) to the running local stack, or to URL; one line per event:
+# id, result (accepted, duplicate, rejected), error. make post-events FILE="local/fixtures/events/*.json" [URL=...]
+# The secret: SECRET=..., else the first of KARMAYOGI_WEBHOOK_SECRETS, else the local stack's (.local/webhook-secret).
+post-events: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make post-events FILE=<json file(s)> [URL=http://127.0.0.1:8000] [SECRET=...]"; exit 2; }
+	@$(PY) -m local.post_events $(FILE) $(if $(URL),--url "$(URL)") $(if $(SECRET),--secret "$(SECRET)")
 
 # Import an org's roster CSV into the running local stack (make run), with a progress bar (local/import_roster.py):
 # make import-roster FILE=roster.csv ORG=org_mines_hq [MODE=merge] [IMPORT_ARGS="--dynamodb-url http://..."]

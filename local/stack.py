@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -228,7 +227,7 @@ def _stop_process(process: subprocess.Popen, name: str) -> None:
 def banner(ports: Ports, secret: str, generated: bool) -> str:
     api = ports.url("api")
     learner = f"{api}/v1/learners/{DEMO_LEARNER}"
-    source = "generated for this run" if generated else "from KARMAYOGI_WEBHOOK_SECRETS"
+    source = "made once, in .local/webhook-secret" if generated else "from KARMAYOGI_WEBHOOK_SECRETS"
     return "\n".join([
         "",
         "=" * 78,
@@ -251,9 +250,9 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
         f"    curl -H \"Authorization: Bearer $TOKEN\" {learner}",
         "    make -s token SUB=admin ROLE=national_admin | tail -1      # an admin who may see everything",
         "",
-        "  Post fixture events (from this directory):",
-        f"    KARMAYOGI_WEBHOOK_SECRETS={secret} ../shared/tools/post-events"
-        + ("" if ports.api == 8000 else f" --url {api}") + " ../shared/fixtures/events/course.completed.json",
+        "  Post fixture events, signed with the webhook secret (one line per event: id, result, error):",
+        "    make post-events FILE=local/fixtures/events/course.completed.json"
+        + ("" if ports.api == 8000 else f" URL={api}") + ("" if generated else f" SECRET={secret}"),
         "",
         "  Ctrl-C stops everything.",
         "=" * 78,
@@ -291,7 +290,7 @@ def run(args) -> None:
     ports = Ports.from_env()
     require_free(ports)
     configured = os.environ.get("KARMAYOGI_WEBHOOK_SECRETS")
-    secret = configured or secrets.token_hex(16)
+    secret = configured or dev_keys.dev_webhook_secret()  # `make post-events` finds it in .local/ too
     stack = Stack(ports)
     try:
         print(f"starting DynamoDB Local on {ports.url('dynamodb')} and moto on {ports.url('moto')}", flush=True)
