@@ -30,8 +30,10 @@ chromium:
 
 deps: $(VENV)/.installed node_modules/.installed java
 
+# Serves within seconds; demo data is seeded in the background the first time and kept in .local/dynamodb for the
+# next run. SEED=fresh seeds it again through the real scoring (to watch it); ARGS for more (--help).
 run: deps
-	$(PY) -m local.stack
+	$(PY) -m local.stack $(if $(filter fresh,$(SEED)),--reseed) $(ARGS)
 
 test: test-fast test-integration test-e2e
 

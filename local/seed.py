@@ -560,8 +560,10 @@ def already_seeded(adapters) -> bool:
 
 def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 3000, orgs: int = 20,
                     days: int = 30, seed: int = 1, now: Optional[datetime] = None, quiet: bool = False,
-                    ingest_workers: int = INGEST_WORKERS, score_workers: int = SCORE_WORKERS) -> SeedReport:
-    """Generate the population, ingest it, and have it scored by `score` (the pump's drain).
+                    ingest_workers: int = INGEST_WORKERS, score_workers: int = SCORE_WORKERS,
+                    progress: Optional[Callable[[int, int], None]] = None) -> SeedReport:
+    """Generate the population, ingest it, and have it scored by `score` (the pump's drain); `progress` is told
+    (events done, events in all) after each round, whether or not `quiet`.
 
     Ingestion and scoring alternate, one batch per ingest worker at a time: moto's SQS spends CPU in
     proportion to the messages waiting on every send and receive (about 0.5 ms each), so a queue thousands
@@ -590,6 +592,8 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
             scoring += score(workers=score_workers)
             timing["score"] += time.monotonic() - lap
             done += sum(len(b) for b in round_batches)
+            if progress:
+                progress(done, total)
             if done - reported >= total / 10 or done == total:
                 reported = done
                 say(f"  {done:,}/{total:,} events ingested and scored ({time.monotonic() - started:.1f} s)")
