@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,10 @@ chromium:
 
 deps: $(VENV)/.installed node_modules/.installed java
 
+# Serves within seconds; demo data is seeded in the background the first time and kept in .local/dynamodb for the
+# next run. SEED=fresh seeds it again through the real scoring (to watch it); ARGS for more (--help).
 run: deps
-	$(PY) -m local.stack
+	$(PY) -m local.stack $(if $(filter fresh,$(SEED)),--reseed) $(ARGS)
 
 # Guardrails (config in pyproject.toml): ruff (pyflakes, bugbear), mypy over what Lambda runs, and the import
 # contracts (chalicelib never imports local; pure rules import no storage or AWS SDK; services stay apart).
@@ -64,6 +66,13 @@ package: deps
 bench: deps
 	$(PY) -m local.bench $(BENCH_ARGS)
 
+# Sign and post event files (one event or a list each) to the running local stack, or to URL; one line per event:
+# id, result (accepted, duplicate, rejected), error. make post-events FILE="local/fixtures/events/*.json" [URL=...]
+# The secret: SECRET=..., else the first of KARMAYOGI_WEBHOOK_SECRETS, else the local stack's (.local/webhook-secret).
+post-events: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make post-events FILE=<json file(s)> [URL=http://127.0.0.1:8000] [SECRET=...]"; exit 2; }
+	@$(PY) -m local.post_events $(FILE) $(if $(URL),--url "$(URL)") $(if $(SECRET),--secret "$(SECRET)")
+
 # Import an org's roster CSV into the running local stack (make run), with a progress bar (local/import_roster.py):
 # make import-roster FILE=roster.csv ORG=org_mines_hq [MODE=merge] [IMPORT_ARGS="--dynamodb-url http://..."]
 import-roster: $(VENV)/.installed
@@ -89,15 +98,17 @@ bench-scale: deps
 	$(PY) -m local.bench_scale $(BENCH_ARGS)
 
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
-# in the environment; against `make run`: ARGS=--local. Any queue: scoring, notifications.
+# in the environment; against `make run`: ARGS=--local (local/ops.py points them at the stack first). Any queue:
+# scoring, notifications.
 #   make audit [ARGS="--repair --segments 8 --segment 3 --local"]
 #   make replay-dlq QUEUE=scoring [ARGS="--dry-run --max 100 --local"]
+OPS = $(if $(filter --local,$(ARGS)),local.ops $(1),$(2))
 audit: $(VENV)/.installed
-	$(PY) -m chalicelib.ops.audit $(ARGS)
+	$(PY) -m $(call OPS,audit,chalicelib.ops.audit) $(filter-out --local,$(ARGS))
 
 replay-dlq: $(VENV)/.installed
 	@test -n "$(QUEUE)" || { echo "usage: make replay-dlq QUEUE=<queue or short name, e.g. scoring>"; exit 2; }
-	$(PY) -m chalicelib.ops.replay_dlq "$(QUEUE)" $(ARGS)
+	$(PY) -m $(call OPS,replay-dlq,chalicelib.ops.replay_dlq) "$(QUEUE)" $(filter-out --local,$(ARGS))
 
 # The notifications DLQ of the running local stack (make run).
 replay-notifications-dlq:

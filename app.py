@@ -355,16 +355,6 @@ def my_credential_download(badge_id):
     return _serve(f"/me/badges/{badge_id}/credential.json", learner_pages.my_credential_json)
 
 
-@page("/login")
-def login_page():
-    return _serve("/login", login_pages.login_page, public=True)
-
-
-@page("/login", methods=["POST"], content_types=FORM)
-def login_submit():
-    return _serve("/login", login_pages.sign_in, public=True)
-
-
 @page("/logout", methods=["POST"], content_types=FORM)
 def logout():
     return _serve("/logout", login_pages.sign_out)
@@ -394,13 +384,6 @@ def unsubscribe():
     if app.current_request.method == "POST":
         return notifications.unsubscribe_now(token, adapters())
     return Response(body=notifications.unsubscribe_page(token, adapters()), status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8"})
-
-
-@app.route("/dev/outbox")
-def dev_outbox():
-    # Local stage only (404 elsewhere): every message decided today and yesterday, as its recipient sees it.
-    return Response(body=notifications.dev_outbox_page(adapters(), _now()), status_code=200,
                     headers={"Content-Type": "text/html; charset=utf-8"})
 
 

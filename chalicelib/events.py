@@ -1,4 +1,4 @@
-"""The event contract with the learning platform (DESIGN.md, "The event contract").
+"""The event contract with the learning platform (docs/brief.md, "The event contract").
 
 These models are the domain's vocabulary: ingestion validates webhook bodies with them, the store keeps
 their JSON, and the rules read them back. Pure: no I/O.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 PROJECT = Path(__file__).resolve().parents[1]
 KEY_FILE = PROJECT / ".local" / "dev-signing-key.pem"
 ISSUER_KEY_FILE = PROJECT / ".local" / "dev-issuer-key.pem"  # signs Open Badges credentials (ES256)
+# The local stack's webhook secret unless KARMAYOGI_WEBHOOK_SECRETS is set: `make post-events` signs with it.
+WEBHOOK_SECRET_FILE = PROJECT / ".local" / "webhook-secret"
 ISSUER = "karmayogi-engage-local"
 AUDIENCE = "karmayogi-engage"
 
@@ -82,6 +85,17 @@ def dev_issuer_keys() -> str:
         key.public_key().public_bytes(serialization.Encoding.DER,
                                       serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
     return json.dumps({"keys": [private_jwk(key, kid)]})
+
+
+def dev_webhook_secret(create: bool = True) -> str | None:
+    """The local stack's webhook secret, made once (None if there is none yet and create is False)."""
+    if not WEBHOOK_SECRET_FILE.exists():
+        if not create:
+            return None
+        WEBHOOK_SECRET_FILE.parent.mkdir(exist_ok=True)
+        WEBHOOK_SECRET_FILE.write_text(secrets.token_hex(16) + "\n", encoding="utf-8")
+        WEBHOOK_SECRET_FILE.chmod(0o600)
+    return WEBHOOK_SECRET_FILE.read_text(encoding="utf-8").strip()
 
 
 def dev_jwks() -> str:

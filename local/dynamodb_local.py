@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -34,15 +35,19 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
-def start(port: int) -> subprocess.Popen:
-    """DynamoDB Local in memory on 127.0.0.1:port; the caller terminates it."""
+def start(port: int, db_path: Optional[Path] = None) -> subprocess.Popen:
+    """DynamoDB Local on 127.0.0.1:port, in memory, or keeping its data in the directory db_path (one database
+    whatever the credentials and region, made if need be); the caller terminates it."""
     java = shutil.which("java")
     if not java:
         raise RuntimeError("Java is needed for DynamoDB Local: apt-get install default-jre-headless")
     directory = jar_dir()
+    if db_path is not None:
+        db_path.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [java, f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar", str(directory / "DynamoDBLocal.jar"),
-         "-inMemory", "-port", str(port)],
+         *(["-inMemory"] if db_path is None else ["-dbPath", str(db_path.resolve()), "-sharedDb"]),
+         "-port", str(port)],
         cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(port)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m local.import_roster", description=__doc__.splitlines()[0])
-    parser.add_argument("file", type=Path, help="the roster CSV (columns as in ../shared/fixtures/roster.csv)")
+    parser.add_argument("file", type=Path, help="the roster CSV (columns as in local/fixtures/roster.csv)")
     parser.add_argument("--org", required=True, help="the org whose roster this is")
     parser.add_argument("--mode", choices=("replace", "merge"), default="replace",
                         help="replace: the file is the whole roster, employees it leaves out are removed "

@@ -21,7 +21,7 @@ PRIOR_EVENTS = 20
 
 
 def _completion(learner: str, n: int, at: datetime) -> dict:
-    """Shaped like shared/fixtures/events/course.completed.json: ACBP, a passed assessment, two competencies."""
+    """Shaped like local/fixtures/events/course.completed.json: ACBP, a passed assessment, two competencies."""
     return {
         "id": f"evt_{learner}_{n:03d}", "type": "course.completed", "occurred_at": at.isoformat(),
         "learner": {"id": learner, "org_id": "org_mines_hq"},

@@ -37,7 +37,7 @@ class OrgSpec:
     region: Optional[str] = None  # where most of an mdo's staff come from (see REGIONS)
 
 
-# Parents before children. The six orgs of shared/fixtures/orgs.csv come first, with their ids, so that the
+# Parents before children. The six orgs of local/fixtures/orgs.csv come first, with their ids, so that the
 # fixture mdos are the first ones picked when fewer orgs are asked for.
 ORG_TREE = (
     OrgSpec("min_mines", "Ministry of Mines", "ministry"),
@@ -159,7 +159,7 @@ class RosterLearner:
     sessions: int  # how active they are in the seeded month: the demo needs one busy learner and one idle
 
 
-# shared/fixtures/roster.csv, so that the fixture events and the README's example URLs find these people.
+# local/fixtures/roster.csv, so that the fixture events and the README's example URLs find these people.
 ROSTER = (
     RosterLearner("5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b", "Ananya Mehta", "ananya.mehta@example.gov.in",
                   "9812345678", "Group B", "Section Officer", "MINES-2231", "org_mines_hq", "hi", 14),
@@ -560,8 +560,10 @@ def already_seeded(adapters) -> bool:
 
 def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 3000, orgs: int = 20,
                     days: int = 30, seed: int = 1, now: Optional[datetime] = None, quiet: bool = False,
-                    ingest_workers: int = INGEST_WORKERS, score_workers: int = SCORE_WORKERS) -> SeedReport:
-    """Generate the population, ingest it, and have it scored by `score` (the pump's drain).
+                    ingest_workers: int = INGEST_WORKERS, score_workers: int = SCORE_WORKERS,
+                    progress: Optional[Callable[[int, int], None]] = None) -> SeedReport:
+    """Generate the population, ingest it, and have it scored by `score` (the pump's drain); `progress` is told
+    (events done, events in all) after each round, whether or not `quiet`.
 
     Ingestion and scoring alternate, one batch per ingest worker at a time: moto's SQS spends CPU in
     proportion to the messages waiting on every send and receive (about 0.5 ms each), so a queue thousands
@@ -590,6 +592,8 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
             scoring += score(workers=score_workers)
             timing["score"] += time.monotonic() - lap
             done += sum(len(b) for b in round_batches)
+            if progress:
+                progress(done, total)
             if done - reported >= total / 10 or done == total:
                 reported = done
                 say(f"  {done:,}/{total:,} events ingested and scored ({time.monotonic() - started:.1f} s)")

@@ -1,8 +1,14 @@
 """`make run`: the whole service on one machine, on 127.0.0.1.
 
 DynamoDB Local (AWS's own engine) for DynamoDB, the moto server for SQS, SES, SNS and S3, the pump for the
-queue and scheduled handlers (in this process), and `chalice local` for the HTTP API (a subprocess). Demo data
-is seeded through the real ingestion and scoring code. Ctrl-C or SIGTERM stops all of it.
+queue and scheduled handlers (in this process), and `chalice local` with the local-only routes for the HTTP API
+(local/serve.py, a subprocess). Ctrl-C or SIGTERM stops all of it.
+
+The HTTP server starts first, beside the backends, so it answers within seconds. Demo data is seeded through
+the real ingestion and scoring code, in the background behind one progress line, into DynamoDB Local keeping
+its data in .local/dynamodb: the next run restores it at once (seeded.json there says the seed finished and
+with which options). --reseed (`make run SEED=fresh`) seeds again from scratch; --in-memory keeps nothing;
+--seed-first seeds before serving (the end-to-end tests, which need the data before the first request).
 
 Nothing from chalicelib (or app.py) is imported at module level: table and queue names are read from the
 environment at import time, so the environment is set first (see wire()).
@@ -10,15 +16,18 @@ environment at import time, so the environment is set first (see wire()).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
-import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -27,7 +36,7 @@ from local import dev_keys, dynamodb_local
 PROJECT = dynamodb_local.PROJECT
 HOST = "127.0.0.1"
 REGION = "ap-south-1"
-DEMO_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # Ananya Mehta, from shared/fixtures/roster.csv
+DEMO_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # Ananya Mehta, from local/fixtures/roster.csv
 DEFAULT_SENDER = "no-reply@karmayogi.example.gov.in"
 DLQ_MAX_RECEIVES = 5
 log = logging.getLogger("karmayogi.local")
@@ -156,33 +165,38 @@ class Stack:
         self.moto: Optional[subprocess.Popen] = None
         self.pump = None
         self.api: Optional[subprocess.Popen] = None
+        self.stopping = False
 
-    def start_backends(self) -> None:
+    def start_backends(self, db_path: Optional[Path] = None) -> None:
+        """moto, then DynamoDB Local (in memory, or keeping its data in db_path), both listening on return."""
+        # Its own process: under load it needs a core of its own (moto's SQS looks at every queued message on each
+        # call, so a scoring backlog slows every send), which in this process it would take from the pump's
+        # scoring, under one GIL. Its request log goes nowhere. Started first: it loads while Java starts.
+        self.moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports.moto)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         # C1 JIT only: in a seeding run DynamoDB Local spent about half its CPU compiling with C2.
         previous = os.environ.get("JAVA_TOOL_OPTIONS")
         os.environ["JAVA_TOOL_OPTIONS"] = f"{previous or ''} -XX:TieredStopAtLevel=1".strip()
         try:
-            self.dynamodb = dynamodb_local.start(self.ports.dynamodb)
+            self.dynamodb = dynamodb_local.start(self.ports.dynamodb, db_path)
         finally:
             if previous is None:
                 os.environ.pop("JAVA_TOOL_OPTIONS")
             else:
                 os.environ["JAVA_TOOL_OPTIONS"] = previous
-        # Its own process: under load it needs a core of its own (moto's SQS looks at every queued message on each
-        # call, so a scoring backlog slows every send), which in this process it would take from the pump's
-        # scoring, under one GIL. Its request log goes nowhere.
-        self.moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports.moto)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         dynamodb_local.wait_for_port(self.ports.moto)
 
-    def start_api(self) -> None:
+    def launch_api(self) -> None:
+        """Start the HTTP server (it needs only the environment: it may start before the backends)."""
         # Own session (process group): stop() signals the whole group, and a terminal Ctrl-C reaches us only.
         # No autoreload: the pump runs in this process and would keep the old code; its file watcher also
         # polls every file in the project (.venv and node_modules included) each second.
+        # local.serve is `chalice local` with the local-only routes (local/dev_routes.py: /login, /dev/outbox).
         self.api = subprocess.Popen(
-            [str(Path(sys.executable).parent / "chalice"), "local", "--stage", "local", "--host", HOST,
-             "--port", str(self.ports.api), "--no-autoreload"],
+            [sys.executable, "-m", "local.serve", "--stage", "local", "--host", HOST, "--port", str(self.ports.api)],
             cwd=PROJECT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+
+    def wait_for_api(self) -> None:
         deadline = time.monotonic() + 30
         while not port_in_use(self.ports.api):
             if self.api.poll() is not None:
@@ -192,6 +206,7 @@ class Stack:
             time.sleep(0.1)
 
     def stop(self) -> None:
+        self.stopping = True
         if self.pump:
             self.pump.stop()
         if self.api:
@@ -226,10 +241,10 @@ def _stop_process(process: subprocess.Popen, name: str) -> None:
 
 # --- main -----------------------------------------------------------------------------------------------
 
-def banner(ports: Ports, secret: str, generated: bool) -> str:
+def banner(ports: Ports, secret: str, generated: bool, seeding: bool = False) -> str:
     api = ports.url("api")
     learner = f"{api}/v1/learners/{DEMO_LEARNER}"
-    source = "generated for this run" if generated else "from KARMAYOGI_WEBHOOK_SECRETS"
+    source = "made once, in .local/webhook-secret" if generated else "from KARMAYOGI_WEBHOOK_SECRETS"
     return "\n".join([
         "",
         "=" * 78,
@@ -241,6 +256,8 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
         f"    {learner}/ledger",
         "",
         f"  Pages: {api}/login (sign in as a demo learner or admin), then /me, /leaderboard, /orgs, /admin",
+        *(["", "  Demo data is being seeded through the real scoring in the background (progress below); it is",
+            "  kept in .local/dynamodb, so the next `make run` starts with it at once."] if seeding else []),
         "",
         f"  DynamoDB Local  {ports.url('dynamodb')}",
         f"  moto server     {ports.url('moto')}   (SQS, SES, SNS, S3; sent mail: /moto-api/data.json)",
@@ -252,9 +269,9 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
         f"    curl -H \"Authorization: Bearer $TOKEN\" {learner}",
         "    make -s token SUB=admin ROLE=national_admin | tail -1      # an admin who may see everything",
         "",
-        "  Post fixture events (from this directory):",
-        f"    KARMAYOGI_WEBHOOK_SECRETS={secret} ../shared/tools/post-events"
-        + ("" if ports.api == 8000 else f" --url {api}") + " ../shared/fixtures/events/course.completed.json",
+        "  Post fixture events, signed with the webhook secret (one line per event: id, result, error):",
+        "    make post-events FILE=local/fixtures/events/course.completed.json"
+        + ("" if ports.api == 8000 else f" URL={api}") + ("" if generated else f" SECRET={secret}"),
         "",
         "  Ctrl-C stops everything.",
         "=" * 78,
@@ -264,19 +281,94 @@ def banner(ports: Ports, secret: str, generated: bool) -> str:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m local.stack", description=__doc__.splitlines()[0])
-    parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    parser.add_argument("--no-seed", action="store_true", help="start with empty tables (in memory)")
+    parser.add_argument("--reseed", action="store_true",
+                        help="throw the kept demo data away and seed it again through the real scoring")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="keep no data in .local/dynamodb: seed into memory, lose it on exit (the e2e tests)")
+    parser.add_argument("--seed-first", action="store_true",
+                        help="seed before serving, so that /health answers only once the data is there")
     parser.add_argument("--learners", type=int, default=3000)
     parser.add_argument("--orgs", type=int, default=20, help="mdo organisations learners belong to")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the demo data")
     parser.add_argument("--days", type=int, default=30, help="days of seeded activity, ending now")
     parser.add_argument("--tiny", action="store_true",
-                        help="a tiny seed that starts in seconds (the end-to-end tests): 40 learners, 2 orgs, 7 days")
+                        help="a tiny seed that starts in seconds (the end-to-end tests): 40 learners, 2 orgs, 7 days,"
+                             " in memory")
     for field, variable in Ports.ENV.items():
         parser.add_argument(f"--{field}-port", type=int, default=None, help=f"instead of ${variable}")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.learners, args.orgs, args.days = 40, 2, 7
+        args.learners, args.orgs, args.days, args.in_memory = 40, 2, 7, True
     return args
+
+
+# --- demo data: seeded once through the real scoring, kept in .local/dynamodb for the next run ---------------
+
+DATA_DIR = PROJECT / ".local" / "dynamodb"
+SEEDED_FILE = DATA_DIR / "seeded.json"  # written when a seeding run finished: what was seeded, and when
+
+
+def kept_plan() -> Optional[dict]:
+    try:
+        return json.loads(SEEDED_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def kept_data_fits(plan: dict, reseed: bool) -> bool:
+    """Whether the data kept in DATA_DIR is a finished seed of this plan; if not, it is removed."""
+    kept = kept_plan()
+    if kept is not None and not reseed and {k: kept.get(k) for k in plan} == plan:
+        return True
+    if DATA_DIR.exists():
+        reason = ("--reseed" if reseed else "a seeding run was stopped before it finished" if kept is None
+                  else "it was seeded with other options")
+        print(f"removing the kept demo data in {DATA_DIR.relative_to(PROJECT)} ({reason})", flush=True)
+        shutil.rmtree(DATA_DIR)
+    return False
+
+
+class ProgressLine:
+    """One line that counts up on a terminal (a line per tenth elsewhere, e.g. in a log file)."""
+
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty()
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        text = f"seeding demo data: {done:,} / {total:,} events"
+        if self.tty:
+            self.out.write(f"\r{text}" + ("\n" if done == total else ""))
+        elif done == total or done - self.shown >= total / 10:
+            self.out.write(text + "\n")
+            self.shown = done
+        self.out.flush()
+
+
+def seed_demo(stack: "Stack", adapters, plan: dict, db_path: Optional[Path], started: float,
+              background: bool = False) -> None:
+    """Seed through the real ingestion and scoring (the pump drains the queues), then start the pump; with
+    db_path, note in SEEDED_FILE that the kept data is complete."""
+    from local import seed
+    try:
+        report = seed.seed_population(adapters, stack.pump.drain, quiet=background, progress=ProgressLine(),
+                                      **plan)
+    except Exception as exc:  # noqa: BLE001 (on shutdown the servers go away under it: nothing to say then)
+        if not background:
+            raise
+        if not stack.stopping:
+            log.error("seeding failed: %s: %s (`make run SEED=fresh` tries again)", type(exc).__name__, exc)
+        return
+    if db_path is not None:
+        SEEDED_FILE.write_text(json.dumps({**plan, "seeded_at": datetime.now().isoformat(timespec="seconds")}),
+                               encoding="utf-8")
+    stack.pump.start()
+    outcomes = report.outcomes
+    print(f"demo data ready {time.monotonic() - started:.1f} s after start-up began: {outcomes['accepted']:,} "
+          f"events accepted, {outcomes['rejected']:,} rejected"
+          + (f"; kept in {db_path.relative_to(PROJECT)} for the next `make run`" if db_path else ""), flush=True)
 
 
 def _raise_shutdown(signum, _frame):
@@ -284,7 +376,6 @@ def _raise_shutdown(signum, _frame):
 
 
 def run(args) -> None:
-    from local import seed
     from local.pump import Pump
     for field, variable in Ports.ENV.items():  # a port given on the command line wins over the environment
         if getattr(args, f"{field}_port", None):
@@ -292,23 +383,45 @@ def run(args) -> None:
     ports = Ports.from_env()
     require_free(ports)
     configured = os.environ.get("KARMAYOGI_WEBHOOK_SECRETS")
-    secret = configured or secrets.token_hex(16)
+    secret = configured or dev_keys.dev_webhook_secret()  # `make post-events` finds it in .local/ too
+    plan = {"learners": args.learners, "orgs": args.orgs, "seed": args.seed, "days": args.days}
+    db_path = None if args.in_memory or args.no_seed else DATA_DIR
+    to_seed = not args.no_seed and (db_path is None or not kept_data_fits(plan, args.reseed))
     stack = Stack(ports)
+    started = time.monotonic()
     try:
-        print(f"starting DynamoDB Local on {ports.url('dynamodb')} and moto on {ports.url('moto')}", flush=True)
-        stack.start_backends()
+        set_environment(ports, secret)
+        if not args.seed_first:  # /health answers as soon as it can; the data follows
+            print(f"starting chalice local on {ports.url('api')}", flush=True)
+            stack.launch_api()
+        print(f"starting DynamoDB Local on {ports.url('dynamodb')} ("
+              + ("in memory" if db_path is None else f"data kept in {db_path.relative_to(PROJECT)}")
+              + f") and moto on {ports.url('moto')}", flush=True)
+        stack.start_backends(db_path)
         app, adapters, sqs = wire(ports, secret)
         provision(sqs)
         stack.pump = Pump(app.app, sqs, REGION)
+        seeding = None
         if args.no_seed:
-            print("not seeding (--no-seed)")
+            print("not seeding (--no-seed)", flush=True)
+        elif not to_seed:
+            print(f"demo data kept from {kept_plan()['seeded_at']} restored "
+                  "(`make run SEED=fresh` seeds it again through the real scoring)", flush=True)
+        elif args.seed_first:
+            seed_demo(stack, adapters, plan, db_path, started)
         else:
-            seed.seed_if_empty(adapters, stack.pump, learners=args.learners, orgs=args.orgs, seed=args.seed,
-                               days=args.days)
-        stack.pump.start()
-        print(f"starting chalice local on {ports.url('api')}", flush=True)
-        stack.start_api()
-        print(banner(ports, secret, generated=not configured), flush=True)
+            seeding = threading.Thread(target=seed_demo, args=(stack, adapters, plan, db_path, started, True),
+                                       daemon=True, name="seeding")
+        if seeding is None:
+            stack.pump.start()
+        if args.seed_first:
+            print(f"starting chalice local on {ports.url('api')}", flush=True)
+            stack.launch_api()
+        stack.wait_for_api()
+        print(banner(ports, secret, generated=not configured, seeding=seeding is not None), flush=True)
+        print(f"serving {time.monotonic() - started:.1f} s after start-up began", flush=True)
+        if seeding is not None:
+            seeding.start()
         while stack.api.poll() is None:
             time.sleep(0.5)
         raise RuntimeError(f"chalice local exited with code {stack.api.returncode}")

@@ -43,7 +43,7 @@ from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.ingestion.signature import HEADER, sign  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
-FIXTURES = PROJECT.parent / "shared" / "fixtures"
+FIXTURES = PROJECT / "local" / "fixtures"
 SECRET = "test-secret-new"
 
 
@@ -145,6 +145,23 @@ def app_client():
 def aws():
     with aws_world() as adapters:
         yield adapters
+
+
+@pytest.fixture
+def dev_routes():
+    """The local stack's own routes (local/dev_routes.py: /login, /dev/outbox) on the app for one test, taken
+    off again afterwards. Ask for it before `client` (or a fixture using it): the test client reads the routes
+    when it is made."""
+    import app as application
+    from local import dev_routes as routes
+    routes.register(application.app)
+    try:
+        yield routes
+    finally:
+        for path, method in routes.ROUTES:
+            application.app.routes[path].pop(method, None)
+            if not application.app.routes[path]:
+                del application.app.routes[path]
 
 
 @pytest.fixture

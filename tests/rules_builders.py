@@ -1,6 +1,6 @@
 """Small builders of valid upstream events (as webhook dicts) and helpers to score them, for the rule tests.
 
-Every builder returns a dict in the shape of shared/fixtures/events/, so it goes through the same
+Every builder returns a dict in the shape of local/fixtures/events/, so it goes through the same
 `parse_event` validation as a real webhook body. `at` is an ISO 8601 string with an offset or an aware
 datetime. Ids default to something derived from the arguments; pass `id=` when a test needs a particular
 id (for example to control the (occurred_at, id) tie-break, or to build a duplicate).

@@ -30,7 +30,7 @@ from tests.openapi_check import SPEC_PATH, assert_matches_spec, documented_media
 
 EXAMPLES = int(os.environ.get("KARMAYOGI_FUZZ_EXAMPLES", "25"))
 BASE_URL = "http://fuzz.invalid"
-KNOWN_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # the learner of the shared fixture events
+KNOWN_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # the learner of the fixture events (local/fixtures/events)
 
 SCHEMA = schemathesis.openapi.from_path(str(SPEC_PATH))
 OPERATIONS = sorted((result.ok() for result in SCHEMA.get_all_operations()), key=lambda op: (op.path, op.method))
@@ -122,7 +122,7 @@ def send(client, case, token: str, change_body=None):
 @pytest.fixture(scope="module")
 def world():
     """One moto world for the whole pass (seeding it per operation would cost more than the fuzzing), with some
-    real data so that reads find something: the shared fixture events, scored. What one operation's cases
+    real data so that reads find something: the fixture events (local/fixtures/events), scored. What one operation's cases
     write, the next operation's cases may read, as in a running service."""
     with aws_world() as adapters, app_client() as client:
         for path in sorted((FIXTURES / "events").glob("*.json")):

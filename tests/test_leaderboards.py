@@ -1,7 +1,7 @@
 """Leaderboards at the use-case level, on the in-memory adapters: learner boards for every scope and period
 (dense ranks, ties, previous ranks, around-me, cursors), org comparisons by size, and idempotency.
 
-Every expected value is worked out here from the events a test sends (the points rules of DESIGN.md), never
+Every expected value is worked out here from the events a test sends (the points rules of docs/brief.md), never
 copied from what the code returns.
 """
 from __future__ import annotations

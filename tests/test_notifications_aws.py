@@ -204,7 +204,7 @@ def test_delivery_records_over_the_api_paginated_for_the_learner_and_their_admin
     assert bad.status_code == 400 and bad.json_body["error"]["field"] == "cursor"
 
 
-def test_the_dev_outbox_page_exists_only_locally_and_shows_emails_and_sms(world, app, monkeypatch):
+def test_the_dev_outbox_page_exists_only_locally_and_shows_emails_and_sms(dev_routes, world, app, monkeypatch):
     assert app.http.get("/dev/outbox", authorization=None).status_code == 404
     add_learner(world, "l-9", language="hi")
     add_learner(world, "l-10", email_address=None, phone="+919812345678", language="ta")
@@ -212,8 +212,7 @@ def test_the_dev_outbox_page_exists_only_locally_and_shows_emails_and_sms(world,
     decide(Intent("l-9", "badge_awarded", "w1", CONTEXTS["badge_awarded"]), world, now)
     decide(Intent("l-10", "nudge_inactive", "r1", CONTEXTS["nudge_inactive"]), world, now)
     monkeypatch.setattr(settings, "STAGE", "local")
-    import app as application
-    monkeypatch.setattr(application, "_now", lambda: now + timedelta(minutes=5))
+    monkeypatch.setattr(dev_routes, "_now", lambda: now + timedelta(minutes=5))
     page = app.http.get("/dev/outbox", authorization=None)
     assert page.status_code == 200
     text = page.body.decode()

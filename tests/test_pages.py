@@ -268,7 +268,7 @@ def test_every_page_is_small_self_contained_and_labelled(world):
         assert text.count("<h1>") == 1
 
 
-def test_garbage_in_queries_and_forms_never_makes_a_5xx(world):
+def test_garbage_in_queries_and_forms_never_makes_a_5xx(dev_routes, world):
     values = ["", "x" * 2000, "org:../../", "\u0000", "%", "week:2024-W99", "<b>"]
     for path in ("/me", "/leaderboard", "/orgs", "/orgs.csv", "/admin", "/login"):
         for value in values:
@@ -343,14 +343,14 @@ def test_numbers_use_indian_grouping_and_times_are_ist():
 
 # --- local login --------------------------------------------------------------------------------------------
 
-def test_the_login_page_is_404_outside_the_local_stage(client):
+def test_the_login_page_is_404_outside_the_local_stage(dev_routes, client):
     for method in ("GET", "POST"):
         response = page(client, "/login", method=method, form={"sub": "admin"} if method == "POST" else None,
                         cookie="")
         assert response.status_code == 404
 
 
-def test_locally_the_login_page_signs_in_as_a_demo_learner_or_admin(world, monkeypatch, tmp_path):
+def test_locally_the_login_page_signs_in_as_a_demo_learner_or_admin(dev_routes, world, monkeypatch, tmp_path):
     from local import dev_keys
     from tests.conftest import TEST_KEY, TEST_KID
     from local.dev_keys import public_jwk

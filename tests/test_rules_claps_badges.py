@@ -228,7 +228,7 @@ BADGE_CASES = {
     "first_rating": ratings,
 }
 
-# Independent of badges.toml: the thresholds DESIGN.md and the brief name.
+# Independent of badges.toml: the thresholds the brief (docs/brief.md) names.
 EXPECTED_THRESHOLDS = {
     "first_course": ("courses_completed", 1), "courses_10": ("courses_completed", 10),
     "courses_25": ("courses_completed", 25), "courses_50": ("courses_completed", 50),

@@ -126,7 +126,7 @@ def test_another_zone_moves_the_boundaries():
 # --- whole months between (the ACBP late penalty) -------------------------------------------------------------
 
 @pytest.mark.parametrize("start, end, months", [
-    # DESIGN.md's own examples.
+    # docs/brief.md's own examples.
     (date(2024, 10, 1), date(2024, 10, 20), 0),
     (date(2024, 1, 15), date(2024, 10, 21), 9),
     # A month counts on the day its day of the month is reached, not before.

@@ -1,5 +1,5 @@
-"""Karma points (DESIGN.md, "Rules the platform uses today"), the monthly cap, the ACBP late penalty, and late
-events through the scoring use case. Every expected number is worked out from DESIGN.md by hand."""
+"""Karma points (docs/brief.md, "Rules the platform uses today"), the monthly cap, the ACBP late penalty, and late
+events through the scoring use case. Every expected number is worked out from docs/brief.md by hand."""
 import tomllib
 from collections import Counter
 from dataclasses import replace

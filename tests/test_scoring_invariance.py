@@ -3,7 +3,7 @@
 Random event streams for one to three learners (completions across a few months, some on an ACBP plan,
 ratings, enrolments, time spent, webinars, first logins, profile updates), with moments clustered on IST
 month and week edges. Property 1 checks the pure rules against permutations with duplicates, and against a
-small independent reference of DESIGN.md's point and clap rules. Property 2 delivers the same stream through
+small independent reference of docs/brief.md's point and clap rules. Property 2 delivers the same stream through
 the scoring use case in a random arrival order, in random batches, with duplicates, and compares the stored
 result with a clean, time-ordered delivery.
 """
@@ -123,7 +123,7 @@ def of(learner: str, events: list[dict]) -> list:
     return [parse_event(e) for e in events if e["learner"]["id"] == learner]
 
 
-# --- an independent reference of DESIGN.md's points and claps ------------------------------------------------
+# --- an independent reference of docs/brief.md's points and claps ------------------------------------------------
 
 def _instant(event: dict) -> datetime:
     return datetime.fromisoformat(event["occurred_at"]).astimezone(UTC)
@@ -135,7 +135,7 @@ def _india(event: dict) -> datetime:
 
 def reference(events: list[dict]) -> dict:
     """Points (in total and per board period), learning minutes and claps of one learner's events, straight
-    from DESIGN.md."""
+    from docs/brief.md."""
     unique = {e["id"]: e for e in events}
     earnings, minutes_by_monday = [], Counter()  # earnings: (event, points) for each event that earns
     completed, rated, webinars, capped = set(), set(), set(), Counter()

@@ -1,7 +1,7 @@
-"""`make audit [ARGS="--repair --segments 8 --segment 3 --auditor learners --local"]`: recompute every learner,
-board entry, score count and org statistic from the stored events and the rules, report every difference, and
-with --repair fix them. Prints one JSON report (counts and a few samples per kind); exits 1 if differences
-remain unrepaired.
+"""`make audit [ARGS="--repair --segments 8 --segment 3 --auditor learners"]`: recompute every learner, board
+entry, score count and org statistic from the stored events and the rules, report every difference, and with
+--repair fix them (against `make run`: ARGS=--local, through local/ops.py). Prints one JSON report (counts
+and a few samples per kind); exits 1 if differences remain unrepaired.
 
 Segments split each table's scan (DynamoDB parallel scan): they run in parallel threads, and --segment K runs
 only one of them, so a long audit can be split across machines or resumed segment by segment; --auditor runs
@@ -24,11 +24,10 @@ def main(argv=None) -> int:
     parser.add_argument("--segment", type=int, default=None, help="run this segment only (0-based)")
     parser.add_argument("--auditor", default=None, help="this auditor only (learners, board-figures, ...)")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--local", action="store_true", help="against the local stack (make run)")
     args = parser.parse_args(argv)
     if args.segment is not None and not 0 <= args.segment < args.segments:
         parser.error("--segment must be between 0 and --segments - 1")
-    target(args.local)
+    target()
     from chalicelib import audit
     from chalicelib.bootstrap import adapters
     auditors = audit.registry()

@@ -1,5 +1,6 @@
-"""`make replay-dlq QUEUE=<name> [ARGS="--dry-run --max 100 --local"]`: move the messages of a queue's
-dead-letter queue (`<queue>-dlq`) back to the queue, once what made them fail is fixed.
+"""`make replay-dlq QUEUE=<name> [ARGS="--dry-run --max 100"]`: move the messages of a queue's dead-letter
+queue (`<queue>-dlq`) back to the queue, once what made them fail is fixed (against `make run`: ARGS=--local,
+through local/ops.py).
 
 QUEUE is a full queue name (karmayogi-prod-scoring) or its short name (scoring), completed with the stage
 (KARMAYOGI_STAGE). Works for any queue with a `-dlq` beside it. Each message is sent back with its body and its
@@ -61,9 +62,8 @@ def main(argv=None) -> int:
     parser.add_argument("queue", help="queue name, or its short name (scoring)")
     parser.add_argument("--max", type=int, default=None, help="move at most this many")
     parser.add_argument("--dry-run", action="store_true", help="list the reasons, move nothing")
-    parser.add_argument("--local", action="store_true", help="against the local stack (make run)")
     args = parser.parse_args(argv)
-    target(args.local)
+    target()
     import boto3
     from chalicelib import settings
     sqs = boto3.client("sqs", region_name=settings.REGION)

@@ -1,6 +1,6 @@
 """End-to-end tier: Debian's Chromium, driven by Playwright, against a local stack started here.
 
-The stack (python -m local.stack --tiny) runs as a subprocess on free ports with its own webhook secret; it is
+The stack (python -m local.stack --tiny --seed-first) runs as a subprocess on free ports with its own webhook secret; it is
 stopped by its PID (SIGTERM: it stops DynamoDB Local, moto and chalice local itself). Browsers are never
 downloaded: Playwright launches /usr/bin/chromium (`make chromium` installs it with apt-get), with a fresh
 profile for each test and nothing that would call out of the machine. Screenshots go to test-artifacts/e2e/.
@@ -66,7 +66,8 @@ def stack():
                PYTHONUNBUFFERED="1")
     log = open(ARTIFACTS / "stack.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack", "--tiny", "--api-port", str(api), "--dynamodb-port", str(dynamodb),
+        # --seed-first: /health answers only once the demo data the tests read is there (--tiny keeps it in memory)
+        [sys.executable, "-m", "local.stack", "--tiny", "--seed-first", "--api-port", str(api), "--dynamodb-port", str(dynamodb),
          "--moto-port", str(moto)], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{api}"
     try:

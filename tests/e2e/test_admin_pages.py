@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from tests.e2e.conftest import screenshots, sign_in
 from tests.e2e.test_learner_pages import post_completions
 
-ADMIN = "admin-mines"  # mdo_admin of org_mines_hq (chalicelib/pages/login.py DEMO_ADMINS)
+ADMIN = "admin-mines"  # mdo_admin of org_mines_hq (local/dev_routes.py DEMO_ADMINS)
 IST = timezone(timedelta(hours=5, minutes=30))
 UPDATE_SECONDS = 20  # the stack's pump scores within about a second; generous for a loaded 2-core CI runner
 
