@@ -10,7 +10,8 @@ import logging
 import pytest
 
 from chalicelib.events import InvalidEvent, parse_event
-from chalicelib.learners import export, service
+from chalicelib.learners import export
+from chalicelib.scoring import compute as scoring_compute
 from chalicelib.logs import PAYLOAD_LOGGERS, logger, redact
 from tests.conftest import bearer, pump, signed_headers
 
@@ -65,7 +66,7 @@ def test_no_email_or_phone_in_any_log(client, aws, monkeypatch, everything_logge
     # scoring fails, with personal data in the exception: the error is logged, the data is not
     def failing(*args, **kwargs):
         raise RuntimeError(f"cannot score the learner {EMAIL} {PHONE}")
-    monkeypatch.setattr(service, "evaluate", failing)
+    monkeypatch.setattr(scoring_compute, "evaluate", failing)
     _post(client, [{"id": "e-course-2", "type": "course.completed", "occurred_at": "2024-10-03T09:00:00+05:30",
                     "learner": {"id": "u-logs", "org_id": "org_logs"}, "course": {"id": "do_2"}}])
     pump(client, aws)

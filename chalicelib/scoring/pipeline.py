@@ -101,20 +101,22 @@ def recompute_stream(stream: str, adapters) -> None:
 
 
 def _apply_org_events(org_id: str, stream: str, adapters) -> None:
+    """Write the org as its latest event says (the stream holds its whole history, so no stored org is newer)."""
+    events = [e for e in adapters.events.stream(stream) if isinstance(e, OrgUpserted)]
+    if not events:
+        return
+    latest = max(events, key=lambda e: e.order_key)
+    token = f"{utc_stamp(latest.occurred_at)}|{latest.id}"
+    current = adapters.orgs.get(org_id)
+    # A new org, or one that moves in the tree: everyone below it belongs to other boards now. The fact is
+    # recorded before the write, so a crash after the write leaves it pending for the minute's dispatch, never
+    # lost; a replay, or an older event arriving late, finds the org as written and re-scores nobody.
+    moves = current is None or (current.type, current.parent_id) != (latest.org.type, latest.org.parent_id)
+    fact = [org_moved(org_id, token, latest.occurred_at)] if moves else []
     now = datetime.now(timezone.utc)
-    for event in sorted(adapters.events.stream(stream), key=lambda e: e.order_key):
-        if not isinstance(event, OrgUpserted):
-            continue
-        token = f"{utc_stamp(event.occurred_at)}|{event.id}"
-        current = adapters.orgs.get(event.org.id)
-        # A new org, or one that moves in the tree: everyone below it belongs to other boards now. The fact is
-        # recorded before the write, so a crash after the write leaves it pending for the minute's dispatch,
-        # never lost (a later event having written the org already only re-scores its learners for nothing).
-        moves = current is None or (current.type, current.parent_id) != (event.org.type, event.org.parent_id)
-        fact = [org_moved(org_id, token, event.occurred_at)] if moves else []
-        record(fact, adapters, now)
-        adapters.orgs.upsert(event.org, token)
-        react(fact, adapters, now)
+    record(fact, adapters, now)
+    adapters.orgs.upsert(latest.org, token)
+    react(fact, adapters, now)
 
 
 def recompute_streams(messages: list[tuple[str, str]], adapters, log,
