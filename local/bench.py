@@ -567,7 +567,8 @@ class BoardLoad:
         self.items_written += len(items)
 
     def _entry(self, board: str, n: int, points: int, reached: datetime) -> dict:
-        from chalicelib.leaderboards.boards import rank_key, shard_of
+        from chalicelib.leaderboards.boards import rank_key
+        from chalicelib.sharding import shard_of
         learner = self.learner_id(n)
         shard = shard_of(learner, self.config.shards_for(board))
         when = wire_time(reached)
@@ -579,7 +580,8 @@ class BoardLoad:
     def grow(self, size: int, base_counts: dict[str, Counter]) -> None:
         """Add learners up to `size`, with entries on the month boards and score counts on every board the
         learner summary reads."""
-        from chalicelib.leaderboards.boards import board_key, shard_of
+        from chalicelib.leaderboards.boards import board_key
+        from chalicelib.sharding import shard_of
         from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord
         started = time.perf_counter()
         first = self.size

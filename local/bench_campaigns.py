@@ -20,10 +20,10 @@ import os
 import random
 import sys
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+from chalicelib.sharding import shard_of  # stdlib only: safe before the environment is set
 from local.dynamodb_local import free_port, start
 from local.measure_event_cost import _environment
 
@@ -75,7 +75,7 @@ def _bench(args) -> int:
     from chalicelib.learners.service import recompute_stream
     from chalicelib.rosters.employees import Employee, MemoryRosterStore
     from chalicelib.leaderboards.store import DynamoBoardStore
-    from chalicelib.campaigns.store import DynamoCampaignStore, progress_to_json, shard_of
+    from chalicelib.campaigns.store import DynamoCampaignStore, progress_to_json
     from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository, DynamoOrgRepository,
                                              create_tables)
     from chalicelib.storage.memory import MemoryStreamQueue
@@ -234,7 +234,7 @@ def _bench(args) -> int:
     stats_shards = board_settings().org_stats_shards
     with OrgStatsRecord.batch_write() as batch:
         for org_id, members in by_org.items():
-            shard = zlib.crc32(org_id.encode()) % stats_shards
+            shard = shard_of(org_id, stats_shards)
             batch.save(OrgStatsRecord(f"{closing.period}#{shard}", org_id, learners=len(members),
                                       minutes=sum(s for *_, s in members), parents=["dept:dept_d", "ministry:min_m"]))
             batch.save(OrgStatsRecord(f"members#{shard}", org_id, learners=len(members) + 100,

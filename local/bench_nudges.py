@@ -20,7 +20,7 @@ TODAY = date(2026, 11, 26)
 def _fill(start_at: int, count: int, due: int, shards: int) -> None:
     """Learners start_at..start_at+count: the first `due` of them due by today, the rest later or done."""
     from chalicelib.storage.models import NudgeScheduleRecord
-    from chalicelib.notifications.store import shard_of
+    from chalicelib.sharding import shard_of
     with NudgeScheduleRecord.batch_write() as batch:
         for n in range(start_at, start_at + count):
             learner = f"learner-{n:07d}"

@@ -211,14 +211,14 @@ class Seeder:
     # --- per learner ---
     def _items(self, learner: Learner, now: datetime) -> dict:
         from chalicelib.campaigns.rules import Progress, contributions
-        from chalicelib.leaderboards.boards import NATIONAL, Scope, board_key, desired_entries, shard_of
+        from chalicelib.leaderboards.boards import NATIONAL, Scope, board_key, desired_entries
+        from chalicelib.sharding import shard_of
         from chalicelib.rules.learner import LearnerStanding, Profile
         from chalicelib.rosters.employees import Employee
         from chalicelib.storage import models as m
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
-        from chalicelib.campaigns.store import progress_to_json, shard_of as progress_shard
+        from chalicelib.campaigns.store import progress_to_json
         from chalicelib.storage.dynamodb import _record_from
-        from chalicelib.notifications.store import shard_of as nudge_shard
         from chalicelib.rosters.store import digest
         out: dict[str, list[dict]] = defaultdict(list)
         scopes = self.scopes[learner.org]
@@ -300,7 +300,7 @@ class Seeder:
         raw = {"learner_id": _s(learner.id), "spell": _s(spell), "rung": _n(1 + learner.n % 3),
                "org_id": _s(learner.org)}
         if due:
-            raw.update(due=_s(due.isoformat()), nudge_shard=_s(f"n#{nudge_shard(learner.id, self.nudge_shards)}"))
+            raw.update(due=_s(due.isoformat()), nudge_shard=_s(f"n#{shard_of(learner.id, self.nudge_shards)}"))
         if "nudge" not in self.checked:
             self._check("nudge", m.NudgeScheduleRecord(learner.id, spell=spell, rung=1 + learner.n % 3,
                                                        org_id=learner.org, due=due.isoformat() if due else None,
@@ -316,7 +316,7 @@ class Seeder:
                                 goal_met=minutes >= 240, goal_met_at=at if minutes >= 240 else None, reached_at=at,
                                 days=((self.days[day], minutes, courses),))
             ancestors = tuple(s.id for s in scopes[1:] if s.kind != "national")
-            key = f"{c.id}#{progress_shard(learner.id, self.progress_shards)}"
+            key = f"{c.id}#{shard_of(learner.id, self.progress_shards)}"
             body = {"campaign_id": c.id, "learner_id": learner.id, "org_id": learner.org, "minutes": minutes,
                     "courses": courses, "events_attended": 0, "score": minutes, "goal_met": minutes >= 240,
                     "goal_met_at": at.isoformat() if minutes >= 240 else None, "reached_at": at.isoformat(),
@@ -333,7 +333,7 @@ class Seeder:
             out[self._table(m.CampaignProgressRecord)].append(raw)
             for (org, bucket), counts in contributions(progress, ancestors).items():
                 shards = self.campaign_config.shards_for(self.orgs[org][0])
-                shard = 0 if bucket == "own" else progress_shard(learner.id, shards)
+                shard = 0 if bucket == "own" else shard_of(learner.id, shards)
                 self.stats[(f"{c.id}|{org}#{shard}", bucket)].update(counts)
             board = board_key(Scope("org", learner.org), c.period)
             entry = desired_entries(learner.id, learner.org, {c.period: minutes}, {c.period: minutes},
@@ -367,7 +367,7 @@ class Seeder:
         from chalicelib.leaderboards.boards import NATIONAL, board_key, desired_entries
         from chalicelib.storage import models as m
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
-        from chalicelib.leaderboards.boards import shard_of
+        from chalicelib.sharding import shard_of
         self.top = heapq.nsmallest(40, self.top)
         items = []
         for n in sorted({n for _, n in self.top[:21]} | {PROBE}):

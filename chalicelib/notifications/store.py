@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional, Protocol
@@ -14,16 +13,13 @@ from typing import Optional, Protocol
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.rules.periods import utc_stamp
+from chalicelib.sharding import shard_of
 from chalicelib.storage.models import (PENDING_FACT_SHARDS, CounterRecord, DomainEventRecord, NotificationRecord,
                                        NudgeScheduleRecord, SuppressionRecord)
 from chalicelib.storage.ports import DomainEvent
 from chalicelib.storage.conditions import applied, conditional_failed
 
 QUEUED, SENDING, SENT, SUPPRESSED, FAILED = "queued", "sending", "sent", "suppressed", "failed"
-
-
-def shard_of(key: str, shards: int) -> int:
-    return zlib.crc32(key.encode()) % shards
 
 
 def address_hash(channel: str, address: str) -> str:

@@ -8,12 +8,12 @@ A decision removes the two attributes, so the item leaves the list in the same w
 from __future__ import annotations
 
 import heapq
-import zlib
 from datetime import datetime
 from typing import Optional
 
 from pynamodb.exceptions import DeleteError, UpdateError
 
+from chalicelib import sharding
 from chalicelib.rules.abuse import HELD, Hold
 from chalicelib.storage.models import ReviewRecord
 from chalicelib.storage.ports import AlreadyDecided, Review, held_position
@@ -23,7 +23,7 @@ SHARDS = 4  # changing it hides the items already written under the old count fr
 
 
 def shard_of(hold: Hold) -> str:
-    return f"held#{zlib.crc32(f'{hold.learner_id}|{hold.event_id}'.encode()) % SHARDS}"
+    return f"held#{sharding.shard_of(f'{hold.learner_id}|{hold.event_id}', SHARDS)}"
 
 
 def _review_from(r: ReviewRecord) -> Review:

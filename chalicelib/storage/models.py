@@ -1,14 +1,13 @@
 """PynamoDB models: one table per kind of record. infra/resources.yaml declares the same tables for AWS."""
 from __future__ import annotations
 
-import zlib
-
 from pynamodb.attributes import (JSONAttribute, ListAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import settings
+from chalicelib.sharding import shard_of
 
 
 def _meta(short_name: str):
@@ -112,7 +111,7 @@ PENDING_FACT_SHARDS = 4  # partition keys per kind: a burst of awards spreads it
 
 
 def pending_fact_key(kind: str, fact_id: str) -> str:
-    return f"{kind}#{zlib.crc32(fact_id.encode()) % PENDING_FACT_SHARDS}"
+    return f"{kind}#{shard_of(fact_id, PENDING_FACT_SHARDS)}"
 
 
 class DomainEventRecord(Model):
