@@ -20,7 +20,8 @@ from chalicelib.campaigns.store import CampaignStore
 from chalicelib.leaderboards.store import BoardStore
 from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,
                                             MemoryDomainEvents)
-from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
+from chalicelib.review.ports import ReviewStore
+from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
 
 
 @dataclass

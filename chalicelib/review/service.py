@@ -18,7 +18,7 @@ from chalicelib.events import is_id
 from chalicelib.rules.periods import utc_iso
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import HELD, Hold
-from chalicelib.storage.ports import HELD_POSITION, AlreadyDecided, Review
+from chalicelib.review.ports import HELD_POSITION, AlreadyDecided, Review
 
 NOTE_MAX = 500
 

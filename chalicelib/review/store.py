@@ -1,4 +1,4 @@
-"""Anti-abuse review storage (ports.ReviewStore): DynamoDB adapter and its in-memory twin.
+"""Anti-abuse review storage (review/ports.py ReviewStore): DynamoDB adapter and its in-memory twin.
 
 One item per held event, keyed by (learner, event): the scoring use case reads a learner's decisions with one
 Query, and only for learners who have held events. While an item awaits review it carries `held_shard` and
@@ -16,7 +16,7 @@ from pynamodb.exceptions import DeleteError, UpdateError
 from chalicelib import sharding
 from chalicelib.rules.abuse import HELD, Hold
 from chalicelib.storage.models import ReviewRecord
-from chalicelib.storage.ports import AlreadyDecided, Review, held_position
+from chalicelib.review.ports import AlreadyDecided, Review, held_position
 from chalicelib.storage.conditions import conditional_failed
 
 SHARDS = 4  # changing it hides the items already written under the old count from the list
