@@ -80,8 +80,9 @@ def _bench(args) -> int:
                                              create_tables)
     from chalicelib.storage.memory import MemoryStreamQueue
     from local.metering import DynamoMeter
-    from chalicelib.storage.models import (BoardEntryRecord, BoardScoreRecord, CampaignProgressRecord,
-                                           CampaignStatsRecord, LearnerRecord, OrgStatsRecord)
+    from chalicelib.storage.models import LearnerRecord
+    from chalicelib.campaigns.models import CampaignProgressRecord, CampaignStatsRecord
+    from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
     from chalicelib.identity.tokens import Principal
 
     create_tables()

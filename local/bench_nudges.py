@@ -19,7 +19,7 @@ TODAY = date(2026, 11, 26)
 
 def _fill(start_at: int, count: int, due: int, shards: int) -> None:
     """Learners start_at..start_at+count: the first `due` of them due by today, the rest later or done."""
-    from chalicelib.storage.models import NudgeScheduleRecord
+    from chalicelib.notifications.models import NudgeScheduleRecord
     from chalicelib.sharding import shard_of
     with NudgeScheduleRecord.batch_write() as batch:
         for n in range(start_at, start_at + count):
@@ -73,7 +73,7 @@ def _run(args) -> int:
     from babel.numbers import format_decimal
     from chalicelib.notifications.policy import default_config
     from local.metering import DynamoMeter
-    from chalicelib.storage.models import NudgeScheduleRecord
+    from chalicelib.notifications.models import NudgeScheduleRecord
     NudgeScheduleRecord.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
     meter = DynamoMeter().install([NudgeScheduleRecord])
     shards = default_config().pending_shards

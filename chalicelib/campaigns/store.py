@@ -19,8 +19,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
 from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
-from chalicelib.storage.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
-                                       CampaignStatsRecord, DomainEventRecord, pending_fact_key)
+from chalicelib.storage.models import DomainEventRecord, pending_fact_key
+from chalicelib.campaigns.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
+                                         CampaignStatsRecord)
 from chalicelib.storage.ports import ConcurrentUpdate, DomainEvent
 from chalicelib.sharding import shard_of
 from chalicelib.storage.conditions import applied

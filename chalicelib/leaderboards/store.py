@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import settings
 from chalicelib.leaderboards.boards import Entry, rank_key, scope_of_board
 from chalicelib.leaderboards.settings import BoardSettings
-from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, ByRankIndex, OrgStatsRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, ByRankIndex, OrgStatsRecord
 from chalicelib.sharding import shard_of
 from chalicelib.storage.ports import ConcurrentUpdate
 

@@ -14,8 +14,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.rules.periods import utc_stamp
 from chalicelib.sharding import shard_of
-from chalicelib.storage.models import (PENDING_FACT_SHARDS, CounterRecord, DomainEventRecord, NotificationRecord,
-                                       NudgeScheduleRecord, SuppressionRecord)
+from chalicelib.storage.models import DomainEventRecord, PENDING_FACT_SHARDS
+from chalicelib.notifications.models import CounterRecord, NotificationRecord, NudgeScheduleRecord, SuppressionRecord
 from chalicelib.storage.ports import DomainEvent
 from chalicelib.storage.conditions import applied, conditional_failed
 

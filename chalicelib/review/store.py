@@ -15,7 +15,7 @@ from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib import sharding
 from chalicelib.rules.abuse import HELD, Hold
-from chalicelib.storage.models import ReviewRecord
+from chalicelib.review.models import ReviewRecord
 from chalicelib.review.ports import AlreadyDecided, Review, held_position
 from chalicelib.storage.conditions import conditional_failed
 
