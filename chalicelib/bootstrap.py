@@ -15,7 +15,7 @@ from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.queues import MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
-from chalicelib.campaigns.rules import campaign_config
+from chalicelib.campaigns.config import campaign_config
 from chalicelib.campaigns.store import CampaignStore
 from chalicelib.leaderboards.store import BoardStore
 from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,

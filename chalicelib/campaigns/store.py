@@ -18,7 +18,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
-from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
+from chalicelib.campaigns.definition import Campaign, as_dict, from_dict
+from chalicelib.campaigns.rules import Progress
 from chalicelib.storage.models import DomainEventRecord, pending_fact_key
 from chalicelib.campaigns.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
                                          CampaignStatsRecord)
