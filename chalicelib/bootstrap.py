@@ -82,8 +82,10 @@ class NotificationAdapters:
 
 def memory_notifications(learners=None) -> NotificationAdapters:
     from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-    from chalicelib.notifications.store import (MemoryCounters, MemoryFactFeed, MemoryNotificationStore,
-                                                  MemoryNudgeSchedule, MemorySuppressionList)
+    from chalicelib.notifications.facts import MemoryFactFeed
+    from chalicelib.notifications.limits import MemoryCounters, MemorySuppressionList
+    from chalicelib.notifications.nudge_store import MemoryNudgeSchedule
+    from chalicelib.notifications.store import MemoryNotificationStore
     return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
                                 MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
                                 MemorySmsSender(), MemoryFactFeed(learners) if learners is not None else None)
@@ -91,8 +93,10 @@ def memory_notifications(learners=None) -> NotificationAdapters:
 
 def aws_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
-    from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
-                                                  DynamoNudgeSchedule, DynamoSuppressionList)
+    from chalicelib.notifications.facts import DynamoFactFeed
+    from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList
+    from chalicelib.notifications.nudge_store import DynamoNudgeSchedule
+    from chalicelib.notifications.store import DynamoNotificationStore
     clients = _aws_clients()
     return NotificationAdapters(
         DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),

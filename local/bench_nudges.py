@@ -40,7 +40,7 @@ def _fill(start_at: int, count: int, due: int, shards: int) -> None:
 def _select(meter, shards: int):
     """What run_nightly does to find who is due (storage.notifications.DynamoNudgeSchedule.due_entries)."""
     from chalicelib.notifications.nudges import PAGE
-    from chalicelib.notifications.store import DynamoNudgeSchedule
+    from chalicelib.notifications.nudge_store import DynamoNudgeSchedule
     schedule = DynamoNudgeSchedule()
     before = meter.snapshot()
     selected = 0

@@ -11,8 +11,10 @@ from chalicelib.learners.service import recompute_stream
 from chalicelib.notifications import delivery, digest, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-from chalicelib.notifications.store import (DynamoCounters, DynamoFactFeed, DynamoNotificationStore,
-                                              DynamoNudgeSchedule, DynamoSuppressionList, NudgeEntry)
+from chalicelib.notifications.facts import DynamoFactFeed
+from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList
+from chalicelib.notifications.nudge_store import DynamoNudgeSchedule, NudgeEntry
+from chalicelib.notifications.store import DynamoNotificationStore
 from tests.notify_helpers import CONTEXTS, add_learner, ist
 from tests.rules_builders import completion
 
