@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
@@ -13,7 +13,7 @@ from chalicelib.credentials.achievements import CampaignAwards
 from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
-from chalicelib.queues import MemoryQueue
+from chalicelib.queues import JsonQueue, MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
 from chalicelib.campaigns.config import campaign_config
 from chalicelib.campaigns.store import CampaignStore
@@ -22,6 +22,14 @@ from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryC
                                             MemoryDomainEvents)
 from chalicelib.review.ports import ReviewStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
+
+if TYPE_CHECKING:  # the notification adapters are imported when wired (memory_notifications, aws_notifications)
+    from chalicelib.notifications.facts import FactFeed
+    from chalicelib.notifications.limits import Counters, SuppressionList
+    from chalicelib.notifications.nudge_store import NudgeSchedule
+    from chalicelib.notifications.policy import Config as NotificationConfig
+    from chalicelib.notifications.sending import EmailSender, NotificationQueue, SmsSender
+    from chalicelib.notifications.store import NotificationStore
 
 
 @dataclass
@@ -59,23 +67,27 @@ class Adapters:
     # Who receives each org's weekly admin summary: org id -> admin learner ids (environment locally, SSM in AWS).
     admin_summary_recipients: Callable[[], dict] = field(default_factory=lambda: dict)
     # The weekly audit's segments (chalicelib/audit/): SQS in AWS.
-    audit_queue: object = field(default_factory=lambda: MemoryQueue())
+    audit_queue: JsonQueue = field(default_factory=lambda: MemoryQueue())
+    # Per-process caches, by name, that live as long as this wiring: "org" (orgtree.py: the org tree),
+    # "campaign" (campaigns/service.py). A use case takes its own with caches.setdefault(name, {}). Not an init
+    # argument: every Adapters (dataclasses.replace included) starts with empty caches.
+    caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass
 class NotificationAdapters:
-    store: object  # notifications/store.py NotificationStore
-    suppressions: object  # SuppressionList
-    counters: object  # Counters
-    schedule: object  # NudgeSchedule
-    queue: object  # notifications/sending.py NotificationQueue
-    email: object  # EmailSender
-    sms: object  # SmsSender
-    facts: object = None  # FactFeed (pending domain facts)
-    config: object = None  # notifications/policy.py Config; None: the defaults
+    store: NotificationStore  # the outbox/delivery records
+    suppressions: SuppressionList
+    counters: Counters
+    schedule: NudgeSchedule
+    queue: NotificationQueue
+    email: EmailSender
+    sms: SmsSender
+    facts: Optional[FactFeed] = None  # pending domain facts
+    config: Optional[NotificationConfig] = None  # None: the defaults (notifications/config.toml)
     sleep: Callable[[float], None] = time.sleep  # between in-process retries (tests pass a no-op)
 
-    def settings(self):
+    def settings(self) -> NotificationConfig:
         from chalicelib.notifications.policy import default_config
         return self.config or default_config()
 
