@@ -132,9 +132,6 @@ def percent(p: Optional[Progress], goal: Goal) -> float:
 
 # --- statistics: what a change of progress does to an org and its ancestors --------------------------------
 
-STAT_FIELDS = ("participants", "goal_met", "courses", "minutes")
-
-
 def contributions(p: Optional[Progress], ancestors: Iterable[str]) -> dict[tuple[str, str], Counter]:
     """(org id, bucket) -> counts one learner's progress adds. Buckets: "own" (the org's own learners),
     "total" (the org and everything below it, so also written for each ancestor), "day:<date>" (subtree)."""
