@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from chalicelib import settings
 from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
@@ -14,15 +14,23 @@ from chalicelib.credentials.keys import IssuerKeys
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.facts import FactFeed, FactHandler
-from chalicelib.queues import MemoryQueue
+from chalicelib.queues import JsonQueue, MemoryQueue
 from chalicelib.rosters.employees import MemoryRosterStore, RosterStore
-from chalicelib.campaigns.rules import campaign_config
+from chalicelib.campaigns.config import campaign_config
 from chalicelib.scoring.pipeline import Pipeline, Projection
 from chalicelib.campaigns.store import CampaignStore
 from chalicelib.leaderboards.store import BoardStore
 from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,
                                             MemoryDomainEvents)
-from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, ReviewStore, StreamQueue
+from chalicelib.review.ports import ReviewStore
+from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
+
+if TYPE_CHECKING:  # the notification adapters are imported when wired (memory_notifications, aws_notifications)
+    from chalicelib.notifications.limits import Counters, SuppressionList
+    from chalicelib.notifications.nudge_store import NudgeSchedule
+    from chalicelib.notifications.policy import Config as NotificationConfig
+    from chalicelib.notifications.sending import EmailSender, NotificationQueue, SmsSender
+    from chalicelib.notifications.store import NotificationStore
 
 
 @dataclass
@@ -60,7 +68,11 @@ class Adapters:
     # Who receives each org's weekly admin summary: org id -> admin learner ids (environment locally, SSM in AWS).
     admin_summary_recipients: Callable[[], dict] = field(default_factory=lambda: dict)
     # The weekly audit's segments (chalicelib/audit/): SQS in AWS.
-    audit_queue: object = field(default_factory=lambda: MemoryQueue())
+    audit_queue: JsonQueue = field(default_factory=lambda: MemoryQueue())
+    # Per-process caches, by name, that live as long as this wiring: "org" (orgtree.py: the org tree),
+    # "campaign" (campaigns/service.py). A use case takes its own with caches.setdefault(name, {}). Not an init
+    # argument: every Adapters (dataclasses.replace included) starts with empty caches.
+    caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False, compare=False)
     # Facts not yet handled (chalicelib/facts.py): the facts table's pending index. None: a wiring without one.
     facts: Optional[FactFeed] = None
     # Scoring (chalicelib/scoring/): what it asks of the features, and its projections in order.
@@ -100,25 +112,26 @@ def fact_handlers() -> dict[str, FactHandler]:
 
 @dataclass
 class NotificationAdapters:
-    store: object  # notifications/store.py NotificationStore
-    suppressions: object  # SuppressionList
-    counters: object  # Counters
-    schedule: object  # NudgeSchedule
-    queue: object  # notifications/sending.py NotificationQueue
-    email: object  # EmailSender
-    sms: object  # SmsSender
-    config: object = None  # notifications/policy.py Config; None: the defaults
+    store: NotificationStore  # the outbox/delivery records
+    suppressions: SuppressionList
+    counters: Counters
+    schedule: NudgeSchedule
+    queue: NotificationQueue
+    email: EmailSender
+    sms: SmsSender
+    config: Optional[NotificationConfig] = None  # None: the defaults (notifications/config.toml)
     sleep: Callable[[float], None] = time.sleep  # between in-process retries (tests pass a no-op)
 
-    def settings(self):
+    def settings(self) -> NotificationConfig:
         from chalicelib.notifications.policy import default_config
         return self.config or default_config()
 
 
 def memory_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-    from chalicelib.notifications.store import (MemoryCounters, MemoryNotificationStore, MemoryNudgeSchedule,
-                                                  MemorySuppressionList)
+    from chalicelib.notifications.limits import MemoryCounters, MemorySuppressionList
+    from chalicelib.notifications.nudge_store import MemoryNudgeSchedule
+    from chalicelib.notifications.store import MemoryNotificationStore
     return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
                                 MemoryNudgeSchedule(), MemoryNotificationQueue(), MemoryEmailSender(),
                                 MemorySmsSender())
@@ -126,8 +139,9 @@ def memory_notifications() -> NotificationAdapters:
 
 def aws_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
-    from chalicelib.notifications.store import (DynamoCounters, DynamoNotificationStore, DynamoNudgeSchedule,
-                                                  DynamoSuppressionList)
+    from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList
+    from chalicelib.notifications.nudge_store import DynamoNudgeSchedule
+    from chalicelib.notifications.store import DynamoNotificationStore
     clients = _aws_clients()
     return NotificationAdapters(
         DynamoNotificationStore(), DynamoSuppressionList(), DynamoCounters(), DynamoNudgeSchedule(),

@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping
 from chalicelib.logs import redact
 
 MAX_RECEIVES = int(os.environ.get("KARMAYOGI_MAX_RECEIVES") or 5)  # the queues' maxReceiveCount
-REASON_ATTRIBUTES = ("failure_reason", "failure_error", "failed_at", "failed_receives", "source_queue")
 
 
 def reason_of(exc: BaseException) -> str:

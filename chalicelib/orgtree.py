@@ -12,7 +12,7 @@ ParentOf = Callable[[str], Optional[tuple[str, Optional[str]]]]  # org id -> (ty
 
 
 def parent_lookup(adapters) -> ParentOf:
-    cache = adapters.__dict__.setdefault("_org_cache", {})
+    cache = adapters.caches.setdefault("org", {})
 
     def parent_of(org_id: str):
         hit = cache.get(org_id)
@@ -27,4 +27,4 @@ def parent_lookup(adapters) -> ParentOf:
 
 
 def forget_org(org_id: str, adapters) -> None:
-    adapters.__dict__.get("_org_cache", {}).pop(org_id, None)
+    adapters.caches.get("org", {}).pop(org_id, None)

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 SQS_BATCH = 10  # messages per SendMessageBatch
 SQS_MAX_DELAY = 900  # seconds: SQS's longest DelaySeconds
+
+
+class JsonQueue(Protocol):
+    def send_json(self, bodies: list[dict], delay_seconds: int = 0) -> None:
+        """Send these JSON bodies as messages; at-least-once."""
 
 
 class SqsQueue:

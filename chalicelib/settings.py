@@ -5,7 +5,7 @@ Rule numbers live in rules/defaults.toml; this file is only about where things a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 
@@ -13,14 +13,18 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-STAGE = _env("KARMAYOGI_STAGE", "dev")
+def current_stage() -> str:
+    """The stage (dev, prod, local...): as the environment says now (STAGE is the value at import)."""
+    return _env("KARMAYOGI_STAGE", "dev")
+
+
+STAGE = current_stage()
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "ap-south-1"
 TABLE_PREFIX = _env("KARMAYOGI_TABLE_PREFIX", f"karmayogi-{STAGE}-")
 SCORING_QUEUE = _env("KARMAYOGI_SCORING_QUEUE", f"karmayogi-{STAGE}-scoring")
 # Roster CSVs uploaded to rosters/<org_id>/<name>.csv are imported; the report goes to reports/<org_id>/<name>.json.
 ROSTER_BUCKET = _env("KARMAYOGI_ROSTER_BUCKET", f"karmayogi-{STAGE}-rosters")
 ROSTER_PREFIX = "rosters/"
-ROSTER_REPORT_PREFIX = "reports/"
 
 # Notifications (chalicelib/notifications/): the delivery queue (with <name>-dlq), the SNS topic SES publishes
 # bounces and complaints to, who mail comes from, and where unsubscribe links point.
@@ -28,7 +32,19 @@ NOTIFICATIONS_QUEUE = _env("KARMAYOGI_NOTIFICATIONS_QUEUE", f"karmayogi-{STAGE}-
 SES_EVENTS_TOPIC = _env("KARMAYOGI_SES_EVENTS_TOPIC", f"karmayogi-{STAGE}-ses-events")
 SES_SENDER = _env("KARMAYOGI_SES_SENDER", "iGOT Karmayogi <no-reply@igotkarmayogi.gov.in>")
 SES_CONFIGURATION_SET = os.environ.get("KARMAYOGI_SES_CONFIGURATION_SET") or None  # routes bounce events
-PUBLIC_BASE_URL = _env("KARMAYOGI_PUBLIC_BASE_URL", "https://engage.igotkarmayogi.gov.in")
+# KARMAYOGI_PUBLIC_BASE_URL is read here only. Every deployed stage sets it (.chalice/config.json) and so does
+# the local stack; unset, message links default to production (message_base_url, PUBLIC_BASE_URL) while
+# credential URLs default to the local API (public_base_url, below): two defaults, kept as they were.
+DEFAULT_PUBLIC_BASE_URL = "https://engage.igotkarmayogi.gov.in"
+LOCAL_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+
+
+def message_base_url() -> str:
+    """Where links in notifications point, as the environment says now."""
+    return _env("KARMAYOGI_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
+
+
+PUBLIC_BASE_URL = message_base_url()
 
 # The weekly audit (chalicelib/audit/): the schedule sends one message per auditor and scan segment to this queue
 # (with <name>-dlq); the segments are as many as keep one segment's learners inside one function run.
@@ -55,13 +71,6 @@ class Limits:
     max_roster_body_bytes: int = int(_env("KARMAYOGI_MAX_ROSTER_BODY_BYTES", str(256 * 1024)))
 
 
-@dataclass(frozen=True)
-class Settings:
-    stage: str = STAGE
-    scoring_queue: str = SCORING_QUEUE
-    limits: Limits = field(default_factory=Limits)
-
-
 def webhook_secrets() -> list[str]:
     """Every secret currently accepted (several during a rotation). Read on each call: rotation needs no restart."""
     return [s.strip() for s in os.environ.get("KARMAYOGI_WEBHOOK_SECRETS", "").split(",") if s.strip()]
@@ -83,7 +92,7 @@ def jwks() -> dict:
 # Open Badges credentials (chalicelib/credentials/): the URL this service is reached at from outside (credential,
 # issuer and image URLs are built on it), and the issuer's signing keys.
 def public_base_url() -> str:
-    return (os.environ.get("KARMAYOGI_PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return _env("KARMAYOGI_PUBLIC_BASE_URL", LOCAL_PUBLIC_BASE_URL).rstrip("/")
 
 
 def issuer_keys() -> Optional[str]:
@@ -118,7 +127,7 @@ def secrets_config() -> SecretsConfig:
     source = _env("KARMAYOGI_SECRETS_SOURCE", "env")
     if source not in SECRETS_SOURCES:
         raise ValueError(f"KARMAYOGI_SECRETS_SOURCE must be one of {SECRETS_SOURCES}, got {source!r}")
-    stage = _env("KARMAYOGI_STAGE", "dev")
+    stage = current_stage()
     return SecretsConfig(
         source=source,
         webhook_secrets_parameter=_env("KARMAYOGI_WEBHOOK_SECRETS_PARAMETER", f"/karmayogi/{stage}/webhook-secrets"),

@@ -422,7 +422,7 @@ class Replay:
         def count_sqs(model=None, **_):
             self.sqs_calls[getattr(model, "name", "?")] += 1
         from chalicelib import bootstrap
-        from chalicelib.storage.models import ALL_MODELS
+        from chalicelib.tables import ALL_MODELS
         app_sqs = bootstrap._aws_clients()["sqs"]
         app_sqs.meta.events.register("after-call.sqs.*", count_sqs, unique_id="karmayogi-bench-sqs")
         self.sqs.meta.events.register("after-call.sqs.*", count_sqs, unique_id="karmayogi-bench-sqs")
@@ -567,7 +567,8 @@ class BoardLoad:
         self.items_written += len(items)
 
     def _entry(self, board: str, n: int, points: int, reached: datetime) -> dict:
-        from chalicelib.leaderboards.boards import rank_key, shard_of
+        from chalicelib.leaderboards.boards import rank_key
+        from chalicelib.sharding import shard_of
         learner = self.learner_id(n)
         shard = shard_of(learner, self.config.shards_for(board))
         when = wire_time(reached)
@@ -579,8 +580,9 @@ class BoardLoad:
     def grow(self, size: int, base_counts: dict[str, Counter]) -> None:
         """Add learners up to `size`, with entries on the month boards and score counts on every board the
         learner summary reads."""
-        from chalicelib.leaderboards.boards import board_key, shard_of
-        from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord
+        from chalicelib.leaderboards.boards import board_key
+        from chalicelib.sharding import shard_of
+        from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord
         started = time.perf_counter()
         first = self.size
         month_start = datetime(2030, 1, 1, tzinfo=IST)
@@ -635,7 +637,8 @@ class BoardLoad:
         """Last month's entries and names for the learners a page shows: the page reads exactly those (one
         batch read by key each), so the rest of the population does not need them to cost the same."""
         from chalicelib.leaderboards.boards import board_key
-        from chalicelib.storage.models import BoardEntryRecord, LearnerRecord
+        from chalicelib.storage.models import LearnerRecord
+        from chalicelib.leaderboards.models import BoardEntryRecord
         started = time.perf_counter()
         entries = [self._entry(board_key(scope, BENCH_PREV_MONTH), n, self.points[BENCH_PREV_MONTH][n],
                                self.reached[n] - timedelta(days=31))
@@ -665,7 +668,7 @@ class BoardLoad:
 def distributions_from(adapters) -> dict[str, list[tuple[int, int]]]:
     """Points per learner on the replay's national boards, by kind of period: the synthetic boards draw from
     these, so they hold as many distinct scores as a real board of that kind would."""
-    from chalicelib.storage.models import BoardScoreRecord
+    from chalicelib.leaderboards.models import BoardScoreRecord
     found: dict[str, Counter] = {"week": Counter(), "month": Counter(), "all": Counter()}
     for row in BoardScoreRecord.scan():
         board = row.board_shard.rsplit("#", 1)[0]
@@ -1140,7 +1143,7 @@ def run(args) -> int:
 
 def read_benchmark(args, client, app_module, adapters, meter, replay: Replay, replay_end: datetime):
     from chalicelib.leaderboards.boards import NATIONAL
-    from chalicelib.storage.models import BoardScoreRecord
+    from chalicelib.leaderboards.models import BoardScoreRecord
     figures: list[ReadFigure] = []
     # As replayed: the all-time national board, read by its top learner, who also reads their own org's board
     # and their summary.

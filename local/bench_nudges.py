@@ -19,8 +19,8 @@ TODAY = date(2026, 11, 26)
 
 def _fill(start_at: int, count: int, due: int, shards: int) -> None:
     """Learners start_at..start_at+count: the first `due` of them due by today, the rest later or done."""
-    from chalicelib.storage.models import NudgeScheduleRecord
-    from chalicelib.notifications.store import shard_of
+    from chalicelib.notifications.models import NudgeScheduleRecord
+    from chalicelib.sharding import shard_of
     with NudgeScheduleRecord.batch_write() as batch:
         for n in range(start_at, start_at + count):
             learner = f"learner-{n:07d}"
@@ -40,7 +40,7 @@ def _fill(start_at: int, count: int, due: int, shards: int) -> None:
 def _select(meter, shards: int):
     """What run_nightly does to find who is due (storage.notifications.DynamoNudgeSchedule.due_entries)."""
     from chalicelib.notifications.nudges import PAGE
-    from chalicelib.notifications.store import DynamoNudgeSchedule
+    from chalicelib.notifications.nudge_store import DynamoNudgeSchedule
     schedule = DynamoNudgeSchedule()
     before = meter.snapshot()
     selected = 0
@@ -73,7 +73,7 @@ def _run(args) -> int:
     from babel.numbers import format_decimal
     from chalicelib.notifications.policy import default_config
     from local.metering import DynamoMeter
-    from chalicelib.storage.models import NudgeScheduleRecord
+    from chalicelib.notifications.models import NudgeScheduleRecord
     NudgeScheduleRecord.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
     meter = DynamoMeter().install([NudgeScheduleRecord])
     shards = default_config().pending_shards

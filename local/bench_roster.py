@@ -55,7 +55,7 @@ def run(rows: int, trace: bool = False) -> int:
     from babel.numbers import format_decimal
     from chalicelib.rosters.service import import_roster
     from local.metering import DynamoMeter
-    from chalicelib.storage.models import ROSTER_MODELS
+    from chalicelib.rosters.models import ROSTER_MODELS
     from chalicelib.rosters.store import DynamoRosterStore
     for model in ROSTER_MODELS:
         model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")

@@ -211,14 +211,18 @@ class Seeder:
     # --- per learner ---
     def _items(self, learner: Learner, now: datetime) -> dict:
         from chalicelib.campaigns.rules import Progress, contributions
-        from chalicelib.leaderboards.boards import NATIONAL, Scope, board_key, desired_entries, shard_of
+        from chalicelib.leaderboards.boards import NATIONAL, Scope, board_key, desired_entries
+        from chalicelib.sharding import shard_of
         from chalicelib.rules.learner import LearnerStanding, Profile
         from chalicelib.rosters.employees import Employee
-        from chalicelib.storage import models as m
+        from chalicelib.storage.models import LearnerRecord
+        from chalicelib.leaderboards.models import BoardEntryRecord
+        from chalicelib.campaigns.models import CampaignProgressRecord
+        from chalicelib.notifications.models import NudgeScheduleRecord
+        from chalicelib.rosters.models import RosterRecord
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
-        from chalicelib.campaigns.store import progress_to_json, shard_of as progress_shard
+        from chalicelib.campaigns.store import progress_to_json
         from chalicelib.storage.dynamodb import _record_from
-        from chalicelib.notifications.store import shard_of as nudge_shard
         from chalicelib.rosters.store import digest
         out: dict[str, list[dict]] = defaultdict(list)
         scopes = self.scopes[learner.org]
@@ -246,11 +250,11 @@ class Seeder:
                                        reached_at=reached, last_active_at=learner.reached)
             record = _record_from(standing, 1)
             record.scopes = [s.key for s in scopes]
-            self.profile_template = json.loads(m.LearnerRecord.profile.serialize(record.profile))
+            self.profile_template = json.loads(LearnerRecord.profile.serialize(record.profile))
             raw["profile"] = record.serialize()["profile"]
             self._check("learner", record, raw, ignore=("updated_at",))
         raw["profile"] = _s(json.dumps({**self.profile_template, "org_id": learner.org, "name": name}))
-        out[self._table(m.LearnerRecord)].append(raw)
+        out[self._table(LearnerRecord)].append(raw)
 
         # Board entries: this month's national board (the page read), from the pure rule; score counts for every
         # national board and the probe's own scopes.
@@ -264,11 +268,11 @@ class Seeder:
                    "org_id": _s(learner.org), "points": _n(entry.points), "minutes": _n(entry.minutes),
                    "reached_at": _s(bench.wire_time(entry.reached_at)), "state": _s(entry_state(entry))}
             if "entry" not in self.checked:
-                self._check("entry", m.BoardEntryRecord(key, learner.id, rank_key=entry_rank_key(entry),
+                self._check("entry", BoardEntryRecord(key, learner.id, rank_key=entry_rank_key(entry),
                                                         org_id=learner.org, points=entry.points,
                                                         minutes=entry.minutes, reached_at=entry.reached_at,
                                                         state=entry_state(entry)), raw)
-            out[self._table(m.BoardEntryRecord)].append(raw)
+            out[self._table(BoardEntryRecord)].append(raw)
             self.top.append((entry_rank_key(entry), learner.n))
         for scope in scopes:
             if scope.key not in self.probe_scopes:
@@ -282,10 +286,10 @@ class Seeder:
         raw = {"learner_id": _s(learner.id), "org_id": _s(learner.org), "name": _s(name), "group": _s("Group C"),
                "designation": _s("Assistant"), "digest": _s(digest(employee)), "updated_at": _s(updated)}
         if "roster" not in self.checked:
-            self._check("roster", m.RosterRecord(learner.id, org_id=learner.org, name=name, group="Group C",
+            self._check("roster", RosterRecord(learner.id, org_id=learner.org, name=name, group="Group C",
                                                  designation="Assistant", digest=digest(employee), updated_at=now),
                         raw)
-        out[self._table(m.RosterRecord)].append(raw)
+        out[self._table(RosterRecord)].append(raw)
         self.headcounts[(learner.org, shard_of(learner.id, 4))] += 1
 
         # Nudge schedule: the first --due learners are due by the measured night, the rest later or done.
@@ -300,12 +304,12 @@ class Seeder:
         raw = {"learner_id": _s(learner.id), "spell": _s(spell), "rung": _n(1 + learner.n % 3),
                "org_id": _s(learner.org)}
         if due:
-            raw.update(due=_s(due.isoformat()), nudge_shard=_s(f"n#{nudge_shard(learner.id, self.nudge_shards)}"))
+            raw.update(due=_s(due.isoformat()), nudge_shard=_s(f"n#{shard_of(learner.id, self.nudge_shards)}"))
         if "nudge" not in self.checked:
-            self._check("nudge", m.NudgeScheduleRecord(learner.id, spell=spell, rung=1 + learner.n % 3,
+            self._check("nudge", NudgeScheduleRecord(learner.id, spell=spell, rung=1 + learner.n % 3,
                                                        org_id=learner.org, due=due.isoformat() if due else None,
                                                        nudge_shard=raw["nudge_shard"]["S"] if due else None), raw)
-        out[self._table(m.NudgeScheduleRecord)].append(raw)
+        out[self._table(NudgeScheduleRecord)].append(raw)
 
         # Campaign progress, its org board entry, and the statistics it adds (campaigns.rules.contributions).
         if learner.campaign:
@@ -316,7 +320,7 @@ class Seeder:
                                 goal_met=minutes >= 240, goal_met_at=at if minutes >= 240 else None, reached_at=at,
                                 days=((self.days[day], minutes, courses),))
             ancestors = tuple(s.id for s in scopes[1:] if s.kind != "national")
-            key = f"{c.id}#{progress_shard(learner.id, self.progress_shards)}"
+            key = f"{c.id}#{shard_of(learner.id, self.progress_shards)}"
             body = {"campaign_id": c.id, "learner_id": learner.id, "org_id": learner.org, "minutes": minutes,
                     "courses": courses, "events_attended": 0, "score": minutes, "goal_met": minutes >= 240,
                     "goal_met_at": at.isoformat() if minutes >= 240 else None, "reached_at": at.isoformat(),
@@ -327,13 +331,13 @@ class Seeder:
                    "ancestors": {"L": [_s(a) for a in ancestors]}, "score": _n(minutes),
                    "state": _s(progress.state()), "body": _s(json.dumps(body))}
             if "progress" not in self.checked:
-                self._check("progress", m.CampaignProgressRecord(key, learner.id, org_id=learner.org,
+                self._check("progress", CampaignProgressRecord(key, learner.id, org_id=learner.org,
                                                                  ancestors=list(ancestors), score=minutes,
                                                                  state=progress.state(), body=body), raw)
-            out[self._table(m.CampaignProgressRecord)].append(raw)
+            out[self._table(CampaignProgressRecord)].append(raw)
             for (org, bucket), counts in contributions(progress, ancestors).items():
                 shards = self.campaign_config.shards_for(self.orgs[org][0])
-                shard = 0 if bucket == "own" else progress_shard(learner.id, shards)
+                shard = 0 if bucket == "own" else shard_of(learner.id, shards)
                 self.stats[(f"{c.id}|{org}#{shard}", bucket)].update(counts)
             board = board_key(Scope("org", learner.org), c.period)
             entry = desired_entries(learner.id, learner.org, {c.period: minutes}, {c.period: minutes},
@@ -341,23 +345,25 @@ class Seeder:
             raw = {"board_shard": _s(f"{board}#0"), "learner_id": _s(learner.id),
                    "rank_key": _s(entry_rank_key(entry)), "org_id": _s(learner.org), "points": _n(minutes),
                    "minutes": _n(minutes), "reached_at": _s(bench.wire_time(at)), "state": _s(entry_state(entry))}
-            out[self._table(m.BoardEntryRecord)].append(raw)
+            out[self._table(BoardEntryRecord)].append(raw)
             if learner.org == self.probe.org:
                 self.campaign_counts[f"{board}#0"][minutes] += 1
         return out
 
     def _aggregates(self) -> dict[str, list[dict]]:
-        from chalicelib.storage import models as m
+        from chalicelib.leaderboards.models import BoardScoreRecord
+        from chalicelib.campaigns.models import CampaignStatsRecord
+        from chalicelib.rosters.models import RosterHeadcountRecord
         out: dict[str, list[dict]] = defaultdict(list)
         for counts in (self.score_counts, self.campaign_counts):
             for shard, by_points in counts.items():
-                out[self._table(m.BoardScoreRecord)] += [
+                out[self._table(BoardScoreRecord)] += [
                     {"board_shard": _s(shard), "points": _n(p), "learners": _n(c)} for p, c in by_points.items()]
         for (key, bucket), fields in self.stats.items():
-            out[self._table(m.CampaignStatsRecord)].append(
+            out[self._table(CampaignStatsRecord)].append(
                 {"stats_key": _s(key), "bucket": _s(bucket), **{f: _n(v) for f, v in sorted(fields.items())}})
         for (org, shard), employees in self.headcounts.items():
-            out[self._table(m.RosterHeadcountRecord)].append(
+            out[self._table(RosterHeadcountRecord)].append(
                 {"org_id": _s(org), "shard": _n(shard), "employees": _n(employees)})
         return out
 
@@ -365,9 +371,9 @@ class Seeder:
         """Last month's national entries for the learners a page shows (the top 21) and the probe: the page
         reads exactly those by key, with the previous month's score counts, which hold everyone."""
         from chalicelib.leaderboards.boards import NATIONAL, board_key, desired_entries
-        from chalicelib.storage import models as m
+        from chalicelib.leaderboards.models import BoardEntryRecord
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
-        from chalicelib.leaderboards.boards import shard_of
+        from chalicelib.sharding import shard_of
         self.top = heapq.nsmallest(40, self.top)
         items = []
         for n in sorted({n for _, n in self.top[:21]} | {PROBE}):
@@ -382,7 +388,7 @@ class Seeder:
                           "learner_id": _s(learner.id), "rank_key": _s(entry_rank_key(entry)),
                           "org_id": _s(learner.org), "points": _n(points), "minutes": _n(0),
                           "reached_at": _s(bench.wire_time(entry.reached_at)), "state": _s(entry_state(entry))})
-        self.writer.put(self._table(m.BoardEntryRecord), items)
+        self.writer.put(self._table(BoardEntryRecord), items)
 
     def grow(self, size: int) -> dict:
         """Add learners up to `size`; returns what was written and how fast."""

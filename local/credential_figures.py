@@ -34,7 +34,7 @@ def main() -> None:
     from chalicelib.rules.config import badge_catalogue
     from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
     from local.metering import DynamoMeter
-    from chalicelib.storage.models import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
 
     config = default_config()
     achievements = [catalogue_achievement(b) for b in badge_catalogue()] + \

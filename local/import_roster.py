@@ -61,7 +61,7 @@ def run(args, out=sys.stdout) -> dict:
     from chalicelib.rosters.service import import_roster
     from chalicelib.rosters.store import DynamoRosterStore
     if args.create_tables:
-        from chalicelib.storage.models import ROSTER_MODELS
+        from chalicelib.rosters.models import ROSTER_MODELS
         for model in ROSTER_MODELS:
             if not model.exists():
                 model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")

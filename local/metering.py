@@ -298,11 +298,11 @@ class DynamoMeter:
 
     # --- wiring ----------------------------------------------------------------------------------------
     def install(self, models: Optional[Iterable[Any]] = None, connections: Iterable[Any] = ()) -> "DynamoMeter":
-        """Watch the connection of each model (default: every model in storage/models.py) and the given
+        """Watch the connection of each model (default: every model in chalicelib/tables.py) and the given
         connections (pynamodb Connections, such as the one DynamoLearnerRepository uses for transactions)."""
         if models is None:
-            from chalicelib.storage import models as m
-            models = m.ALL_MODELS
+            from chalicelib.tables import ALL_MODELS
+            models = ALL_MODELS
         for model in models:
             self._indexes[model.Meta.table_name] = _indexes_of(model)
             hash_key = _hash_key_of(model)

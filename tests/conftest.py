@@ -116,7 +116,7 @@ def memory():
 @contextmanager
 def aws_world():
     """Moto in-process with every table and queue created; the app wired to the real (DynamoDB/SQS) adapters."""
-    from chalicelib.storage.models import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
     with mock_aws():
         for model in ALL_MODELS:  # moto creates tables already active: no need to wait
             model.create_table(wait=False, billing_mode="PAY_PER_REQUEST")

@@ -8,7 +8,8 @@ import pytest
 from chalicelib import audit, settings
 from chalicelib.ops import audit as audit_cli
 from chalicelib.leaderboards.store import _stats_shard
-from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, LearnerRecord, LedgerRecord, OrgStatsRecord
+from chalicelib.storage.models import LearnerRecord, LedgerRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
 from tests.test_faults import LEARNER, OTHER, post, scenario, snapshot, world, drain
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from chalicelib import audit
 from chalicelib.audit.campaigns import CampaignProgressAuditor, CampaignStatsAuditor
-from chalicelib.storage.models import CampaignProgressRecord, CampaignStatsRecord
+from chalicelib.campaigns.models import CampaignProgressRecord, CampaignStatsRecord
 from tests import rules_builders as b
 from tests.campaign_builders import IN_WINDOW, build_tree, create, deliver
 

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from jsonschema import Draft202012Validator
 
-from chalicelib.storage.models import CredentialRecord
+from chalicelib.credentials.models import CredentialRecord
 from chalicelib.facts import DomainEvent
 from local.dev_keys import new_private_key, private_jwk, public_jwk
 from tests.conftest import TEST_ISSUER_KEY, TEST_ISSUER_KID, bearer, pump, signed_headers

@@ -19,8 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import bootstrap, deadletters, facts, settings
-from chalicelib.storage.models import (BoardEntryRecord, BoardScoreRecord, DomainEventRecord, LearnerRecord,
-                                       LedgerRecord, OrgRecord, OrgStatsRecord, ReviewRecord)
+from chalicelib.storage.models import DomainEventRecord, LearnerRecord, LedgerRecord, OrgRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+from chalicelib.review.models import ReviewRecord
 from local.pump import Pump
 from tests.fault_injection import Injector
 from tests.conftest import app_client, aws_world, fixture_event, signed_headers

@@ -22,7 +22,7 @@ from chalice.utils import to_cfn_resource_name
 
 import app as application
 from chalicelib import settings
-from chalicelib.storage.models import ALL_MODELS
+from chalicelib.tables import ALL_MODELS
 from infra import policies
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def dynamodb_actions() -> frozenset:
     or the models. A tripwire, not a proof: a new kind of call (a scan, a batch write) fails the policy
     tests until the policy grants it. Over-matching (dict.get, dict.update) only adds actions already used."""
     calls = re.compile(r"\.(%s)\(" % "|".join(PYNAMODB_CALLS))
-    uses_dynamodb = re.compile(r"^\s*(from|import) (pynamodb|chalicelib\.storage\.models)\b", re.M)
+    uses_dynamodb = re.compile(r"^\s*(from|import) (pynamodb|chalicelib\.[\w.]*models)\b", re.M)
     found = set()
     for path in (PROJECT / "chalicelib").rglob("*.py"):
         text = path.read_text()

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from chalicelib import bootstrap, settings
 from chalicelib.notifications import outbox
 from chalicelib.notifications.outbox import Intent, decide
-from chalicelib.storage.models import NotificationRecord
+from chalicelib.notifications.models import NotificationRecord
 from tests.conftest import app_client, aws_world
 from tests.fault_injection import Injector
 from tests.notify_helpers import CONTEXTS, SENDER, add_learner, create_notification_infra, ist, pump_notifications, \

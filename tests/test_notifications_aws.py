@@ -274,7 +274,7 @@ def test_the_sweeper_requeues_a_record_whose_queue_message_was_lost_on_dynamodb(
 
 
 def test_the_dynamodb_claim_is_conditional_on_the_state_and_the_lease(world):
-    from chalicelib.notifications.store import address_hash
+    from chalicelib.notifications.limits import address_hash
     add_learner(world, "l-12")
     store = world.notifications.store
     decide(Intent("l-12", "badge_awarded", "w1", CONTEXTS["badge_awarded"]), world, NOW)

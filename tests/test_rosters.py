@@ -173,7 +173,7 @@ def test_a_re_import_of_the_same_file_changes_nothing(adapters):
 def _writes(adapters):
     if isinstance(adapters.rosters, MemoryRosterStore):
         return adapters.rosters.writes
-    from chalicelib.storage.models import RosterRecord
+    from chalicelib.rosters.models import RosterRecord
     return sorted((r.learner_id, r.updated_at) for r in RosterRecord.scan())
 
 

@@ -7,7 +7,6 @@ board store's pattern). Reads are a fixed number of requests: one query per stat
 from __future__ import annotations
 
 import copy
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -19,11 +18,14 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
-from chalicelib.campaigns.rules import Campaign, Progress, as_dict, from_dict
-from chalicelib.storage.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
-                                       CampaignStatsRecord, DomainEventRecord, pending_fact_key)
+from chalicelib.campaigns.definition import Campaign, as_dict, from_dict
+from chalicelib.campaigns.rules import Progress
+from chalicelib.storage.models import DomainEventRecord, pending_fact_key
+from chalicelib.campaigns.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
+                                         CampaignStatsRecord)
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate
+from chalicelib.sharding import shard_of
 from chalicelib.storage.conditions import applied
 
 StatsDelta = Mapping[tuple[str, str], Mapping[str, int]]  # (org id, bucket) -> field -> amount
@@ -44,10 +46,6 @@ class Award:
     name: str
     description: str
     awarded_at: datetime
-
-
-def shard_of(key: str, shards: int) -> int:
-    return zlib.crc32(key.encode()) % shards if shards > 1 else 0
 
 
 def progress_to_json(p: Progress) -> dict:

@@ -13,7 +13,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.credentials.ob3 import Revocation, credential_of
-from chalicelib.storage.models import CredentialRecord, DomainEventRecord, RevocationRecord
+from chalicelib.storage.models import DomainEventRecord
+from chalicelib.credentials.models import CredentialRecord, RevocationRecord
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.conditions import applied, conditional_failed
 

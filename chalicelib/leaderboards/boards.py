@@ -7,13 +7,13 @@ hash) so no single partition key takes every write; a reader merges the shards.
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable, Iterable, Mapping, Optional
 
 from chalicelib.rules.periods import ALL_TIME, shift_week
 from chalicelib.events import is_id
+from chalicelib.sharding import shard_of  # noqa: F401 (board shards; importers use it from here too)
 
 SCOPE_KINDS = ("org", "dept", "ministry", "state", "national")
 _PERIOD = re.compile(r"^(week:\d{4}-W(0[1-9]|[1-4]\d|5[0-3])|month:\d{4}-(0[1-9]|1[0-2])|all)$")
@@ -100,10 +100,6 @@ def board_key(scope: Scope, period: str) -> str:
 
 def scope_of_board(board: str) -> Scope:
     return parse_scope(board.split("|", 1)[0])
-
-
-def shard_of(learner_id: str, shards: int) -> int:
-    return zlib.crc32(learner_id.encode()) % shards if shards > 1 else 0
 
 
 def rank_key(points: int, reached_at: datetime, learner_id: str) -> str:

@@ -7,7 +7,6 @@ recompute can never count a change twice. Reads merge a board's shards, one quer
 from __future__ import annotations
 
 import heapq
-import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
-from chalicelib.leaderboards.boards import Entry, rank_key, scope_of_board, shard_of
+from chalicelib.leaderboards.boards import Entry, rank_key, scope_of_board
 from chalicelib.leaderboards.settings import BoardSettings
-from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, ByRankIndex, OrgStatsRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, ByRankIndex, OrgStatsRecord
+from chalicelib.sharding import shard_of
 from chalicelib.storage.ports import ConcurrentUpdate
 
 Change = tuple[Optional[Entry], Optional[Entry]]  # (what the board has, what it should have)
@@ -87,8 +87,7 @@ def org_stat_delta(old: Optional[Entry], new: Optional[Entry]) -> Optional[tuple
     return (board.split("|", 1)[1], scope.id) + delta
 
 
-def _stats_shard(org_id: str, shards: int) -> int:
-    return zlib.crc32(org_id.encode()) % shards
+_stats_shard = shard_of  # the org statistics shard; audit/boards.py imports it by this name
 
 
 class DynamoBoardStore:

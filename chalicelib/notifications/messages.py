@@ -9,7 +9,6 @@ A variable missing from the context fails loudly (StrictUndefined), so a caller 
 """
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from jinja2 import Environment, TemplateNotFound, pass_context
 
+from chalicelib import settings
 from chalicelib.exports import template_environment
 from chalicelib.notifications import templates_root
 from chalicelib.notifications import formatting
@@ -36,8 +36,6 @@ KINDS: dict[str, str] = {
     "admin_weekly_summary": "admin_summaries",
 }
 PARTS = ("subject.txt", "body.html", "body.txt", "sms.txt")
-# Where the one-click unsubscribe links point when the caller names no base URL (the public API host).
-DEFAULT_PUBLIC_BASE_URL = "https://engage.igotkarmayogi.gov.in"
 
 
 @dataclass(frozen=True)
@@ -239,7 +237,7 @@ def render(kind: str, locale: str, context: Mapping[str, Any], *, base_url: Opti
     _check_kind(kind)
     locale = normalise_locale(locale)
     category = KINDS[kind]
-    base = base_url or os.environ.get("KARMAYOGI_PUBLIC_BASE_URL") or DEFAULT_PUBLIC_BASE_URL
+    base = base_url or settings.message_base_url()
     link = unsubscribe_url(base, context["learner_id"], category, secrets=unsubscribe_secrets)
 
     used: dict[str, str] = {}

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from chalicelib.notifications import policy
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.schedule import on_scored  # noqa: F401 (part of this module's interface)
-from chalicelib.notifications.store import NudgeEntry
+from chalicelib.notifications.nudge_store import NudgeEntry
 
 PAGE = 100
 __all__ = ["on_scored", "schedule_never_started", "schedule_never_started_many", "run_nightly", "still_inactive"]

@@ -22,11 +22,9 @@ KINDS_BY_CATEGORY = {
 CATEGORIES = tuple(KINDS_BY_CATEGORY)
 CATEGORY_OF = {kind: category for category, kinds in KINDS_BY_CATEGORY.items() for kind in kinds}
 KINDS = tuple(CATEGORY_OF)
-CHANNELS = ("email", "sms")
 
 # Delivery record states. "queued" and "sending" are pending (the sweeper watches them); the others are final.
 QUEUED, SENDING, SENT, SUPPRESSED, FAILED = "queued", "sending", "sent", "suppressed", "failed"
-PENDING = (QUEUED, SENDING)
 # Records that count against caps: what was sent or is on its way (a suppressed or failed one reached nobody).
 COUNTED = (QUEUED, SENDING, SENT)
 

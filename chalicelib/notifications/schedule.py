@@ -3,7 +3,7 @@ of the sending side."""
 from __future__ import annotations
 
 from chalicelib.notifications import policy
-from chalicelib.notifications.store import NudgeEntry
+from chalicelib.notifications.nudge_store import NudgeEntry
 
 
 def on_scored(stored, standing, adapters) -> None:

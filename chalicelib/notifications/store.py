@@ -1,34 +1,22 @@
-"""Storage for notifications: the outbox/delivery records, the suppression list, budget counters, the nudge
-schedule and the feed of pending domain facts. DynamoDB adapters and in-memory fakes with the same behaviour.
+"""Storage for notifications: the outbox/delivery records (one per learner and dedupe key). DynamoDB adapter and
+an in-memory fake with the same behaviour. The suppression list and budget counters are in notifications/limits.py,
+the nudge schedule in notifications/nudge_store.py; pending domain facts are core storage (chalicelib/facts.py).
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional, Protocol
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from chalicelib.notifications.models import NotificationRecord
 from chalicelib.rules.periods import utc_stamp
-from chalicelib.storage.models import (CounterRecord, NotificationRecord,
-                                       NudgeScheduleRecord, SuppressionRecord)
+from chalicelib.sharding import shard_of  # noqa: F401 (notifications/outbox.py imports it from here)
 from chalicelib.storage.conditions import applied, conditional_failed
 
 QUEUED, SENDING, SENT, SUPPRESSED, FAILED = "queued", "sending", "sent", "suppressed", "failed"
-
-
-def shard_of(key: str, shards: int) -> int:
-    return zlib.crc32(key.encode()) % shards
-
-
-def address_hash(channel: str, address: str) -> str:
-    """How the suppression list names an address: a hash, so the list holds no contact details."""
-    normal = address.strip().lower() if channel == "email" else address.strip()
-    return hashlib.sha256(f"{channel}:{normal}".encode()).hexdigest()
 
 
 @dataclass
@@ -246,180 +234,3 @@ class MemoryNotificationStore:
     def on_day(self, day, shards, limit):
         found = [n for n in self.records.values() if n.day == day]
         return copy.deepcopy(sorted(found, key=lambda n: n.created_sort, reverse=True)[:limit])
-
-
-# --- suppression list and budget counters ------------------------------------------------------------------
-
-class SuppressionList(Protocol):
-    def add(self, channel: str, address: str, reason: str, at: datetime) -> None: ...
-
-    def reason(self, channel: str, address: str) -> Optional[str]:
-        """Why this address is suppressed, or None."""
-
-
-class DynamoSuppressionList:
-    def add(self, channel, address, reason, at):
-        SuppressionRecord(address_hash(channel, address), reason=reason, at=at).save()
-
-    def reason(self, channel, address):
-        try:
-            return SuppressionRecord.get(address_hash(channel, address), consistent_read=True).reason
-        except DoesNotExist:
-            return None
-
-
-class MemorySuppressionList:
-    def __init__(self):
-        self.entries: dict[str, str] = {}
-
-    def add(self, channel, address, reason, at):
-        self.entries[address_hash(channel, address)] = reason
-
-    def reason(self, channel, address):
-        return self.entries.get(address_hash(channel, address))
-
-
-class Counters(Protocol):
-    def take(self, key: str, limit: int) -> bool:
-        """Count one use unless `limit` uses are counted already. False: the budget is spent."""
-
-    def position(self, key: str) -> Optional[str]:
-        """A resumable job's stored position (None: not started)."""
-
-    def move(self, key: str, expected: Optional[str], position: str) -> bool:
-        """Store the new position unless another run moved it since `expected` was read."""
-
-
-class DynamoCounters:
-    def take(self, key, limit):
-        record = CounterRecord(key)
-        return applied(lambda: record.update(
-            actions=[CounterRecord.used.add(1)],
-            condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit)))
-
-    def position(self, key):
-        try:
-            return CounterRecord.get(key, consistent_read=True).position
-        except CounterRecord.DoesNotExist:
-            return None
-
-    def move(self, key, expected, position):
-        R = CounterRecord
-        condition = R.position.does_not_exist() if expected is None else (R.position == expected)
-        return applied(lambda: R(key).update(actions=[R.position.set(position)], condition=condition))
-
-
-class MemoryCounters:
-    def __init__(self):
-        self.used: dict[str, int] = {}
-        self.positions: dict[str, str] = {}
-
-    def take(self, key, limit):
-        if self.used.get(key, 0) >= limit:
-            return False
-        self.used[key] = self.used.get(key, 0) + 1
-        return True
-
-    def position(self, key):
-        return self.positions.get(key)
-
-    def move(self, key, expected, position):
-        if self.positions.get(key) != expected:
-            return False
-        self.positions[key] = position
-        return True
-
-
-# --- the nudge schedule ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class NudgeEntry:
-    learner_id: str
-    spell: str  # "<local date last active>" or "never:<local date known>"
-    rung: int  # the next rung
-    due: Optional[str]  # local date (ISO); None: the ladder is over
-    org_id: Optional[str] = None
-
-
-class NudgeSchedule(Protocol):
-    def start_spell(self, entry: NudgeEntry, shards: int) -> None:
-        """A new spell of inactivity begins (the learner learned, or the roster knew them): rung 1 from now on.
-        Never goes back to an older spell (replays and late recomputes)."""
-
-    def due_entries(self, shard: int, today: str, limit: int,
-                    after: Optional[tuple[str, str]] = None) -> tuple[list[NudgeEntry], Optional[tuple[str, str]]]:
-        """Entries due on or before today, one page of one shard, and where to continue."""
-
-    def advance(self, entry: NudgeEntry, rung: int, due: Optional[str], shards: int) -> bool:
-        """Move to the next rung (or end the ladder: due None), unless the spell changed meanwhile."""
-
-    def get(self, learner_id: str) -> Optional[NudgeEntry]: ...
-
-
-def _entry(r: NudgeScheduleRecord) -> NudgeEntry:
-    return NudgeEntry(r.learner_id, r.spell, int(r.rung), r.due, r.org_id)
-
-
-class DynamoNudgeSchedule:
-    def start_spell(self, entry, shards):
-        R = NudgeScheduleRecord
-        try:
-            R(entry.learner_id, spell=entry.spell, rung=entry.rung, org_id=entry.org_id, due=entry.due,
-              nudge_shard=f"n#{shard_of(entry.learner_id, shards)}").save(
-                condition=R.learner_id.does_not_exist() | (R.spell < entry.spell))
-        except PutError as exc:
-            if not conditional_failed(exc):
-                raise
-
-    def due_entries(self, shard, today, limit, after=None):
-        R = NudgeScheduleRecord
-        last_key = ({"nudge_shard": {"S": f"n#{shard}"}, "due": {"S": after[0]}, "learner_id": {"S": after[1]}}
-                    if after else None)
-        result = R.by_due.query(f"n#{shard}", R.due <= today, limit=limit, page_size=limit,
-                                last_evaluated_key=last_key)
-        entries = [_entry(r) for r in result]
-        more = result.last_evaluated_key
-        return entries, ((more["due"]["S"], more["learner_id"]["S"]) if more else None)
-
-    def advance(self, entry, rung, due, shards):
-        R = NudgeScheduleRecord
-        actions = [R.rung.set(rung)]
-        actions += [R.due.set(due), R.nudge_shard.set(f"n#{shard_of(entry.learner_id, shards)}")] if due \
-            else [R.due.remove(), R.nudge_shard.remove()]
-        return applied(lambda: R(entry.learner_id).update(
-            actions=actions, condition=(R.spell == entry.spell) & (R.rung == entry.rung)))
-
-    def get(self, learner_id):
-        try:
-            return _entry(NudgeScheduleRecord.get(learner_id, consistent_read=True))
-        except DoesNotExist:
-            return None
-
-
-class MemoryNudgeSchedule:
-    def __init__(self):
-        self.entries: dict[str, NudgeEntry] = {}
-
-    def start_spell(self, entry, shards):
-        current = self.entries.get(entry.learner_id)
-        if current is None or current.spell < entry.spell:
-            self.entries[entry.learner_id] = entry
-
-    def due_entries(self, shard, today, limit, after=None):
-        if shard != 0:  # one shard in memory: the others are empty
-            return [], None
-        found = sorted((e.due, e.learner_id) for e in self.entries.values() if e.due and e.due <= today)
-        if after:
-            found = [k for k in found if k > tuple(after)]
-        page = found[:limit]
-        return [self.entries[i] for _, i in page], (page[-1] if len(found) > limit else None)
-
-    def advance(self, entry, rung, due, shards):
-        current = self.entries.get(entry.learner_id)
-        if current is None or (current.spell, current.rung) != (entry.spell, entry.rung):
-            return False
-        self.entries[entry.learner_id] = dataclasses.replace(current, rung=rung, due=due)
-        return True
-
-    def get(self, learner_id):
-        return self.entries.get(learner_id)

@@ -18,7 +18,7 @@ from chalicelib.facts import publish, review_rejected
 from chalicelib.rules.periods import utc_iso
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import HELD
-from chalicelib.storage.ports import HELD_POSITION, AlreadyDecided, Review
+from chalicelib.review.ports import HELD_POSITION, AlreadyDecided, Review
 
 NOTE_MAX = 500
 

@@ -1,4 +1,4 @@
-"""Anti-abuse review storage (ports.ReviewStore): DynamoDB adapter and its in-memory twin.
+"""Anti-abuse review storage (review/ports.py ReviewStore): DynamoDB adapter and its in-memory twin.
 
 One item per held event, keyed by (learner, event): the scoring use case reads a learner's decisions with one
 Query, and only for learners who have held events. While an item awaits review it carries `held_shard` and
@@ -8,22 +8,22 @@ A decision removes the two attributes, so the item leaves the list in the same w
 from __future__ import annotations
 
 import heapq
-import zlib
 from datetime import datetime
 from typing import Optional
 
 from pynamodb.exceptions import DeleteError, UpdateError
 
+from chalicelib import sharding
 from chalicelib.rules.abuse import HELD, Hold
-from chalicelib.storage.models import ReviewRecord
-from chalicelib.storage.ports import AlreadyDecided, Review, held_position
+from chalicelib.review.models import ReviewRecord
+from chalicelib.review.ports import AlreadyDecided, Review, held_position
 from chalicelib.storage.conditions import conditional_failed
 
 SHARDS = 4  # changing it hides the items already written under the old count from the list
 
 
 def shard_of(hold: Hold) -> str:
-    return f"held#{zlib.crc32(f'{hold.learner_id}|{hold.event_id}'.encode()) % SHARDS}"
+    return f"held#{sharding.shard_of(f'{hold.learner_id}|{hold.event_id}', SHARDS)}"
 
 
 def _review_from(r: ReviewRecord) -> Review:

@@ -18,7 +18,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import settings
 from chalicelib.rosters.employees import Employee, RosterChange, RosterConflict, headcount_deltas
-from chalicelib.storage.models import RosterHeadcountRecord, RosterRecord
+from chalicelib.rosters.models import RosterHeadcountRecord, RosterRecord
 
 _TRANSACTION_ITEMS = 100
 COUNTER_SHARDS = 4  # an org's headcount is the sum of this many counters; concurrent writers move different ones

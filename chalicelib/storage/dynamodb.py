@@ -225,7 +225,7 @@ class DynamoOrgRepository:
 
 def create_tables() -> None:
     """For the local stack and tests; in AWS the tables come from infra/resources.yaml."""
-    from chalicelib.storage.models import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")

@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 
 from chalicelib import bootstrap, settings  # noqa: E402
 from chalicelib.leaderboards.settings import board_settings  # noqa: E402
-from chalicelib.storage import models  # noqa: E402
+from chalicelib.tables import ALL_MODELS  # noqa: E402
 from chalicelib.leaderboards.store import DynamoBoardStore  # noqa: E402
 from chalicelib.storage.dynamodb import (DynamoEventStore, DynamoLearnerRepository,  # noqa: E402
                                          DynamoOrgRepository, create_tables)
@@ -32,7 +32,7 @@ from chalicelib.storage.memory import MemoryStreamQueue  # noqa: E402
 from chalicelib.review.store import DynamoReviewStore  # noqa: E402
 from chalicelib.rosters.store import DynamoRosterStore  # noqa: E402
 
-MODELS = models.ALL_MODELS
+MODELS = ALL_MODELS
 
 SECRET = "integration-secret"
 

@@ -15,7 +15,7 @@ from chalicelib.leaderboards.boards import Entry, shard_of
 from chalicelib.learners.service import learner_summary
 from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules.learner import evaluate
-from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
 from chalicelib.storage.ports import ConcurrentUpdate
 from tests.rules_builders import completion, ist, time_spent, upserted
 from tests.test_leaderboards import earn, org_event, oracle_ranks

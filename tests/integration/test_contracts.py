@@ -22,10 +22,10 @@ from chalicelib.leaderboards.boards import Entry
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.leaderboards.store import MemoryBoardStore, entry_rank_key
 from chalicelib.learners.ledger import LedgerEntry
-from chalicelib.notifications.store import (FAILED, QUEUED, SENDING, SENT, DynamoCounters,
-                                            DynamoNotificationStore, DynamoNudgeSchedule, DynamoSuppressionList,
-                                            MemoryCounters, MemoryNotificationStore,
-                                            MemoryNudgeSchedule, MemorySuppressionList, Notification, NudgeEntry)
+from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList, MemoryCounters, MemorySuppressionList
+from chalicelib.notifications.nudge_store import DynamoNudgeSchedule, MemoryNudgeSchedule, NudgeEntry
+from chalicelib.notifications.store import (FAILED, QUEUED, SENDING, SENT, DynamoNotificationStore,
+                                            MemoryNotificationStore, Notification)
 from chalicelib.storage.dynamodb import DynamoFactFeed
 from chalicelib.storage.memory import MemoryFactFeed
 from chalicelib.review.store import MemoryReviewStore
@@ -33,7 +33,9 @@ from chalicelib.rosters.employees import Employee, MemoryRosterStore, RosterChan
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.learner import LearnerStanding, Profile
 from chalicelib.storage.memory import MemoryEventStore, MemoryLearnerRepository, MemoryOrgRepository
-from chalicelib.storage.ports import AlreadyDecided, ConcurrentUpdate, DomainEvent, held_position
+from chalicelib.facts import DomainEvent
+from chalicelib.review.ports import AlreadyDecided, held_position
+from chalicelib.storage.ports import ConcurrentUpdate
 from tests.rules_builders import completion, upserted
 
 T0 = datetime(2026, 11, 2, 6, 30, tzinfo=timezone.utc)

@@ -8,8 +8,8 @@ from chalicelib.scoring.pipeline import recompute_stream
 from chalicelib.rules import abuse
 from chalicelib.rules.config import default_rules
 from local.metering import DynamoMeter
-from chalicelib.storage.models import ReviewRecord
-from chalicelib.storage.ports import AlreadyDecided
+from chalicelib.review.models import ReviewRecord
+from chalicelib.review.ports import AlreadyDecided
 from chalicelib.review.store import SHARDS, shard_of
 from tests.rules_builders import completion, ist
 
