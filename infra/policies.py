@@ -41,6 +41,7 @@ INDEXES = {
     "orgs": ("by_parent",), "domain-events": ("pending",), "board-entries": ("by_rank",), "reviews": ("held",),
     "credentials": ("by_credential",), "roster": ("by_org",),
     "notifications": ("by_created", "by_day", "pending"), "nudge-schedule": ("due",),
+    "campaigns": ("by_scope_status", "by_status"),
 }
 
 
