@@ -116,3 +116,16 @@ def test_the_route_pages_and_matches_the_spec(client, aws):
     assert [c["name"] for c in response.json_body["campaigns"]] == ["Week 0"]
     assert response.json_body["next_cursor"] is None
     assert_matches_spec("/v1/campaigns", "get", 200, response.json_body)
+
+
+def test_campaigns_stored_before_the_index_are_listed_after_the_backfill(aws):
+    from chalicelib.campaigns.rules import as_dict
+    from chalicelib.storage.models import CampaignRecord
+    build_tree(aws)
+    c = make(aws, 1)
+    old = rules.from_dict(dict(c, id="cmp-old", name="Before the index"))
+    CampaignRecord("cmp-old", scope=old.scope, status=old.status, definition=as_dict(old), close_step=0).save()
+    assert [x["id"] for x in campaigns.list_campaigns({}, NATIONAL, aws)["campaigns"]] == [c["id"]]
+    assert aws.campaigns.backfill_index_keys() == 1
+    assert aws.campaigns.backfill_index_keys() == 0  # idempotent
+    assert {x["id"] for x in campaigns.list_campaigns({}, NATIONAL, aws)["campaigns"]} == {c["id"], "cmp-old"}

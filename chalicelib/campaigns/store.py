@@ -153,6 +153,19 @@ class DynamoCampaignStore:
             found += [from_dict(r.definition) for r in rows]
         return sorted(found, key=list_key, reverse=True)[:limit]
 
+    def backfill_index_keys(self) -> int:
+        """Give campaigns stored before the listing's indexes their index keys (chalicelib/ops/
+        backfill_campaign_index.py). Idempotent; returns how many were written."""
+        written = 0
+        for record in CampaignRecord.scan(filter_condition=CampaignRecord.list_sort.does_not_exist()):
+            keys = _index_keys(from_dict(record.definition))
+            if applied(lambda: CampaignRecord(record.campaign_id).update(
+                    actions=[CampaignRecord.scope_status.set(keys["scope_status"]),
+                             CampaignRecord.list_sort.set(keys["list_sort"])],
+                    condition=CampaignRecord.list_sort.does_not_exist())):
+                written += 1
+        return written
+
     def take_creation(self, key, limit):
         record = CounterRecord(key)
         return applied(lambda: record.update(
