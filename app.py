@@ -390,9 +390,11 @@ def unsubscribe():
 @app.on_sqs_message(queue=settings.NOTIFICATIONS_QUEUE, batch_size=10)
 def deliver_notifications(event):
     reasons: dict[str, str] = {}
+    final: set[str] = set()  # failed for good (e.g. a message that cannot be rendered): dead-lettered now
     wiring = adapters()
-    delivery.deliver_batch(messages_in(event), wiring, _now(), logger, reasons)
-    return deadletters.batch_response(event, reasons, sqs_client, logger, wiring.notifications.settings().max_receives)
+    delivery.deliver_batch(messages_in(event), wiring, _now(), logger, reasons, final)
+    return deadletters.batch_response(event, reasons, sqs_client, logger, wiring.notifications.settings().max_receives,
+                                      final)
 
 
 @app.on_sns_message(topic=settings.SES_EVENTS_TOPIC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from chalicelib.logs import redact
 
@@ -28,24 +28,25 @@ def _queue_name(arn: str) -> str:
 
 
 def batch_response(sqs_records, failed: Mapping[str, str], sqs: Callable[[], Any], log,
-                   max_receives: int | None = None) -> dict:
+                   max_receives: int | None = None, final: Collection[str] = ()) -> dict:
     """What an SQS handler returns: the messages to retry as batchItemFailures, the rest done (settled here).
     `sqs_records` are Chalice's records of the batch."""
-    retry = settle([r.to_dict() for r in sqs_records], failed, sqs, log, max_receives)
+    retry = settle([r.to_dict() for r in sqs_records], failed, sqs, log, max_receives, final)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry]}
 
 
 def settle(records: list[dict], failed: Mapping[str, str], sqs: Callable[[], Any], log,
-           max_receives: int | None = None) -> list[str]:
+           max_receives: int | None = None, final: Collection[str] = ()) -> list[str]:
     """Message ids to report as batchItemFailures. `records` are the raw SQS records of the batch; `failed`,
-    message id -> reason, for those that failed."""
+    message id -> reason, for those that failed; `final`, those of them that no retry can fix (dead-lettered on
+    this receive, whatever its count)."""
     retry, max_receives = [], max_receives or MAX_RECEIVES
     for record in records:
         message_id = record["messageId"]
         if message_id not in failed:
             continue
         receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
-        if receives < max_receives:
+        if receives < max_receives and message_id not in final:
             retry.append(message_id)
             continue
         queue = _queue_name(record.get("eventSourceARN", ""))

@@ -10,7 +10,7 @@ import unicodedata
 from datetime import date, datetime, timezone
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter,
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
                       ValidationError, field_validator)
 
 # Limits on strings and lists: generous for real payloads, small enough that nobody can bloat an item.
@@ -23,12 +23,31 @@ def is_id(value) -> bool:
     return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
 
+# Bidi overrides, embeddings, isolates and marks, and zero-width characters: invisible, they can make a name
+# display as something else ("\u202egnp.exe"), or two names that look alike compare different. Stripped.
+FORMAT_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]")
+
+
+def clean_text(value: str) -> str:
+    """Text people see (names, campaign text): one Unicode form (NFC), without invisible format controls."""
+    return FORMAT_CONTROLS.sub("", unicodedata.normalize("NFC", value))
+
+
 def _nfc(value: str) -> str:
     """Names arrive from many keyboards; store one Unicode form so search and display agree."""
-    return unicodedata.normalize("NFC", value).strip()
+    return clean_text(value).strip()
+
+
+def _a_number(value):
+    """JSON true/false are not numbers (Python would take True as 1), nor is "30"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    return value
 
 
 Text = Annotated[str, Field(max_length=300), AfterValidator(_nfc)]
+Int = Annotated[int, BeforeValidator(_a_number)]
+Float = Annotated[float, BeforeValidator(_a_number)]
 
 
 class _Model(BaseModel):
@@ -46,7 +65,7 @@ class Course(_Model):
     id: ID
     name: Optional[Text] = None
     primary_category: Text = "Course"
-    duration_minutes: int = Field(default=0, ge=0, le=100_000)
+    duration_minutes: Int = Field(default=0, ge=0, le=100_000)
     competencies: list[Competency] = Field(default_factory=list, max_length=50)
 
 
@@ -62,7 +81,7 @@ class Acbp(_Model):
 
 class Assessment(_Model):
     passed: bool
-    score_percent: Optional[float] = Field(default=None, ge=0, le=100)
+    score_percent: Optional[Annotated[float, Field(ge=0, le=100), BeforeValidator(_a_number)]] = None
 
 
 class LearnerRef(_Model):
@@ -84,7 +103,7 @@ class LiveEvent(_Model):
     """A webinar or other live learning event."""
     id: ID
     name: Optional[Text] = None
-    duration_minutes: int = Field(default=0, ge=0, le=10_000)
+    duration_minutes: Int = Field(default=0, ge=0, le=10_000)
     competencies: list[Competency] = Field(default_factory=list, max_length=50)
 
 
@@ -102,7 +121,10 @@ class _Event(_Model):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # year 1 east of UTC, year 9999 west of it: no such instant in UTC
+            raise ValueError("is out of range") from None
 
     @property
     def order_key(self) -> tuple[datetime, str]:
@@ -129,13 +151,13 @@ class CourseEnrolled(_LearnerEvent):
 class CourseRated(_LearnerEvent):
     type: Literal["course.rated"]
     course: CourseRef
-    rating: float = Field(ge=0, le=5)
+    rating: Float = Field(ge=0, le=5)
 
 
 class LearningTimeSpent(_LearnerEvent):
     type: Literal["learning.time_spent"]
     content_id: Optional[ID] = None
-    minutes: int = Field(ge=0, le=1440)
+    minutes: Int = Field(ge=0, le=1440)
     competency_linked: bool = False
 
 

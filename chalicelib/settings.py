@@ -66,6 +66,10 @@ class Limits:
     max_event_bytes: int = int(_env("KARMAYOGI_MAX_EVENT_BYTES", str(32 * 1024)))
     signature_tolerance_seconds: int = int(_env("KARMAYOGI_SIGNATURE_TOLERANCE_SECONDS", "300"))
     future_tolerance_seconds: int = int(_env("KARMAYOGI_FUTURE_TOLERANCE_SECONDS", "300"))
+    # occurred_at before this (ISO 8601 with offset) is refused: the platform has no learning that old.
+    earliest_occurred_at: str = _env("KARMAYOGI_EARLIEST_OCCURRED_AT", "2020-01-01T00:00:00+00:00")
+    # Objects/arrays nested deeper than this in one event (the event itself is level 1) are refused.
+    max_event_depth: int = int(_env("KARMAYOGI_MAX_EVENT_DEPTH", "32"))
     max_page_size: int = 100
     # POST /v1/orgs/{org_id}/roster takes small files only (about 1,000 rows); bigger ones go through S3.
     max_roster_body_bytes: int = int(_env("KARMAYOGI_MAX_ROSTER_BODY_BYTES", str(256 * 1024)))

@@ -33,6 +33,9 @@ die() { echo "package.sh: $*" >&2; exit 1; }
 [[ "$STAGE" =~ ^[a-z][a-z0-9]*$ ]] || die "STAGE must be lower-case letters and digits, got '$STAGE'"
 "$PY" -c 'import json, sys; sys.exit(sys.argv[1] not in json.load(open(".chalice/config.json"))["stages"])' "$STAGE" \
     || die "stage '$STAGE' is not in .chalice/config.json"
+# A deployable stage reads its secrets from SSM and names every parameter (infra/stage_config.py): refuse
+# one that does not, before anything is built, rather than ship code that would find no secret.
+"$PY" -m infra.stage_config "$STAGE" || die "stage '$STAGE' is not configured for deployment (see above)"
 
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-ap-south-1}"
 # app.py reads the queue name at import (chalicelib/settings.py), and Chalice copies it into the event

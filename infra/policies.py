@@ -41,6 +41,7 @@ INDEXES = {
     "orgs": ("by_parent",), "domain-events": ("pending",), "board-entries": ("by_rank",), "reviews": ("held",),
     "credentials": ("by_credential",), "roster": ("by_org",),
     "notifications": ("by_created", "by_day", "pending"), "nudge-schedule": ("due",),
+    "campaigns": ("by_scope_status", "by_status"),
 }
 
 
@@ -118,8 +119,9 @@ FUNCTIONS: dict[str, Needs] = {
                 **_all(READ, "orgs", "org-stats", "board-scores", "roster-headcounts")},
         indexes=("orgs/by_parent",)),
     # S3 ObjectCreated under rosters/: the roster and its headcounts, the upload read, the report written.
-    # Employees new to any roster who never learned get the nudge ladder's first rung (nudge-schedule).
-    "import_roster_upload": Needs(tables={**_all(RW, "roster", "roster-headcounts"), "learners": READ,
+    # Employees new to any roster who never learned get the nudge ladder's first rung (nudge-schedule). The org
+    # tree (orgs, read): an upload takes employees only from rosters inside its org's subtree.
+    "import_roster_upload": Needs(tables={**_all(RW, "roster", "roster-headcounts"), **_all(READ, "learners", "orgs"),
                                           "nudge-schedule": ("dynamodb:PutItem",)},
                                   indexes=("roster/by_org",), roster_files=True),
     # The outbox consumer: claim and settle the record, the contact (learner or roster), the nudge ladder's

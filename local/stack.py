@@ -116,6 +116,8 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
                        "KARMAYOGI_PUBLIC_BASE_URL": ports.url("api")})
     if webhook_secret:
         os.environ["KARMAYOGI_WEBHOOK_SECRETS"] = webhook_secret
+    # Unsubscribe links: the code has no fallback secret on any stage; the local stack brings its own.
+    os.environ.setdefault("KARMAYOGI_UNSUBSCRIBE_SECRET", "karmayogi-local-unsubscribe-secret")
 
 
 def wire(ports: Ports, webhook_secret: Optional[str] = None):

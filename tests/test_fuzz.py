@@ -72,8 +72,9 @@ def gateway_path(raw_path: str) -> str:
                             for c in unquote(segment)) for segment in raw_path.split("/"))
 
 
-def send(client, case, token: str, change_body=None):
-    """Send the case; `change_body(json value)` may alter a JSON body on the way (after schemathesis is done)."""
+def send(client, case, token: str, change_body=None, change_bytes=None):
+    """Send the case; `change_body(json value)` may alter a JSON body on the way (after schemathesis is done),
+    and `change_bytes(encoded body)` the encoded body (for what Python's json.dumps cannot write, e.g. 3000 deep)."""
     kwargs = case.as_transport_kwargs(base_url=BASE_URL)
     url = requests.Request("GET", kwargs["url"], params=kwargs.get("params") or None).prepare().url
     parts = urlsplit(url)
@@ -86,6 +87,8 @@ def send(client, case, token: str, change_body=None):
         body = data if isinstance(data, bytes) else str(data).encode()
     else:
         body = b""
+    if change_bytes:
+        body = change_bytes(body)
 
     headers = {k: v for k, v in (kwargs.get("headers") or {}).items()
                if k.lower() not in ("authorization", HEADER.lower(), "content-length")}
@@ -209,3 +212,54 @@ def test_the_fuzz_pass_covers_every_operation():
     documented = {(path, method) for path, item in spec()["paths"].items() for method in item
                   if method in ("get", "put", "post", "delete", "patch")}
     assert {(op.path, op.method.lower()) for op in OPERATIONS} == documented
+
+
+# --- deeper nesting and boundary dates in every JSON body (issue 15) ------------------------------------------
+
+BOUNDARY_DATES = ["0001-01-01T00:00:00+05:30", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-05:00",
+                  "9999-12-31T23:59:59.999999Z", "2019-12-31T23:59:59Z", "2020-01-01T00:00:00Z",
+                  "2020-01-01T05:29:59+05:30", "1970-01-01T00:00:00Z", "2100-01-01T00:00:00+14:00",
+                  "2024-02-29T23:59:60Z", "2024-10-21T10:15:00"]
+
+
+DEEP = "__deep__"  # stands for the deep value in the JSON value; replaced in the encoded body
+
+
+def _nested_text(depth: int) -> bytes:
+    """`depth` levels of alternating arrays and objects, written directly (json.dumps stops near 1000)."""
+    opening = "".join('{"a":' if n % 2 else "[" for n in range(depth))
+    closing = "".join("}" if n % 2 else "]" for n in reversed(range(depth)))
+    return (opening + "1" + closing).encode()
+
+
+def _deepened(value, depth: int, date: str):
+    """`value` with every date-like string replaced by `date`, and a field nested `depth` levels added to it
+    (to its first element, if it is a list: a batch)."""
+    def visit(node):
+        if isinstance(node, str) and len(node) >= 10 and node[4:5] == "-" and node[:4].isdigit():
+            return date
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        if isinstance(node, dict):
+            return {key: visit(item) for key, item in node.items()}
+        return node
+    value = visit(value)
+    if isinstance(value, dict):
+        return {**value, "deep": DEEP}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [{**value[0], "deep": DEEP}, *value[1:]]
+    return [value, DEEP]
+
+
+@pytest.mark.parametrize("operation", BODY_OPERATIONS)
+def test_deep_nesting_and_boundary_dates_are_refused_not_a_5xx(world, operation):
+    client, token = world[0], bearer()["Authorization"]
+    cases = st.tuples(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                      st.sampled_from([2, 31, 32, 33, 64, 255, 256, 257, 900, 1000, 3000]),
+                      st.sampled_from(BOUNDARY_DATES))
+
+    def check(drawn):
+        case, depth, date = drawn
+        send(client, case, token, lambda body: _deepened(body, depth, date),
+             lambda encoded: encoded.replace(f'"{DEEP}"'.encode(), _nested_text(depth), 1))
+    _fuzz(cases, check)

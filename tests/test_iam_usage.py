@@ -44,6 +44,7 @@ GENEROUS = {
     ("nightly_nudges", "notification-counters"): "an org's SMS budget, only when the SMS rung is chosen",
     ("notifications_every_minute", "notification-counters"): "an org's SMS budget, only when SMS is chosen",
     ("admin_weekly_summaries", "roster"): "the contact of an admin known only from a roster",
+    ("import_roster_upload", "orgs"): "the org tree, only when a row names an employee on another org's roster",
 }
 
 

@@ -23,6 +23,7 @@ class CampaignConfig:
     awards: dict
     operation: dict
     stats_shards: dict
+    max_created_per_admin_per_day: int = 20
 
     def shards_for(self, org_type: Optional[str]) -> int:
         return int(self.stats_shards.get(org_type or "", 1))

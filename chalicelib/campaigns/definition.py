@@ -8,8 +8,8 @@ from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from chalicelib.campaigns.config import CampaignConfig
-from chalicelib.errors import bad_request
-from chalicelib.events import is_id
+from chalicelib.errors import bad_request, storable_text
+from chalicelib.events import clean_text, is_id
 
 STATUSES = ("draft", "scheduled", "live", "closing", "closed", "cancelled")
 EDITABLE = ("draft", "scheduled")  # only these may change their window or goal
@@ -154,9 +154,15 @@ def definition_from(body, config: CampaignConfig, existing: Optional[Campaign] =
     _unknown(body, FIELDS)
     base = existing
     name = body.get("name", base.name if base else None)
+    if isinstance(name, str) and not storable_text(name):
+        raise bad_request("name", "has a character that is not text (an unpaired surrogate)")
+    name = clean_text(name) if isinstance(name, str) else name  # NFC, no bidi or zero-width controls
     if not isinstance(name, str) or not name.strip() or len(name) > config.max_name_length:
         raise bad_request("name", f"is required: 1 to {config.max_name_length} characters")
     description = body.get("description", base.description if base else None)
+    if isinstance(description, str) and not storable_text(description):
+        raise bad_request("description", "has a character that is not text (an unpaired surrogate)")
+    description = clean_text(description) if isinstance(description, str) else description
     if description is not None and (not isinstance(description, str) or len(description) > 2000):
         raise bad_request("description", "must be text of at most 2000 characters")
     scope = parse_scope(body.get("scope", base.scope if base else None))

@@ -3,9 +3,28 @@ PynamoDB models; infra/resources.yaml declares the same tables for AWS (tests/te
 from __future__ import annotations
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.storage.models import table_meta
+
+
+class CampaignsByScopeStatusIndex(GlobalSecondaryIndex):
+    """GET /v1/campaigns?scope=...: one partition per scope and status, newest start first."""
+    class Meta:
+        index_name = "by_scope_status"
+        projection = AllProjection()
+    scope_status = UnicodeAttribute(hash_key=True)  # "<scope>|<status>"
+    list_sort = UnicodeAttribute(range_key=True)  # "<start, utc_stamp>#<campaign id>"
+
+
+class CampaignsByStatusIndex(GlobalSecondaryIndex):
+    """GET /v1/campaigns without a scope: one partition per status, newest start first."""
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+    status = UnicodeAttribute(hash_key=True)
+    list_sort = UnicodeAttribute(range_key=True)
 
 
 class CampaignRecord(Model):
@@ -14,6 +33,11 @@ class CampaignRecord(Model):
     campaign_id = UnicodeAttribute(hash_key=True)
     scope = UnicodeAttribute()
     status = UnicodeAttribute()
+    # The listing's index keys (campaigns/store.py keeps them in step with scope, status and start).
+    scope_status = UnicodeAttribute(null=True)
+    list_sort = UnicodeAttribute(null=True)
+    by_scope_status = CampaignsByScopeStatusIndex()
+    by_status = CampaignsByStatusIndex()
     definition = JSONAttribute()
     version = NumberAttribute(default=1)
     results = JSONAttribute(null=True)  # written once, when closing starts computing results

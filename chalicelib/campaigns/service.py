@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from chalicelib.campaigns import rules
 from chalicelib.campaigns.rules import EDITABLE, Campaign, as_dict, campaign_config
@@ -28,7 +29,7 @@ from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.periods import utc_iso
 from chalicelib.campaigns.scope import (board_scope, forget_campaigns, in_scope,
                                        org_type, subtree_of)
-from chalicelib.campaigns.store import Award
+from chalicelib.campaigns.store import Award, list_key
 from chalicelib.facts import DomainEvent
 
 NOT_STARTED_CURSOR = r"\d{1,6}\|(" + ID_PATTERN + ")?"
@@ -78,9 +79,19 @@ def create(raw_body, principal, adapters, now: datetime) -> dict:
     _check_scope_exists(campaign.scope, adapters)
     _require_manage(principal, campaign.scope, adapters)
     campaign = replace(campaign, created_by=principal.sub)
+    config = campaign_config()
+    day = now.astimezone(ZoneInfo(config.timezone)).date().isoformat()
+    if not adapters.campaigns.take_creation(f"campaign-creations#{principal.sub}#{day}",
+                                            config.max_created_per_admin_per_day):
+        raise ApiError(429, "too_many_campaigns", f"one admin may create at most "
+                       f"{config.max_created_per_admin_per_day} campaigns a day (max_created_per_admin_per_day)",
+                       "body")
     adapters.campaigns.create(campaign)
     forget_campaigns(adapters)
     return as_dict(campaign)
+
+
+LIST_CURSOR = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#" + ID_PATTERN  # campaigns/store.py list_key
 
 
 def list_campaigns(query: dict, principal, adapters) -> dict:
@@ -88,10 +99,17 @@ def list_campaigns(query: dict, principal, adapters) -> dict:
     status = query.get("status")
     if status is not None and status not in rules.STATUSES:
         raise bad_request("status", f"must be one of {', '.join(rules.STATUSES)}")
-    found = [c for c in adapters.campaigns.all()
-             if (scope is None or c.scope == scope) and (status is None or c.status == status)
-             and (c.status != "draft" or can_manage(principal, c.scope, adapters))]
-    return {"campaigns": [as_dict(c) for c in sorted(found, key=lambda c: (c.start, c.id), reverse=True)]}
+    limit = parse_limit(query.get("limit"), 50, adapters.limits.max_page_size)
+    before = decode_cursor(query["cursor"], LIST_CURSOR) if query.get("cursor") else None
+    statuses = [status] if status else list(rules.STATUSES)
+    if not (principal.has("national_admin") or principal.has("mdo_admin")):
+        statuses = [s for s in statuses if s != "draft"]  # drafts are only ever shown to their managers
+    page = adapters.campaigns.listing(scope, statuses, before, limit + 1)
+    more, page = len(page) > limit, page[:limit]
+    # A draft the caller may not manage is left out of its page: a shorter page with a cursor may follow.
+    shown = [c for c in page if c.status != "draft" or can_manage(principal, c.scope, adapters)]
+    return {"campaigns": [as_dict(c) for c in shown],
+            "next_cursor": encode_cursor(list_key(page[-1])) if more else None}
 
 
 def get(campaign_id: str, principal, adapters) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -20,15 +21,26 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import settings
 from chalicelib.campaigns.definition import Campaign, as_dict, from_dict
 from chalicelib.campaigns.rules import Progress
+from chalicelib.rules.periods import utc_stamp
 from chalicelib.storage.models import DomainEventRecord, pending_fact_key
 from chalicelib.campaigns.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
                                          CampaignStatsRecord)
+from chalicelib.notifications.models import CounterRecord  # the budget counters' table counts creations too
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate
 from chalicelib.sharding import shard_of
 from chalicelib.storage.conditions import applied
 
 StatsDelta = Mapping[tuple[str, str], Mapping[str, int]]  # (org id, bucket) -> field -> amount
+
+
+def list_key(c: Campaign) -> str:
+    """Where a campaign sorts in GET /v1/campaigns: by start, then id (the listing's cursor is one of these)."""
+    return f"{utc_stamp(c.start)}#{c.id}"
+
+
+def _index_keys(c: Campaign) -> dict:
+    return {"scope_status": f"{c.scope}|{c.status}", "list_sort": list_key(c)}
 _TRANSACTION_ITEMS = 100
 
 
@@ -69,6 +81,12 @@ class CampaignStore(Protocol):
 
     def create(self, campaign: Campaign) -> None: ...
     def get(self, campaign_id: str) -> Optional[Campaign]: ...
+    def listing(self, scope: Optional[str], statuses: Iterable[str], before: Optional[str],
+                limit: int) -> list[Campaign]:
+        """Up to `limit` campaigns of these statuses (and this scope, if given) whose list_key is below
+        `before`, in list_key order, highest first (newest start first): index queries, never a scan."""
+    def take_creation(self, key: str, limit: int) -> bool:
+        """Count one campaign created under `key` (an admin's day) unless `limit` are counted. False: spent."""
     def all(self) -> list[Campaign]:
         """Every campaign (a small table: scoring caches it)."""
     def replace(self, campaign: Campaign, expected_status: str) -> bool:
@@ -120,7 +138,40 @@ class DynamoCampaignStore:
     # --- definitions ---
     def create(self, campaign):
         CampaignRecord(campaign.id, scope=campaign.scope, status=campaign.status, definition=as_dict(campaign),
-                       close_step=0, updated_at=_now()).save(condition=CampaignRecord.campaign_id.does_not_exist())
+                       close_step=0, updated_at=_now(), **_index_keys(campaign)).save(
+            condition=CampaignRecord.campaign_id.does_not_exist())
+
+    def listing(self, scope, statuses, before, limit):
+        found = []
+        for status in statuses:
+            condition = CampaignRecord.list_sort < before if before else None
+            if scope:
+                rows = CampaignRecord.by_scope_status.query(f"{scope}|{status}", range_key_condition=condition,
+                                                            scan_index_forward=False, limit=limit, page_size=limit)
+            else:
+                rows = CampaignRecord.by_status.query(status, range_key_condition=condition,
+                                                      scan_index_forward=False, limit=limit, page_size=limit)
+            found += [from_dict(r.definition) for r in rows]
+        return sorted(found, key=list_key, reverse=True)[:limit]
+
+    def backfill_index_keys(self) -> int:
+        """Give campaigns stored before the listing's indexes their index keys (chalicelib/ops/
+        backfill_campaign_index.py). Idempotent; returns how many were written."""
+        written = 0
+        for record in CampaignRecord.scan(filter_condition=CampaignRecord.list_sort.does_not_exist()):
+            keys = _index_keys(from_dict(record.definition))
+            if applied(partial(CampaignRecord(record.campaign_id).update,
+                               actions=[CampaignRecord.scope_status.set(keys["scope_status"]),
+                                        CampaignRecord.list_sort.set(keys["list_sort"])],
+                               condition=CampaignRecord.list_sort.does_not_exist())):
+                written += 1
+        return written
+
+    def take_creation(self, key, limit):
+        record = CounterRecord(key)
+        return applied(lambda: record.update(
+            actions=[CounterRecord.used.add(1)],
+            condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit)))
 
     def get(self, campaign_id):
         try:
@@ -132,18 +183,22 @@ class DynamoCampaignStore:
         return [from_dict(r.definition) for r in CampaignRecord.scan(attributes_to_get=["definition"])]
 
     def replace(self, campaign, expected_status):
+        keys = _index_keys(campaign)
         return applied(lambda: CampaignRecord(campaign.id).update(
             actions=[CampaignRecord.definition.set(as_dict(campaign)), CampaignRecord.scope.set(campaign.scope),
                      CampaignRecord.status.set(campaign.status), CampaignRecord.version.add(1),
-                     CampaignRecord.updated_at.set(_now())],
+                     CampaignRecord.updated_at.set(_now()), CampaignRecord.scope_status.set(keys["scope_status"]),
+                     CampaignRecord.list_sort.set(keys["list_sort"])],
             condition=CampaignRecord.status == expected_status))
 
     def set_status(self, campaign_id, expected, status):
         record = CampaignRecord.get(campaign_id, consistent_read=True)
         definition = dict(record.definition, status=status)
+        keys = _index_keys(from_dict(definition))
         return applied(lambda: CampaignRecord(campaign_id).update(
             actions=[CampaignRecord.status.set(status), CampaignRecord.definition.set(definition),
-                     CampaignRecord.updated_at.set(_now())],
+                     CampaignRecord.updated_at.set(_now()), CampaignRecord.scope_status.set(keys["scope_status"]),
+                     CampaignRecord.list_sort.set(keys["list_sort"])],
             condition=CampaignRecord.status == expected))
 
     # --- progress and statistics ---
@@ -268,6 +323,7 @@ class MemoryCampaignStore:
         self.rows: dict[str, dict[str, dict]] = {}
         self.awards: dict[tuple[str, str], Award] = {}
         self.facts: dict[str, DomainEvent] = {}
+        self.creations: dict[str, int] = {}  # take_creation's counters
 
     def create(self, campaign):
         if campaign.id in self.campaigns:
@@ -280,6 +336,19 @@ class MemoryCampaignStore:
 
     def all(self):
         return [copy.deepcopy(i["campaign"]) for i in self.campaigns.values()]
+
+    def listing(self, scope, statuses, before, limit):
+        wanted = set(statuses)
+        found = [i["campaign"] for i in self.campaigns.values()
+                 if i["campaign"].status in wanted and (scope is None or i["campaign"].scope == scope)
+                 and (before is None or list_key(i["campaign"]) < before)]
+        return copy.deepcopy(sorted(found, key=list_key, reverse=True)[:limit])
+
+    def take_creation(self, key, limit):
+        if self.creations.get(key, 0) >= limit:
+            return False
+        self.creations[key] = self.creations.get(key, 0) + 1
+        return True
 
     def replace(self, campaign, expected_status):
         item = self.campaigns.get(campaign.id)

@@ -14,15 +14,21 @@ from chalicelib import deadletters, settings
 from chalicelib.learners import preferences
 from chalicelib.notifications import messages, nudges, policy
 from chalicelib.notifications.outbox import contact_of
-from chalicelib.notifications.sending import Email, SendError, Sms, with_retries
+from chalicelib.notifications.sending import Email, SendError, Sms, classify, with_retries
+from chalicelib.rules.periods import utc_stamp
 
 
 def _render_context(record, contact) -> dict:
     return {**record.context, "learner_id": record.learner_id, "name": contact.name}
 
 
+# The reason on a record whose sending lease ran out once (a delivery died mid-send) and was taken over.
+LEASE_RAN_OUT = "its sending lease ran out (the delivery died mid-send)"
+
+
 def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: bool = False) -> str:
-    """Returns what happened: sent, suppressed, failed, skipped (not ours / not yet due) or retry (transient)."""
+    """Returns what happened: sent, suppressed, failed, skipped (not ours / not yet due), retry (transient) or
+    dead (failed for good: the message goes to the dead-letter queue with the record's reason)."""
     n = adapters.notifications
     config = n.settings()
     record = n.store.get(learner_id, key)
@@ -30,9 +36,37 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
         return "skipped"
     if record.not_before > now:
         return "skipped"  # deferred (quiet hours): the sweeper queues it when its time comes
+    if record.status == policy.SENDING and (record.lease_until or "") < utc_stamp(now):
+        # A delivery died holding it. Once may be a passing crash: take it over. Twice is this message killing
+        # its sender (a timeout, memory): finished failed, not swept again for ever.
+        if record.reason == LEASE_RAN_OUT:
+            _finish(n, record, policy.FAILED, now, f"{LEASE_RAN_OUT} twice")
+            return "dead"
+        try:
+            n.store.release(learner_id, key, now, LEASE_RAN_OUT, now)
+        except Exception:  # noqa: BLE001 - another delivery took it over first (or finished it)
+            return "skipped"
     claimed = n.store.claim(learner_id, key, now, now + config.sending_lease)
     if claimed is None:
         return "skipped"  # another delivery holds it, or it is done
+    try:
+        return _deliver_claimed(claimed, adapters, now, final_attempt)
+    except Exception as exc:  # noqa: BLE001 - never leave the record "sending": it would be swept for ever
+        reason = deadletters.reason_of(exc)
+        if final_attempt:
+            _finish(n, claimed, policy.FAILED, now, f"error: {reason}")
+            return "dead"
+        if classify(exc).transient:  # DynamoDB throttled, a lost connection: queued again, SQS retries
+            n.store.release(learner_id, key, now, f"transient: {reason}", now + config.requeue_after)
+        else:  # failed (off the sweeper's list) with its reason; SQS retries, and a failed record may be claimed
+            _finish(n, claimed, policy.FAILED, now, f"error: {reason}")
+        return "retry"
+
+
+def _deliver_claimed(claimed, adapters, now: datetime, final_attempt: bool) -> str:
+    n = adapters.notifications
+    config = n.settings()
+    learner_id, key = claimed.learner_id, claimed.dedupe_key
     contact = contact_of(learner_id, adapters)
     if contact is None:
         return _finish(n, claimed, policy.SUPPRESSED, now, "unknown or erased learner")
@@ -40,8 +74,13 @@ def deliver(learner_id: str, key: str, adapters, now: datetime, final_attempt: b
         return _finish(n, claimed, policy.SUPPRESSED, now, "the learner learned again")
     if not preferences.channel_allowed(contact.stored_preferences, claimed.category, claimed.channel):
         return _finish(n, claimed, policy.SUPPRESSED, now, f"{claimed.category} by {claimed.channel} turned off")
-    message = messages.render(claimed.kind, claimed.locale, _render_context(claimed, contact),
-                              base_url=settings.PUBLIC_BASE_URL, unsubscribe_secrets=adapters.unsubscribe_secrets())
+    try:
+        message = messages.render(claimed.kind, claimed.locale, _render_context(claimed, contact),
+                                  base_url=settings.PUBLIC_BASE_URL,
+                                  unsubscribe_secrets=adapters.unsubscribe_secrets())
+    except Exception as exc:  # noqa: BLE001 - bad data in the context: no retry renders it, dead-lettered now
+        _finish(n, claimed, policy.FAILED, now, f"cannot be rendered: {deadletters.reason_of(exc)}")
+        return "dead"
     try:
         if claimed.channel == "email":
             if not contact.email:
@@ -95,11 +134,12 @@ def _finish(n, record, status, now, reason=None, provider_id=None, dlt=None) -> 
 
 
 def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetime, log,
-                  reasons: dict[str, str] | None = None) -> list[str]:
+                  reasons: dict[str, str] | None = None, final: set[str] | None = None) -> list[str]:
     """One SQS batch: (message id, learner id, key, receive count). Returns the message ids that failed: a
-    transient failure (retried by SQS) and, on the last receive, one marked failed (reason recorded on the
-    delivery record; app.py hands these to chalicelib/deadletters.py, which moves them to the dead-letter queue
-    with the reason). `reasons`, if given, gets message id -> why. One bad item never sinks the batch."""
+    transient failure (retried by SQS) and one marked failed (reason recorded on the delivery record; app.py
+    hands these to chalicelib/deadletters.py, which moves them to the dead-letter queue with the reason).
+    `reasons`, if given, gets message id -> why; `final` the ids failed for good (their record is finished
+    failed: dead-lettered now, whatever the receive count). One bad item never sinks the batch."""
     config = adapters.notifications.settings()
     retry = []
     for message_id, learner_id, key, receives in items:
@@ -114,6 +154,8 @@ def deliver_batch(items: list[tuple[str, str, str, int]], adapters, now: datetim
         if outcome in ("retry", "dead"):
             log.warning("notification not sent", extra={"kind": key.split("#")[0], "outcome": outcome})
             retry.append(message_id)
+            if outcome == "dead" and final is not None:
+                final.add(message_id)
             if reasons is not None:
                 record = adapters.notifications.store.get(learner_id, key)
                 reasons[message_id] = (record.reason if record is not None and record.reason else outcome)

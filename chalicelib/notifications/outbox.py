@@ -63,7 +63,9 @@ def contact_of(learner_id: str, adapters) -> Optional[Contact]:
         email, phone = profile.email, profile.phone
         if not (email and phone):  # the platform's events may lack them: the org's roster may know them
             employee = adapters.rosters.get(learner_id)
-            if employee is not None:
+            # Only the roster of the learner's own org (as the platform says) fills a gap, and never replaces
+            # what the platform sent: another org's roster row must not redirect their messages.
+            if employee is not None and (profile.org_id is None or employee.org_id == profile.org_id):
                 email, phone = email or employee.email, phone or employee.phone
         return Contact(profile.name or "", email, phone, chosen.language, stored.preferences, profile.org_id)
     employee = adapters.rosters.get(learner_id)

@@ -22,9 +22,6 @@ from urllib.parse import quote
 CATEGORIES = ("awards", "campaign_reminders", "nudges", "admin_summaries")
 UNSUBSCRIBE_PATH = "/v1/unsubscribe"  # the route the sending side serves: GET shows a confirm page, POST unsubscribes
 SECRET_VARIABLE = "KARMAYOGI_UNSUBSCRIBE_SECRET"
-# Only where nothing real is at stake may a fixed secret stand in for a missing one.
-_LOCAL_STAGES = ("local", "test")
-_LOCAL_SECRET = "karmayogi-local-unsubscribe-secret"
 
 
 class InvalidToken(ValueError):
@@ -36,11 +33,11 @@ def secrets() -> list[str]:
     found = [s.strip() for s in os.environ.get(SECRET_VARIABLE, "").split(",") if s.strip()]
     if found:
         return found
+    # No fixed fallback on any stage: a literal in the code is public, and a stage name is no proof that
+    # nothing real is at stake. The local stack (local/stack.py) and the tests set the variable themselves.
     stage = os.environ.get("KARMAYOGI_STAGE") or "dev"
-    if stage in _LOCAL_STAGES:
-        return [_LOCAL_SECRET]
-    raise RuntimeError(f"{SECRET_VARIABLE} is not set: stage {stage!r} needs a real secret for unsubscribe "
-                       f"links (only {', '.join(_LOCAL_STAGES)} fall back to a fixed local one)")
+    raise RuntimeError(f"{SECRET_VARIABLE} is not set: stage {stage!r} needs a secret for unsubscribe links "
+                       f"(deployed stages read it from SSM)")
 
 
 def _b64(data: bytes) -> str:

@@ -94,7 +94,10 @@ def check_csrf(session: Session, form: dict[str, str], headers) -> None:
 
 
 def safe_next(target: Optional[str], default: str = "/me") -> str:
-    """Only a path on this site (never //host or a scheme): a redirect must not lead elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path on this site (never //host or a scheme): a redirect must not lead elsewhere. Printable,
+    non-space ASCII only: browsers drop tabs and newlines from a Location, so "/\t/evil.example" would be
+    //evil.example, another site."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all("!" <= c <= "~" for c in target)):
         return target
     return default

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
-from chalicelib.events import is_id
+from chalicelib.events import clean_text, is_id
 from chalicelib.rosters.employees import Employee
 
 COLUMNS = ("learner_id", "full_name", "email", "mobile", "group", "designation", "employee_id", "org_id",
@@ -120,8 +120,9 @@ def normalise_mobile(raw: str) -> str:
 
 
 def normalise_text(raw: str) -> str:
-    """Names arrive from many keyboards: one Unicode form (NFC) and single spaces, so search and display agree."""
-    return " ".join(unicodedata.normalize("NFC", raw).split())
+    """Names arrive from many keyboards: one Unicode form (NFC) and single spaces, so search and display agree;
+    without bidi or zero-width controls (events.clean_text), which could make a name display as another."""
+    return " ".join(clean_text(raw).split())
 
 
 # --- rows ------------------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ Modes:
   nobody (an empty or wrong export must not empty a roster).
   merge: add and update only; nobody is removed.
 An employee is on one org's roster at a time: a file listing someone from another org's roster moves them
-(counted as added here, removed there).
+(counted as added here, removed there), but only from a roster the importer may take from (`may_take`): an org
+admin's import (and an S3 upload, for the org it names) takes only employees on no roster or on a roster inside
+the admin's (the org's) own subtree; anyone else is a rejected row. Moving people between unrelated orgs is the
+platform's profile events, or a national admin's (or an operator's `make import-roster`) import.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from typing import Callable, Iterable, Optional, Union
 
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import ID_PATTERN, is_id
-from chalicelib.identity.access import require_org_admin
+from chalicelib.identity.access import require_org_admin, within
 from chalicelib.notifications.nudges import schedule_never_started_many
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
@@ -41,6 +44,15 @@ from chalicelib.rosters.importer import (AcceptedRow, Problem, RejectedRow, Rost
 
 MODES = ("replace", "merge")
 Progress = Callable[[dict], None]
+MayTake = Callable[[str], bool]  # may this import take an employee from the roster of this org?
+NOT_YOURS = ("is on the roster of another org outside yours: moving an employee between orgs is done by the "
+             "platform's profile events or a national admin's import")
+
+
+def taking_within(root_org: str, adapters) -> MayTake:
+    """Employees may come from rosters of `root_org` and the orgs below it only."""
+    parent_of = parent_lookup(adapters)
+    return lambda org_id: within(org_id, root_org, parent_of)
 
 
 @dataclass
@@ -79,8 +91,10 @@ def _id_hash(learner_id: str) -> int:
 
 def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, progress: Optional[Progress] = None,
                   mode: str = "replace", config: Optional[RosterConfig] = None,
-                  now: Optional[datetime] = None) -> dict:
+                  now: Optional[datetime] = None, may_take: Optional[MayTake] = None) -> dict:
     """Import one org's roster CSV from an iterator of lines. Returns the report (ImportReport.as_dict()).
+    `may_take`: whether an employee on another org's roster may be moved here (None: anyone may, for a national
+    admin or an operator); a row naming one who may not is rejected and the employee stays where they are.
 
     Chunks are compared and written by `config.writers` threads at once (the waits on DynamoDB overlap); at
     most twice that many chunks are in flight, so memory stays bounded whatever the file's size.
@@ -105,7 +119,7 @@ def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, pro
     def write(rows: list[AcceptedRow]) -> tuple[dict, list[RejectedRow]]:
         if not hasattr(lane, "number"):
             lane.number = next(lanes)  # each writer thread moves its own headcount counter: no contention
-        outcome, rejected, added = _write_chunk(rows, store, config, lane.number)
+        outcome, rejected, added = _write_chunk(rows, store, config, lane.number, may_take)
         # Employees new to the roster who have never learned: the nudge ladder's first rung (nudge_never_started),
         # sent by the nightly run. After the write, so a failed chunk schedules nobody.
         schedule_never_started_many(added, adapters, now)
@@ -157,16 +171,20 @@ def import_roster(org_id: str, lines: Iterable[Union[str, bytes]], adapters, pro
     return report.as_dict()
 
 
-def _write_chunk(chunk: list[AcceptedRow], store, config: RosterConfig,
-                 lane: int = 0) -> tuple[dict, list[RejectedRow], list[Employee]]:
+def _write_chunk(chunk: list[AcceptedRow], store, config: RosterConfig, lane: int = 0,
+                 may_take: Optional[MayTake] = None) -> tuple[dict, list[RejectedRow], list[Employee]]:
     """Compare a chunk with what is stored and write the rows that differ. Another import touching the same
     employees meanwhile makes the write fail as a whole: read again and redo the comparison.
     Returns the counts, the rows that could not be written, and the employees new to any roster."""
     for _ in range(config.conflict_attempts):
         stored = store.get_many([row.employee.learner_id for row in chunk])
-        changes, outcome = [], {"added": 0, "updated": 0, "unchanged": 0}
+        changes, outcome, refused = [], {"added": 0, "updated": 0, "unchanged": 0}, []
         for row in chunk:
             before = stored.get(row.employee.learner_id)
+            if (before is not None and before.org_id != row.employee.org_id and may_take is not None
+                    and not may_take(before.org_id)):
+                refused.append(RejectedRow(row.line, row.employee.learner_id, (Problem("learner_id", NOT_YOURS),)))
+                continue
             if before == row.employee:
                 outcome["unchanged"] += 1
                 continue
@@ -177,7 +195,7 @@ def _write_chunk(chunk: list[AcceptedRow], store, config: RosterConfig,
                 store.apply(changes, lane)
         except RosterConflict:
             continue
-        return outcome, [], [c.after for c in changes if c.before is None]
+        return outcome, refused, [c.after for c in changes if c.before is None]
     # Still colliding: these rows are reported, never silently dropped.
     return {}, [RejectedRow(row.line, row.employee.learner_id, (
         Problem("row", "was being changed by another import at the same time; import the file again"),))
@@ -271,8 +289,10 @@ def import_from_request(org_id: str, raw_body: bytes, principal, adapters, query
         text = (raw_body or b"").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise bad_request("body", "must be UTF-8 text") from None
+    # An org admin takes employees only from rosters inside their own subtree; a national admin from any.
+    may_take = None if principal.has("national_admin") else taking_within(principal.org_id, adapters)
     try:
-        return import_roster(org_id, iter(text.splitlines()), adapters, mode=mode)
+        return import_roster(org_id, iter(text.splitlines()), adapters, mode=mode, may_take=may_take)
     except RosterFileError as exc:
         raise bad_request(exc.field, exc.message, code="invalid_roster") from None
 
@@ -297,7 +317,9 @@ def import_upload(bucket: str, key: str, s3, adapters, logger) -> Optional[dict]
     org_id = match.group(1)
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
-        report = import_roster(org_id, body.iter_lines(chunk_size=64 * 1024), adapters)
+        # An upload speaks for the org it names: it takes employees only from rosters inside that org's subtree.
+        report = import_roster(org_id, body.iter_lines(chunk_size=64 * 1024), adapters,
+                               may_take=taking_within(org_id, adapters))
     except RosterFileError as exc:
         report = {"org_id": org_id, "error": {"code": "invalid_roster", "field": exc.field, "message": exc.message}}
     finally:

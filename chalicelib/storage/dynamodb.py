@@ -30,10 +30,17 @@ def _now() -> datetime:
 
 
 class DynamoEventStore:
-    def add(self, event: Event, received_at: datetime) -> bool:
+    def add(self, event: Event, received_at: datetime, body_hash: Optional[str] = None) -> bool:
         record = EventRecord(stream_of(event), event.id, type=event.type, occurred_at=event.occurred_at,
-                             received_at=received_at, body=event.model_dump(mode="json"))
+                             received_at=received_at, body=event.model_dump(mode="json"), body_sha256=body_hash)
         return applied(lambda: record.save(condition=EventRecord.event_id.does_not_exist()))
+
+    def body_hash(self, stream: str, event_id: str) -> Optional[str]:
+        try:
+            return EventRecord.get(stream, event_id, consistent_read=True,
+                                   attributes_to_get=["body_sha256"]).body_sha256
+        except DoesNotExist:
+            return None
 
     def stream(self, stream: str) -> list[Event]:
         return self.stream_received(stream)[0]

@@ -17,14 +17,20 @@ class MemoryEventStore:
     def __init__(self):
         self.streams: dict[str, dict[str, Event]] = {}
         self.received: dict[tuple[str, str], datetime] = {}
+        self.hashes: dict[tuple[str, str], str] = {}
 
-    def add(self, event: Event, received_at: datetime) -> bool:
+    def add(self, event: Event, received_at: datetime, body_hash: Optional[str] = None) -> bool:
         stream = self.streams.setdefault(stream_of(event), {})
         if event.id in stream:
             return False
         stream[event.id] = event
         self.received[(stream_of(event), event.id)] = received_at
+        if body_hash is not None:
+            self.hashes[(stream_of(event), event.id)] = body_hash
         return True
+
+    def body_hash(self, stream: str, event_id: str) -> Optional[str]:
+        return self.hashes.get((stream, event_id))
 
     def stream(self, stream: str) -> list[Event]:
         return list(self.streams.get(stream, {}).values())

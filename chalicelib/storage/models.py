@@ -33,6 +33,9 @@ class EventRecord(Model):
     occurred_at = UTCDateTimeAttribute()
     received_at = UTCDateTimeAttribute()
     body = JSONAttribute()
+    # SHA-256 of the event's canonical JSON as first received: the same id with another body is a conflict.
+    # Kept when erasure rewrites the body. Absent on events stored before it existed.
+    body_sha256 = UnicodeAttribute(null=True)
 
 
 class LearnerRecord(Model):

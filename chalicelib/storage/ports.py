@@ -25,8 +25,13 @@ class Org:
 
 
 class EventStore(Protocol):
-    def add(self, event: Event, received_at: datetime) -> bool:
-        """Store durably. False if an event with this id is already in its stream."""
+    def add(self, event: Event, received_at: datetime, body_hash: Optional[str] = None) -> bool:
+        """Store durably, with the hash of the body as received (webhook.py). False if an event with this id is
+        already in its stream (nothing is overwritten)."""
+
+    def body_hash(self, stream: str, event_id: str) -> Optional[str]:
+        """The hash stored with an event (None for an event stored without one, or none stored): a re-sent id
+        with another hash is a conflict, not a duplicate."""
 
     def stream(self, stream: str) -> list[Event]:
         """Every event of one stream, in no particular order."""

@@ -57,6 +57,15 @@ def test_conditional_put_stores_an_event_once(adapters):
     assert stored.received_at == RECEIVED  # the duplicate did not overwrite the first delivery
 
 
+def test_the_first_body_hash_is_kept_with_the_event(adapters):
+    event = parse_event(fixture_event("course.completed"))
+    stream = f"learner:{event.learner.id}"
+    assert adapters.events.body_hash(stream, event.id) is None
+    assert adapters.events.add(event, RECEIVED, "a" * 64) is True
+    assert adapters.events.add(event, RECEIVED, "b" * 64) is False
+    assert adapters.events.body_hash(stream, event.id) == "a" * 64  # the second never overwrote the first
+
+
 def test_concurrent_deliveries_of_one_event_store_it_exactly_once(adapters):
     event = parse_event(fixture_event("course.completed"))
     start, results = threading.Barrier(8), []
