@@ -6,6 +6,7 @@ from chalice import Chalice, Cron, Rate, Response
 from chalicelib import audit, deadletters, facts, settings
 from chalicelib.bootstrap import adapters, s3_client, sqs_client
 from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import lifecycle as campaign_lifecycle, reports as campaign_reports
 from chalicelib.credentials import service as credentials
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
@@ -224,31 +225,31 @@ def cancel_campaign(campaign_id):
 @app.route("/v1/campaigns/{campaign_id}/progress")
 def campaign_progress(campaign_id):
     caller, query = _caller(), app.current_request.query_params or {}
-    return campaigns.learner_progress(campaign_id, query.get("learner_id"), caller, adapters())
+    return campaign_reports.learner_progress(campaign_id, query.get("learner_id"), caller, adapters())
 
 
 @app.route("/v1/campaigns/{campaign_id}/dashboard")
 def campaign_dashboard(campaign_id):
     caller = _caller()
-    return campaigns.dashboard(campaign_id, app.current_request.query_params or {}, caller, adapters())
+    return campaign_reports.dashboard(campaign_id, app.current_request.query_params or {}, caller, adapters())
 
 
 @app.route("/v1/campaigns/{campaign_id}/leaderboards/learners")
 def campaign_learner_board(campaign_id):
     caller = _caller()
-    return campaigns.learner_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
+    return campaign_reports.learner_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
 
 
 @app.route("/v1/campaigns/{campaign_id}/leaderboards/orgs")
 def campaign_org_board(campaign_id):
     caller = _caller()
-    return campaigns.org_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
+    return campaign_reports.org_board(campaign_id, app.current_request.query_params or {}, caller, adapters())
 
 
 @app.route("/v1/campaigns/{campaign_id}/report")
 def campaign_report(campaign_id):
     caller = _caller()
-    body = campaigns.report(campaign_id, app.current_request.query_params or {}, caller, adapters())
+    body = campaign_reports.report(campaign_id, app.current_request.query_params or {}, caller, adapters())
     if isinstance(body, str):
         return Response(body=body, status_code=200, headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -259,7 +260,7 @@ def campaign_report(campaign_id):
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def advance_campaigns(event):
     """Lifecycle steps by the clock, and closing (resumable) once a campaign's grace period is over."""
-    done = campaigns.advance(adapters(), _now(), logger)
+    done = campaign_lifecycle.advance(adapters(), _now(), logger)
     logger.info("campaigns advanced", extra={"campaigns": done})
     return done
 # --- end of campaigns -----------------------------------------------------------------------------------------

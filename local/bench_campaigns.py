@@ -63,6 +63,7 @@ def _chunks(items, size=2000):
 def _bench(args) -> int:
     from chalicelib.bootstrap import Adapters
     from chalicelib.campaigns import rules, service as campaigns
+    from chalicelib.campaigns import lifecycle as campaign_lifecycle, reports as campaign_reports
     from chalicelib.campaigns.scope import forget_campaigns
     from chalicelib.campaigns.rules import campaign_config
     from chalicelib.events import OrgBlock
@@ -127,7 +128,7 @@ def _bench(args) -> int:
     scored("event scored, no campaign", event("learner-x", 1, at))
     scored("2nd event, no campaign", event("learner-x", 2, at + timedelta(minutes=1)))
     live = new_campaign("Live week", now - timedelta(days=1), now + timedelta(days=1))
-    campaigns.advance(adapters, now)
+    campaign_lifecycle.advance(adapters, now)
     forget_campaigns(adapters)
     scored("event scored, live campaign", event("learner-y", 1, at))
     scored("2nd event, live campaign", event("learner-y", 2, at + timedelta(minutes=1)))
@@ -201,13 +202,13 @@ def _bench(args) -> int:
         adapters.caches.pop("org", None)  # a cold function: the org tree is read too
         before = meter.snapshot()
         t0 = time.monotonic()
-        body = campaigns.dashboard(cid, {"org_id": "org_big"}, who, adapters)
+        body = campaign_reports.dashboard(cid, {"org_id": "org_big"}, who, adapters)
         elapsed = time.monotonic() - t0
         used = meter.since(before)
         rows.append((label, used.requests, used.rcu, used.wcu, elapsed))
         assert body["headcount"] == args.employees and body["participants"] == len(big), body["participants"]
     before = meter.snapshot()
-    campaigns.learner_progress(cid, participants[0], learner_principal, adapters)
+    campaign_reports.learner_progress(cid, participants[0], learner_principal, adapters)
     used = meter.since(before)
     rows.append(("progress of one learner", used.requests, used.rcu, used.wcu, None))
 
@@ -251,7 +252,7 @@ def _bench(args) -> int:
     runs = 0
     while adapters.campaigns.get(closing.id).status != "closed":
         runs += 1
-        campaigns.advance(adapters, now)  # each run stops after close_seconds and the next resumes
+        campaign_lifecycle.advance(adapters, now)  # each run stops after close_seconds and the next resumes
     close_seconds = time.monotonic() - t0
     used = meter.since(before)
     rows.append((f"close {indian(args.participants)} participants ({runs} run(s))", used.requests, used.rcu, used.wcu,

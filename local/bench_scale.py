@@ -448,7 +448,7 @@ def measure(meter, read: str, population: int, call: Callable[[], object], repea
 
 
 def measure_all(seeder: Seeder, adapters, meter, population: int, repeats: int) -> list[Figure]:
-    from chalicelib.campaigns import service as campaigns
+    from chalicelib.campaigns import reports as campaign_reports
     from chalicelib.identity.tokens import Principal
     from chalicelib.leaderboards import service as leaderboards
     from chalicelib.notifications.nudges import PAGE
@@ -473,7 +473,7 @@ def measure_all(seeder: Seeder, adapters, meter, population: int, repeats: int) 
                            f"get + 4 scopes x 3 periods; national month rank {inr(mine['rank'])}"))
 
     def dashboard():
-        return campaigns.dashboard(seeder.campaign.id, {"org_id": probe.org}, admin, adapters)
+        return campaign_reports.dashboard(seeder.campaign.id, {"org_id": probe.org}, admin, adapters)
     body = dashboard()
     figures.append(measure(meter, READS[2], population, dashboard, repeats,
                            f"{probe.org}: headcount {inr(body['headcount'])}, {inr(body['participants'])} taking "
@@ -669,7 +669,7 @@ def run(args) -> int:
 
     import app as app_module
     from chalicelib import bootstrap, settings
-    from chalicelib.campaigns import service as campaigns
+    from chalicelib.campaigns import lifecycle as campaign_lifecycle, service as campaigns
     from chalicelib.identity.tokens import Principal
     from chalicelib.storage.dynamodb import create_tables
     from local.metering import DynamoMeter
@@ -709,7 +709,7 @@ def run(args) -> int:
                        "start": (window_start - timedelta(hours=1)).astimezone(IST).isoformat(),
                        "end": (now + timedelta(days=3)).astimezone(IST).isoformat(), "status": "scheduled"}).encode()
     created = campaigns.create(body, national, adapters, now)
-    campaigns.advance(adapters, now)
+    campaign_lifecycle.advance(adapters, now)
     campaign = adapters.campaigns.get(created["id"])
     assert campaign.status == "live", campaign.status
 

@@ -614,14 +614,15 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
 def demo_campaign(adapters, now: datetime) -> dict:
     """A National Learning Week that began three days ago and ends in four, published and moved to live
     before the events are scored, so that the dashboards and goal bars have something to show."""
-    from chalicelib.campaigns import service as campaigns  # imported late: chalicelib reads env at import
+    from chalicelib.campaigns import service as campaigns
+    from chalicelib.campaigns import lifecycle as campaign_lifecycle  # imported late: chalicelib reads env at import
     from chalicelib.identity.tokens import Principal
     local = now.astimezone(IST).replace(minute=0, second=0, microsecond=0, tzinfo=None)
     body = {"name": "National Learning Week (demo)", "scope": "national", "status": "scheduled",
             "start": (local - timedelta(days=3)).isoformat(timespec="minutes"),
             "end": (local + timedelta(days=4)).isoformat(timespec="minutes")}
     created = campaigns.create(json.dumps(body).encode(), Principal("seed", None, frozenset({"national_admin"})), adapters, now)
-    campaigns.advance(adapters, now)
+    campaign_lifecycle.advance(adapters, now)
     return created
 
 

@@ -150,7 +150,7 @@ def test_the_report_downloads_as_csv(world):
 
 def test_the_not_started_list_pages_on(world, monkeypatch):
     client, campaign = world
-    from chalicelib.campaigns import rules, service
+    from chalicelib.campaigns import reports as service, rules
     config = rules.campaign_config()
     monkeypatch.setattr(service, "campaign_config", lambda: config.__class__(
         **{**config.__dict__, "operation": {**config.operation, "not_started_page_size": 10}}))

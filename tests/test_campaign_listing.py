@@ -119,7 +119,7 @@ def test_the_route_pages_and_matches_the_spec(client, aws):
 
 def test_campaigns_stored_before_the_index_are_listed_after_the_backfill(aws):
     from chalicelib.campaigns.rules import as_dict
-    from chalicelib.storage.models import CampaignRecord
+    from chalicelib.campaigns.models import CampaignRecord
     build_tree(aws)
     c = make(aws, 1)
     old = rules.from_dict(dict(c, id="cmp-old", name="Before the index"))

@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.campaigns import rules, service as campaigns
+from chalicelib.campaigns import lifecycle as campaign_lifecycle, reports as campaign_reports
 from chalicelib.errors import ApiError
 from chalicelib.learners.service import summary_of
 from tests import rules_builders as b
@@ -79,7 +80,7 @@ def test_only_draft_or_scheduled_campaigns_change_window_or_goal(world):
     c = create(world)
     changed = campaigns.update(c["id"], b'{"goal": {"target": 300}, "end": "2026-12-09T00:00"}', NATIONAL, world)
     assert changed["goal"]["target"] == 300 and changed["end"] == "2026-12-08T18:30:00Z"
-    campaigns.advance(world, START.astimezone(UTC) + timedelta(minutes=1))
+    campaign_lifecycle.advance(world, START.astimezone(UTC) + timedelta(minutes=1))
     assert status_of(world, c["id"]) == "live"
     with pytest.raises(ApiError) as raised:
         campaigns.update(c["id"], b'{"goal": {"target": 100}}', NATIONAL, world)
@@ -107,26 +108,26 @@ def test_each_lifecycle_step_happens_once_however_often_the_schedule_fires(world
     draft = create(world, status=None)
     before, live, ended, graced = (START - timedelta(hours=1), START + timedelta(hours=1), END + timedelta(hours=1),
                                    END + timedelta(hours=73))
-    assert campaigns.advance(world, before.astimezone(UTC)) == {}
-    assert campaigns.advance(world, live.astimezone(UTC)) == {c["id"]: ["live"]}
-    assert campaigns.advance(world, live.astimezone(UTC)) == {}  # fired twice
-    assert campaigns.advance(world, ended.astimezone(UTC)) == {c["id"]: ["closing"]}
-    assert campaigns.advance(world, ended.astimezone(UTC)) == {}
-    assert campaigns.advance(world, graced.astimezone(UTC)) == {c["id"]: ["closed"]}
-    assert campaigns.advance(world, graced.astimezone(UTC)) == {}
+    assert campaign_lifecycle.advance(world, before.astimezone(UTC)) == {}
+    assert campaign_lifecycle.advance(world, live.astimezone(UTC)) == {c["id"]: ["live"]}
+    assert campaign_lifecycle.advance(world, live.astimezone(UTC)) == {}  # fired twice
+    assert campaign_lifecycle.advance(world, ended.astimezone(UTC)) == {c["id"]: ["closing"]}
+    assert campaign_lifecycle.advance(world, ended.astimezone(UTC)) == {}
+    assert campaign_lifecycle.advance(world, graced.astimezone(UTC)) == {c["id"]: ["closed"]}
+    assert campaign_lifecycle.advance(world, graced.astimezone(UTC)) == {}
     assert status_of(world, c["id"]) == "closed" and status_of(world, draft["id"]) == "draft"
 
 
 def test_a_late_schedule_takes_every_missed_step_in_order(world):
     c = create(world)
-    assert campaigns.advance(world, (END + timedelta(days=10)).astimezone(UTC)) == \
+    assert campaign_lifecycle.advance(world, (END + timedelta(days=10)).astimezone(UTC)) == \
         {c["id"]: ["live", "closing", "closed"]}
 
 
 def test_cancel_stops_the_lifecycle_and_a_closed_campaign_cannot_be_cancelled(world):
     c, other = create(world), create(world)
     assert campaigns.cancel(c["id"], NATIONAL, world)["status"] == "cancelled"
-    assert campaigns.advance(world, (END + timedelta(days=10)).astimezone(UTC)) == \
+    assert campaign_lifecycle.advance(world, (END + timedelta(days=10)).astimezone(UTC)) == \
         {other["id"]: ["live", "closing", "closed"]}
     assert status_of(world, c["id"]) == "cancelled"
     with pytest.raises(ApiError) as raised:
@@ -137,7 +138,7 @@ def test_cancel_stops_the_lifecycle_and_a_closed_campaign_cannot_be_cancelled(wo
 # --- counting ----------------------------------------------------------------------------------------------
 
 def progress(adapters, campaign_id, learner_id):
-    return campaigns.learner_progress(campaign_id, learner_id, NATIONAL, adapters)
+    return campaign_reports.learner_progress(campaign_id, learner_id, NATIONAL, adapters)
 
 
 def test_what_counts_and_what_does_not(world):
@@ -243,7 +244,7 @@ def test_the_dashboard_counts_the_subtree_compares_sub_orgs_and_lists_who_has_no
                     b.time_spent(ids_a[1], 30, IN_WINDOW + timedelta(days=1), org="org_a"),
                     b.time_spent(ids_b[0], 60, IN_WINDOW, org="org_b")])
     admin = principal("admin-d", ("mdo_admin",), "dept_d")
-    d = campaigns.dashboard(c["id"], {"org_id": "dept_d", "limit": "10"}, admin, world)
+    d = campaign_reports.dashboard(c["id"], {"org_id": "dept_d", "limit": "10"}, admin, world)
     assert (d["headcount"], d["participants"], d["goal_met"], d["minutes"]) == (25, 3, 2, 180)
     assert d["goal_met_percent"] == 8.0 and d["participation_percent"] == 12.0
     assert [(x["date"], x["active"], x["minutes"]) for x in d["days"]] == [("2026-12-03", 2, 150),
@@ -255,11 +256,11 @@ def test_the_dashboard_counts_the_subtree_compares_sub_orgs_and_lists_who_has_no
     assert len(page["employees"]) == 10 and ids_a[0] not in [e["learner_id"] for e in page["employees"]]
     seen = [e["learner_id"] for e in page["employees"]]
     while page["next_cursor"]:
-        page = campaigns.dashboard(c["id"], {"org_id": "dept_d", "cursor": page["next_cursor"], "limit": "10"},
+        page = campaign_reports.dashboard(c["id"], {"org_id": "dept_d", "cursor": page["next_cursor"], "limit": "10"},
                                    admin, world)["not_started"]
         seen += [e["learner_id"] for e in page["employees"]]
     assert sorted(seen) == sorted(set(ids_a + ids_b) - {ids_a[0], ids_a[1], ids_b[0]})
-    learner_view = campaigns.dashboard(c["id"], {"org_id": "org_a"}, principal(ids_a[0], ("learner",), "org_a"),
+    learner_view = campaign_reports.dashboard(c["id"], {"org_id": "org_a"}, principal(ids_a[0], ("learner",), "org_a"),
                                        world)
     assert learner_view["not_started"] is None and learner_view["participants"] == 2
 
@@ -267,7 +268,7 @@ def test_the_dashboard_counts_the_subtree_compares_sub_orgs_and_lists_who_has_no
 # --- closing -------------------------------------------------------------------------------------------------
 
 def close_all(world, when=END + timedelta(hours=80)):
-    return campaigns.advance(world, when.astimezone(UTC))
+    return campaign_lifecycle.advance(world, when.astimezone(UTC))
 
 
 def test_closing_awards_once_emits_the_badge_event_shape_and_freezes_results(world):
@@ -299,9 +300,9 @@ def test_closing_resumes_from_its_cursor_when_a_run_runs_out_of_time(world):
     c = create(world)
     deliver(world, [b.time_spent(f"u{n}", 10, IN_WINDOW, org="org_a") for n in range(30)])
     at = (END + timedelta(hours=80)).astimezone(UTC)
-    campaigns.advance(world, at, budget_seconds=0)  # no time at all: results frozen, nobody awarded yet
+    campaign_lifecycle.advance(world, at, budget_seconds=0)  # no time at all: results frozen, nobody awarded yet
     assert status_of(world, c["id"]) == "closing" and world.campaigns.results(c["id"]) is not None
-    assert campaigns.advance(world, at)[c["id"]] == ["closed"]
+    assert campaign_lifecycle.advance(world, at)[c["id"]] == ["closed"]
     assert len([f for f in world.campaigns.facts if f.startswith("campaign.result:")]) == 30
 
 
@@ -311,10 +312,10 @@ def test_the_report_ranks_orgs_in_size_categories(world):
     roster(world, "org_b", 12)
     deliver(world, [b.time_spent(f"e-org_a-{n:05d}", 10, IN_WINDOW, org="org_a") for n in range(10)]
             + [b.time_spent(f"e-org_b-{n:05d}", 10, IN_WINDOW, org="org_b") for n in range(3)])
-    rows = campaigns.report(c["id"], {}, NATIONAL, world)["orgs"]
+    rows = campaign_reports.report(c["id"], {}, NATIONAL, world)["orgs"]
     assert [(r["org_id"], r["headcount"], r["participants"], r["size_category"], r["rank_in_category"], r["award"])
             for r in rows] == [("org_a", 20, 10, "XS", 1, True), ("org_b", 12, 3, "XS", 2, False)]
-    csv = campaigns.report(c["id"], {"format": "csv"}, NATIONAL, world)
+    csv = campaign_reports.report(c["id"], {"format": "csv"}, NATIONAL, world)
     assert csv.splitlines()[0].startswith("org_id,name,headcount,participants")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib import bootstrap, parameters, settings
 from chalicelib.campaigns import service as campaigns
+from chalicelib.campaigns import lifecycle as campaign_lifecycle
 from chalicelib.notifications import campaigns as notices
 from chalicelib.notifications import digest, nudges, unsubscribe
 from chalicelib.rosters.employees import Employee, RosterChange
@@ -66,7 +67,7 @@ def test_reminders_the_day_before_half_way_and_on_the_last_day_reach_every_roste
     assert notices.run_campaign_reminders(world, DAY_BEFORE + timedelta(hours=1)) == {}  # done for today
 
     deliver(world, [b.time_spent(first, 90, IN_WINDOW, org="org_a")])
-    campaigns.advance(world, START.astimezone(UTC) + timedelta(minutes=1))  # scheduled -> live
+    campaign_lifecycle.advance(world, START.astimezone(UTC) + timedelta(minutes=1))  # scheduled -> live
     assert notices.run_campaign_reminders(world, HALFWAY) == {"queued": 6}
     halfway = outbox(world, "campaign_halfway")
     assert set(halfway) == set(in_scope)
@@ -129,7 +130,7 @@ def test_the_one_reminder_a_day_cap_holds_across_two_campaigns(world):
 # --- 2. results notices and campaign badges from closing ----------------------------------------------------------
 
 def close(adapters):
-    return campaigns.advance(adapters, (END + timedelta(hours=80)).astimezone(UTC))
+    return campaign_lifecycle.advance(adapters, (END + timedelta(hours=80)).astimezone(UTC))
 
 
 def test_closing_a_campaign_becomes_one_results_message_per_learner_and_badges_in_the_digest(world):
@@ -271,7 +272,7 @@ def test_the_monday_summary_goes_to_each_orgs_configured_admins_once_with_the_we
     world = moto_world
     create(world, scope="ministry:min_m", name="Saptah", start="2026-11-20T00:00", end="2026-12-20T00:00",
            goal={"kind": "minutes", "target": 100})
-    campaigns.advance(world, ist(2026, 11, 21, 10))  # live
+    campaign_lifecycle.advance(world, ist(2026, 11, 21, 10))  # live
     roster(world, "org_a", 3)
     roster(world, "org_b", 1)
     last_week = ist(2026, 11, 25, 11)  # week 2026-W48 (23 to 29 November)

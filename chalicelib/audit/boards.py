@@ -16,7 +16,7 @@ from chalicelib.audit import Difference
 from chalicelib.leaderboards.boards import Scope, scope_of_board, scopes_for
 from chalicelib.orgtree import parent_lookup
 from chalicelib.leaderboards.store import _stats_shard
-from chalicelib.storage.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
 
 PAGE = 500
 RECENT = 10_000  # board shards already checked in this segment (a scan meets a partition's items together)

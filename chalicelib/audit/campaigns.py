@@ -18,15 +18,17 @@ difference found while scoring runs may be one in flight: audit again, and what 
 from __future__ import annotations
 
 import threading
-import zlib
 from collections import Counter
 from typing import Iterable, Optional
 
 from chalicelib.audit import Difference
-from chalicelib.campaigns import progress as campaign_progress, rules, service as campaigns
+from chalicelib.campaigns import progress as campaign_progress, rules
+from chalicelib.campaigns import reports as campaign_reports
 from chalicelib.rules import abuse
-from chalicelib.campaigns.store import progress_to_json, shard_of
-from chalicelib.storage.models import CampaignProgressRecord, CampaignRecord, CampaignStatsRecord, LearnerRecord
+from chalicelib.campaigns.store import progress_to_json
+from chalicelib.sharding import shard_of
+from chalicelib.campaigns.models import CampaignProgressRecord, CampaignRecord, CampaignStatsRecord
+from chalicelib.storage.models import LearnerRecord
 
 PAGE = 100
 FIELDS = ("participants", "goal_met", "courses", "minutes", "active")
@@ -132,7 +134,7 @@ class CampaignStatsAuditor:
         # scan() gets no adapters: the campaigns come from the table directly; a segment takes those whose id
         # hashes to it.
         for record in CampaignRecord.scan(attributes_to_get=["campaign_id", "status"]):
-            if record.status in rules.ACTIVE and zlib.crc32(record.campaign_id.encode()) % segments == segment:
+            if record.status in rules.ACTIVE and shard_of(record.campaign_id, segments) == segment:
                 yield record.campaign_id
 
     def expected(self, campaign_id: str, adapters) -> dict[tuple[str, str], Counter]:
@@ -143,7 +145,7 @@ class CampaignStatsAuditor:
         def count(learner: str, progress, ancestors) -> None:
             for (org_id, bucket), values in rules.contributions(progress, ancestors).items():
                 if org_id not in shards:
-                    shards[org_id] = campaigns._org_shards(org_id, adapters)
+                    shards[org_id] = campaign_reports._org_shards(org_id, adapters)
                 n = 0 if bucket == "own" else shard_of(learner, shards[org_id])
                 expected.setdefault((stats_key(campaign_id, org_id, n), bucket), Counter()).update(values)
 

@@ -114,7 +114,7 @@ class LearnerAuditor:
 def overwrite_entry(board: str, learner_id: str, entry, adapters) -> None:
     """Put a board entry as it should be (or delete it), unconditionally and without moving any count."""
     from chalicelib.leaderboards.store import entry_rank_key, entry_state
-    from chalicelib.storage.models import BoardEntryRecord
+    from chalicelib.leaderboards.models import BoardEntryRecord
     shard = f"{board}#{shard_of(learner_id, adapters.boards.config.shards_for(board))}"
     if entry is None:
         BoardEntryRecord(shard, learner_id).delete()

@@ -60,7 +60,7 @@ def subtree_of(org_id: str, adapters) -> list[str]:
 
 def cached_campaigns(adapters) -> list[Campaign]:
     """Every campaign, re-read at most once per definitions_cache_seconds (scoring calls this per learner)."""
-    cache = adapters.__dict__.setdefault("_campaign_cache", {})
+    cache = adapters.caches.setdefault("campaign", {})
     if cache.get("until", 0) < time.monotonic():
         cache["campaigns"] = adapters.campaigns.all()
         cache["until"] = time.monotonic() + campaign_config().operation["definitions_cache_seconds"]
@@ -68,4 +68,4 @@ def cached_campaigns(adapters) -> list[Campaign]:
 
 
 def forget_campaigns(adapters) -> None:
-    adapters.__dict__.pop("_campaign_cache", None)
+    adapters.caches.pop("campaign", None)

@@ -282,7 +282,7 @@ def run_admin_summaries(adapters, now: datetime, log=None) -> dict:
     that week (org statistics of the week's boards: one read for all orgs); each live campaign's goal met.
     Weekly course completions and never-started counts are not kept per org, so they are left out."""
     from chalicelib.campaigns.scope import in_scope, subtree_of
-    from chalicelib.campaigns.service import goal_met_in
+    from chalicelib.campaigns.reports import goal_met_in
     from chalicelib.orgtree import parent_lookup
     from chalicelib.rules.periods import week_of
     config = adapters.notifications.settings()

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from chalicelib.campaigns import rules as campaign_rules
 from chalicelib.campaigns import scope as campaign_scope, service as campaigns
+from chalicelib.campaigns import reports as campaign_reports
 from chalicelib.campaigns.rules import Campaign, campaign_config
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import is_id
@@ -248,7 +249,7 @@ def dashboard(request: PageRequest, session: sessions.Session, adapters, now: da
     if org_id is None:
         return Page("campaign.html", context, "campaign.title")
     query = {"org_id": org_id, **{k: request.query[k] for k in ("cursor",) if request.query.get(k)}}
-    board = campaigns.dashboard(campaign.id, query, principal, adapters)
+    board = campaign_reports.dashboard(campaign.id, query, principal, adapters)
     sub_orgs = [{**o, "name": o["name"] or o["org_id"],
                  "href": dashboard_url(campaign.id, org_id=o["org_id"])} for o in board["sub_orgs"]]
     rows, headers = sortable(sub_orgs, sub_org_columns(), request.query, "name")
@@ -269,8 +270,8 @@ def report_csv(request: PageRequest, session: sessions.Session, adapters, now: d
     """The campaign's report (the same use case as GET /v1/campaigns/{id}/report) as a CSV file."""
     require_admin(session)
     campaign = _campaign(request, session, adapters)
-    rows = campaigns.report(campaign.id, {"format": "json"}, session.principal, adapters)["orgs"]
-    columns = campaigns.REPORT_COLUMNS
+    rows = campaign_reports.report(campaign.id, {"format": "json"}, session.principal, adapters)["orgs"]
+    columns = campaign_reports.REPORT_COLUMNS
     return csv_download(f"campaign-{campaign.id}-report.csv", columns, [[r[c] for c in columns] for r in rows])
 
 

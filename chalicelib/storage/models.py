@@ -133,28 +133,3 @@ class DomainEventRecord(Model):
 
 
 CORE_MODELS = (EventRecord, LearnerRecord, LedgerRecord, OrgRecord, DomainEventRecord)
-
-
-# Moved to the features' models.py: still importable from here (chalicelib/audit/ and other work in flight import
-# them by this path) without this module importing the features. New code imports them from the feature.
-_MOVED = {"chalicelib.leaderboards.models": ("ByRankIndex", "BoardEntryRecord", "BoardScoreRecord", "OrgStatsRecord",
-                                             "BOARD_MODELS"),
-          "chalicelib.review.models": ("HeldIndex", "ReviewRecord", "REVIEW_MODELS"),
-          "chalicelib.credentials.models": ("ByCredentialIndex", "CredentialRecord", "RevocationRecord",
-                                            "CREDENTIAL_MODELS"),
-          "chalicelib.rosters.models": ("ByOrgIndex", "RosterRecord", "RosterHeadcountRecord", "ROSTER_MODELS"),
-          "chalicelib.campaigns.models": ("CampaignRecord", "CampaignProgressRecord", "CampaignStatsRecord",
-                                          "CampaignAwardRecord", "CAMPAIGN_MODELS"),
-          "chalicelib.notifications.models": ("NotificationPendingIndex", "NotificationCreatedIndex",
-                                              "NotificationDayIndex", "NotificationRecord", "SuppressionRecord",
-                                              "CounterRecord", "NudgeDueIndex", "NudgeScheduleRecord",
-                                              "NOTIFICATION_MODELS"),
-          "chalicelib.tables": ("ALL_MODELS",)}
-_MOVED_TO = {name: module for module, names in _MOVED.items() for name in names}
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO:
-        import importlib
-        return getattr(importlib.import_module(_MOVED_TO[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
