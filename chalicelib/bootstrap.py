@@ -26,7 +26,8 @@ from chalicelib.review.ports import ReviewStore
 from chalicelib.storage.ports import EventStore, LearnerRepository, OrgRepository, StreamQueue
 
 if TYPE_CHECKING:  # the notification adapters are imported when wired (memory_notifications, aws_notifications)
-    from chalicelib.notifications.limits import Counters, SuppressionList
+    from chalicelib.counters import Counters
+    from chalicelib.notifications.limits import SuppressionList
     from chalicelib.notifications.nudge_store import NudgeSchedule
     from chalicelib.notifications.policy import Config as NotificationConfig
     from chalicelib.notifications.sending import EmailSender, NotificationQueue, SmsSender
@@ -129,7 +130,8 @@ class NotificationAdapters:
 
 def memory_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
-    from chalicelib.notifications.limits import MemoryCounters, MemorySuppressionList
+    from chalicelib.counters import MemoryCounters
+    from chalicelib.notifications.limits import MemorySuppressionList
     from chalicelib.notifications.nudge_store import MemoryNudgeSchedule
     from chalicelib.notifications.store import MemoryNotificationStore
     return NotificationAdapters(MemoryNotificationStore(), MemorySuppressionList(), MemoryCounters(),
@@ -139,7 +141,8 @@ def memory_notifications() -> NotificationAdapters:
 
 def aws_notifications() -> NotificationAdapters:
     from chalicelib.notifications.sending import SesEmailSender, SnsSmsSender, SqsNotificationQueue
-    from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList
+    from chalicelib.counters import DynamoCounters
+    from chalicelib.notifications.limits import DynamoSuppressionList
     from chalicelib.notifications.nudge_store import DynamoNudgeSchedule
     from chalicelib.notifications.store import DynamoNotificationStore
     clients = _aws_clients()

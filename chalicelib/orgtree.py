@@ -1,7 +1,7 @@
 """The org tree as the rest of the code asks about it: an org's type and parent, briefly cached.
 
 Boards need it on every score and access checks on every admin request; the tree changes rarely. After an
-org moves, its learners are re-scored once every function's cache has run out (see learners.service).
+org moves, its learners are re-scored once every function's cache has run out (the org.moved fact, facts.py).
 """
 from __future__ import annotations
 
@@ -28,3 +28,16 @@ def parent_lookup(adapters) -> ParentOf:
 
 def forget_org(org_id: str, adapters) -> None:
     adapters.caches.get("org", {}).pop(org_id, None)
+
+
+def subtree(org_id: str, adapters) -> list[str]:
+    """The org and every org below it, the org first (one query per org of the subtree, not per employee)."""
+    orgs, pending, seen = [], [org_id], set()
+    while pending:
+        org = pending.pop()
+        if org in seen:
+            continue
+        seen.add(org)
+        orgs.append(org)
+        pending.extend(adapters.orgs.children(org))
+    return orgs

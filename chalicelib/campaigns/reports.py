@@ -13,11 +13,11 @@ from chalicelib.exports import to_csv
 from chalicelib.identity.access import administers, forbidden, require_learner_access
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import Scope, board_key
+from chalicelib import orgtree
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.rules.periods import utc_iso
-from chalicelib.campaigns.scope import (board_scope, in_scope,
-                                       org_type, subtree_of)
+from chalicelib.campaigns.scope import board_scope, in_scope, org_type
 from chalicelib.campaigns.service import can_manage, readable
 
 NOT_STARTED_CURSOR = r"\d{1,6}\|(" + ID_PATTERN + ")?"
@@ -77,10 +77,10 @@ def dashboard(campaign_id: str, query: dict, principal, adapters) -> dict:
     org_id = _dashboard_org(campaign, query.get("org_id"), adapters)
     parent_of = parent_lookup(adapters)
     admin = administers(principal, org_id, parent_of)
-    subtree = subtree_of(org_id, adapters)
-    own = adapters.rosters.headcounts(subtree)
+    orgs = orgtree.subtree(org_id, adapters)
+    own = adapters.rosters.headcounts(orgs)
     children = adapters.orgs.children(org_id)
-    child_trees = {child: subtree_of(child, adapters) for child in children}  # already walked: cheap with a cache
+    child_trees = {child: orgtree.subtree(child, adapters) for child in children}  # already walked: cheap with a cache
     stats = adapters.campaigns.stats(campaign.id, org_id, _org_shards(org_id, adapters))
     total = stats.get("total", Counter())
     headcount = sum(own.values())
@@ -106,7 +106,7 @@ def dashboard(campaign_id: str, query: dict, principal, adapters) -> dict:
                      for d, c in days],
             "sub_orgs": sub_orgs, "top_learners": top["entries"], "not_started": None}
     if admin:
-        body["not_started"] = not_started(campaign, subtree, query, adapters)
+        body["not_started"] = not_started(campaign, orgs, query, adapters)
     return body
 
 

@@ -43,19 +43,6 @@ def board_scope(org_id: Optional[str], parent_of) -> Scope:
     return Scope(kind, org_id)
 
 
-def subtree_of(org_id: str, adapters) -> list[str]:
-    """The org and every org below it (one query per org of the subtree, not per employee)."""
-    orgs, pending, seen = [], [org_id], set()
-    while pending:
-        org = pending.pop()
-        if org in seen:
-            continue
-        seen.add(org)
-        orgs.append(org)
-        pending.extend(adapters.orgs.children(org))
-    return orgs
-
-
 # --- definitions, cached for scoring ---------------------------------------------------------------------
 
 def cached_campaigns(adapters) -> list[Campaign]:

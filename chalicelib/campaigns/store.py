@@ -25,7 +25,7 @@ from chalicelib.rules.periods import utc_stamp
 from chalicelib.storage.models import DomainEventRecord, pending_fact_key
 from chalicelib.campaigns.models import (CampaignAwardRecord, CampaignProgressRecord, CampaignRecord,
                                          CampaignStatsRecord)
-from chalicelib.notifications.models import CounterRecord  # the budget counters' table counts creations too
+from chalicelib.counters import DynamoCounters, MemoryCounters  # creations per admin and day are a budget
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate
 from chalicelib.sharding import shard_of
@@ -168,10 +168,7 @@ class DynamoCampaignStore:
         return written
 
     def take_creation(self, key, limit):
-        record = CounterRecord(key)
-        return applied(lambda: record.update(
-            actions=[CounterRecord.used.add(1)],
-            condition=CounterRecord.key.does_not_exist() | (CounterRecord.used < limit)))
+        return DynamoCounters().take(key, limit)
 
     def get(self, campaign_id):
         try:
@@ -323,7 +320,7 @@ class MemoryCampaignStore:
         self.rows: dict[str, dict[str, dict]] = {}
         self.awards: dict[tuple[str, str], Award] = {}
         self.facts: dict[str, DomainEvent] = {}
-        self.creations: dict[str, int] = {}  # take_creation's counters
+        self.creations = MemoryCounters()  # take_creation's budget
 
     def create(self, campaign):
         if campaign.id in self.campaigns:
@@ -345,10 +342,7 @@ class MemoryCampaignStore:
         return copy.deepcopy(sorted(found, key=list_key, reverse=True)[:limit])
 
     def take_creation(self, key, limit):
-        if self.creations.get(key, 0) >= limit:
-            return False
-        self.creations[key] = self.creations.get(key, 0) + 1
-        return True
+        return self.creations.take(key, limit)
 
     def replace(self, campaign, expected_status):
         item = self.campaigns.get(campaign.id)

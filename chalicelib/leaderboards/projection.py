@@ -9,7 +9,7 @@ from typing import Optional
 
 from chalicelib.leaderboards.boards import Entry, Scope, board_key, desired_entries, parse_scope, scope_of_board, scopes_for
 from chalicelib.facts import consume
-from chalicelib.orgtree import forget_org, parent_lookup
+from chalicelib.orgtree import forget_org, parent_lookup, subtree
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.storage.ports import ConcurrentUpdate
 
@@ -40,15 +40,8 @@ def scopes_of(org_id: Optional[str], adapters) -> list[Scope]:
 
 def learners_under(org_id: str, adapters) -> list[str]:
     """Every learner in an org and the orgs below it: their board scopes change when the org moves."""
-    learners, pending, seen = [], [org_id], set()
-    while pending:
-        org = pending.pop()
-        if org in seen:
-            continue
-        seen.add(org)
-        learners.extend(adapters.boards.learners_on(board_key(Scope("org", org), MEMBERS)))
-        pending.extend(adapters.orgs.children(org))
-    return learners
+    return [learner for org in subtree(org_id, adapters)
+            for learner in adapters.boards.learners_on(board_key(Scope("org", org), MEMBERS))]
 
 
 def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scopes: list[Scope],

@@ -129,17 +129,17 @@ def scope_orgs(scope: str, adapters) -> list[str]:
     national campaign starts from the orgs that have learners (org statistics of the members board, with
     their ancestors): the org tree has no list of roots."""
     from chalicelib.campaigns.rules import scope_parts
-    from chalicelib.campaigns.scope import subtree_of
+    from chalicelib.orgtree import subtree
     kind, ident = scope_parts(scope)
     if kind != "national":
-        return sorted(subtree_of(ident, adapters))
+        return sorted(subtree(ident, adapters))
     from chalicelib.leaderboards.projection import MEMBERS
     found: set[str] = set()
     for stats in adapters.boards.org_stats(MEMBERS):
         found.add(stats.org_id)
         found.update(key.partition(":")[2] for key in stats.parents if ":" in key)  # "ministry:<id>" -> id
     for org in list(found):
-        found.update(subtree_of(org, adapters))
+        found.update(subtree(org, adapters))
     return sorted(found)
 
 
@@ -281,7 +281,8 @@ def run_admin_summaries(adapters, now: datetime, log=None) -> dict:
     week (dedupe key). Figures: roster headcount of the org's subtree; learners active, minutes and points
     that week (org statistics of the week's boards: one read for all orgs); each live campaign's goal met.
     Weekly course completions and never-started counts are not kept per org, so they are left out."""
-    from chalicelib.campaigns.scope import in_scope, subtree_of
+    from chalicelib.campaigns.scope import in_scope
+    from chalicelib.orgtree import subtree
     from chalicelib.campaigns.reports import goal_met_in
     from chalicelib.orgtree import parent_lookup
     from chalicelib.rules.periods import week_of
@@ -302,9 +303,9 @@ def run_admin_summaries(adapters, now: datetime, log=None) -> dict:
             org = adapters.orgs.get(org_id)
             if org is None or not admins:
                 continue
-            subtree = subtree_of(org_id, adapters)
-            employees = sum(adapters.rosters.headcounts(subtree).values())
-            mine = [week_stats[o] for o in subtree if o in week_stats]
+            orgs = subtree(org_id, adapters)
+            employees = sum(adapters.rosters.headcounts(orgs).values())
+            mine = [week_stats[o] for o in orgs if o in week_stats]
             figures = {"employees": employees, "active_learners": sum(s.learners for s in mine),
                        "minutes_total": sum(s.minutes for s in mine), "points_total": sum(s.points for s in mine),
                        "participation_pct": (sum(s.learners for s in mine) / employees) if employees else 0.0,

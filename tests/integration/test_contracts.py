@@ -22,7 +22,8 @@ from chalicelib.leaderboards.boards import Entry
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.leaderboards.store import MemoryBoardStore, entry_rank_key
 from chalicelib.learners.ledger import LedgerEntry
-from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList, MemoryCounters, MemorySuppressionList
+from chalicelib.counters import DynamoCounters, MemoryCounters
+from chalicelib.notifications.limits import DynamoSuppressionList, MemorySuppressionList
 from chalicelib.notifications.nudge_store import DynamoNudgeSchedule, MemoryNudgeSchedule, NudgeEntry
 from chalicelib.notifications.store import (FAILED, QUEUED, SENDING, SENT, DynamoNotificationStore,
                                             MemoryNotificationStore, Notification)

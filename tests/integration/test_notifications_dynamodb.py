@@ -12,7 +12,8 @@ from chalicelib.notifications import delivery, digest, nudges, outbox
 from chalicelib.notifications.outbox import Intent, decide
 from chalicelib.notifications.sending import MemoryEmailSender, MemoryNotificationQueue, MemorySmsSender
 from chalicelib.storage.dynamodb import DynamoFactFeed
-from chalicelib.notifications.limits import DynamoCounters, DynamoSuppressionList
+from chalicelib.counters import DynamoCounters
+from chalicelib.notifications.limits import DynamoSuppressionList
 from chalicelib.notifications.nudge_store import DynamoNudgeSchedule, NudgeEntry
 from chalicelib.notifications.store import DynamoNotificationStore
 from tests.notify_helpers import CONTEXTS, add_learner, ist
