@@ -32,19 +32,17 @@ NOTIFICATIONS_QUEUE = _env("KARMAYOGI_NOTIFICATIONS_QUEUE", f"karmayogi-{STAGE}-
 SES_EVENTS_TOPIC = _env("KARMAYOGI_SES_EVENTS_TOPIC", f"karmayogi-{STAGE}-ses-events")
 SES_SENDER = _env("KARMAYOGI_SES_SENDER", "iGOT Karmayogi <no-reply@igotkarmayogi.gov.in>")
 SES_CONFIGURATION_SET = os.environ.get("KARMAYOGI_SES_CONFIGURATION_SET") or None  # routes bounce events
-# KARMAYOGI_PUBLIC_BASE_URL is read here only. Every deployed stage sets it (.chalice/config.json) and so does
-# the local stack; unset, message links default to production (message_base_url, PUBLIC_BASE_URL) while
-# credential URLs default to the local API (public_base_url, below): two defaults, kept as they were.
+# KARMAYOGI_PUBLIC_BASE_URL is read here only: where links in messages and credential URLs point. Every deployed
+# stage sets it (.chalice/config.json), and so do the local stack and the tests.
 DEFAULT_PUBLIC_BASE_URL = "https://engage.igotkarmayogi.gov.in"
-LOCAL_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 
-def message_base_url() -> str:
-    """Where links in notifications point, as the environment says now."""
-    return _env("KARMAYOGI_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
+def public_base_url() -> str:
+    """The public API host, as the environment says now."""
+    return _env("KARMAYOGI_PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip("/")
 
 
-PUBLIC_BASE_URL = message_base_url()
+PUBLIC_BASE_URL = public_base_url()
 
 # The weekly audit (chalicelib/audit/): the schedule sends one message per auditor and scan segment to this queue
 # (with <name>-dlq); the segments are as many as keep one segment's learners inside one function run.
@@ -95,10 +93,6 @@ def jwks() -> dict:
 
 # Open Badges credentials (chalicelib/credentials/): the URL this service is reached at from outside (credential,
 # issuer and image URLs are built on it), and the issuer's signing keys.
-def public_base_url() -> str:
-    return _env("KARMAYOGI_PUBLIC_BASE_URL", LOCAL_PUBLIC_BASE_URL).rstrip("/")
-
-
 def issuer_keys() -> Optional[str]:
     """The credential signing keys as a JWKS with private parts (KARMAYOGI_ISSUER_KEYS; local stack and tests).
     Read on every use: a rotated key needs no restart."""

@@ -13,6 +13,7 @@ os.environ.update({
     "KARMAYOGI_STAGE": "test", "KARMAYOGI_WEBHOOK_SECRETS": "test-secret-new,test-secret-old",
     # chalice.test.Client runs the app as the "dev" stage, where unsubscribe links need a configured secret
     "KARMAYOGI_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
+    "KARMAYOGI_PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # as the local stack sets it
 })
 
 import json  # noqa: E402

@@ -237,7 +237,7 @@ def render(kind: str, locale: str, context: Mapping[str, Any], *, base_url: Opti
     _check_kind(kind)
     locale = normalise_locale(locale)
     category = KINDS[kind]
-    base = base_url or settings.message_base_url()
+    base = base_url or settings.public_base_url()
     link = unsubscribe_url(base, context["learner_id"], category, secrets=unsubscribe_secrets)
 
     used: dict[str, str] = {}

@@ -35,8 +35,8 @@ def secrets() -> list[str]:
         return found
     # No fixed fallback on any stage: a literal in the code is public, and a stage name is no proof that
     # nothing real is at stake. The local stack (local/stack.py) and the tests set the variable themselves.
-    stage = os.environ.get("KARMAYOGI_STAGE") or "dev"
-    raise RuntimeError(f"{SECRET_VARIABLE} is not set: stage {stage!r} needs a secret for unsubscribe links "
+    from chalicelib.settings import current_stage
+    raise RuntimeError(f"{SECRET_VARIABLE} is not set: stage {current_stage()!r} needs a secret for unsubscribe links "
                        f"(deployed stages read it from SSM)")
 
 
