@@ -71,7 +71,7 @@ class Adapters:
     # The weekly audit's segments (chalicelib/audit/): SQS in AWS.
     audit_queue: JsonQueue = field(default_factory=lambda: MemoryQueue())
     # Per-process caches, by name, that live as long as this wiring: "org" (orgtree.py: the org tree),
-    # "campaign" (campaigns/service.py). A use case takes its own with caches.setdefault(name, {}). Not an init
+    # "campaign" (campaigns/scope.py). A use case takes its own with caches.setdefault(name, {}). Not an init
     # argument: every Adapters (dataclasses.replace included) starts with empty caches.
     caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False, compare=False)
     # Facts not yet handled (chalicelib/facts.py): the facts table's pending index. None: a wiring without one.
