@@ -115,7 +115,8 @@ def oidc_signing_jwks() -> str:
     kid = "local-oidc-" + jwt.utils.base64url_encode(
         key.public_key().public_bytes(serialization.Encoding.DER,
                                       serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
-    return json.dumps({"keys": [private_jwk(key, kid)]})
+    jwk = {k: v for k, v in private_jwk(key, kid).items() if k != "key_ops"}  # published as is: no "sign"-only
+    return json.dumps({"keys": [jwk]})
 
 
 def oidc_secrets() -> dict:

@@ -239,7 +239,9 @@ class OidcProvider:
         try:
             token = jose_jwt.decode(id_token, KeySet.import_key_set(keys),  # type: ignore[arg-type]
                                     algorithms=ID_TOKEN_ALGORITHMS)
-        except (JoseError, ValueError):
+        except (JoseError, ValueError) as error:
+            from chalicelib.logs import logger
+            logger.warning("ID token refused: %s: %s", type(error).__name__, error)
             raise sign_in_failed("the ID token's signature is not the sign-in service's; please sign in again") \
                 from None
         claims = CodeIDToken(token.claims, token.header, options={

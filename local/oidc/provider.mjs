@@ -32,6 +32,7 @@ const env = (name) => {
 const ISSUER = env('OIDC_ISSUER');
 const API_AUDIENCE = process.env.OIDC_API_AUDIENCE || 'karmayogi-engage';
 const DEV_GRANT = 'urn:karmayogi:params:oauth:grant-type:dev-token';
+const API_RESOURCE = 'urn:karmayogi:engage-api'; // resource indicator (RFC 8707) of the API; its tokens' aud is API_AUDIENCE
 const ACCOUNTS = new Map(JSON.parse(env('OIDC_ACCOUNTS')).map((a) => [a.sub, a]));
 const DEV_CLIENT = JSON.parse(env('OIDC_DEV_CLIENT'));
 const ROLES = new Set(['learner', 'mdo_admin', 'national_admin']);
@@ -97,9 +98,13 @@ const configuration = {
     rpInitiatedLogout: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: async () => API_AUDIENCE,
-      useGrantedResource: async () => true,
-      getResourceServerInfo: async () => apiServer,
+      // the pages' client asks for no resource (its access token is only for userinfo); a client that asks for
+      // API_RESOURCE gets a JWT for the API
+      defaultResource: async (_ctx, _client, oneOf) => oneOf,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (indicator !== API_RESOURCE) throw new Provider.errors.InvalidTarget();
+        return apiServer;
+      },
     },
   },
   formats: {
@@ -155,7 +160,7 @@ provider.registerGrantType(DEV_GRANT, async (ctx) => {
   }
   ctx.oidc.entity('DevToken', { sub: params.sub, roles, org_id: params.org_id || undefined });
   const token = new provider.ClientCredentials({ client, scope: 'api' });
-  token.resourceServer = new provider.ResourceServer(API_AUDIENCE, apiServer);
+  token.resourceServer = new provider.ResourceServer(API_RESOURCE, apiServer);
   const value = await token.save();
   ctx.body = { access_token: value, token_type: 'Bearer', expires_in: token.expiration, scope: 'api' };
 }, ['sub', 'roles', 'org_id']);
