@@ -94,7 +94,8 @@ OIDC_CLIENT_ID = _env("KARMAYOGI_OIDC_CLIENT_ID", "karmayogi-engage")
 OIDC_SCOPES = _env("KARMAYOGI_OIDC_SCOPES", "openid profile")
 # Comma-separated dotted paths to lists of role names; {client_id} is our client id.
 OIDC_ROLE_CLAIMS = tuple(p.strip() for p in _env(
-    "KARMAYOGI_OIDC_ROLE_CLAIMS", "realm_access.roles,resource_access.{client_id}.roles").split(",") if p.strip())
+    "KARMAYOGI_OIDC_ROLE_CLAIMS", "roles,realm_access.roles,resource_access.{client_id}.roles").split(",")
+    if p.strip())
 OIDC_ORG_CLAIM = _env("KARMAYOGI_OIDC_ORG_CLAIM", "org_id")
 # provider role=our role, comma-separated, on top of our own names (learner, mdo_admin, national_admin)
 OIDC_ROLE_MAP = os.environ.get("KARMAYOGI_OIDC_ROLE_MAP", "")

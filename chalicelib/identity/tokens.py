@@ -90,7 +90,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
 class TokenVerifier:
     """Bearer tokens of one issuer (keys, audience, how claims map to a Principal), and optionally of `others`
     (each a TokenVerifier of another issuer, e.g. the platform's OpenID provider for the mobile app's access
-    tokens): a token goes to the verifier of the issuer it names (unverified, to choose; then verified there)."""
+    tokens): a token goes to the verifier of the issuer it names (unverified, to choose; then verified there).
+    One of `others` with our own issuer takes that issuer's tokens (the provider's live JWKS by kid wins over a
+    copied key set)."""
 
     def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_seconds: int = 60,
                  to_principal: Callable[[Mapping[str, Any]], Principal] = principal_from_claims,
@@ -111,7 +113,7 @@ class TokenVerifier:
             except jwt.InvalidTokenError:
                 raise unauthenticated("token is not a valid signed token") from None
             for other in self.others:
-                if issuer == other.issuer and issuer != self.issuer:
+                if issuer == other.issuer:
                     return other.principal(authorization)
         try:
             kid = jwt.get_unverified_header(token.strip()).get("kid")
