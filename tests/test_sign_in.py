@@ -247,6 +247,9 @@ def test_the_provider_being_down_is_a_503_page(signed, fake, aws):
 def test_a_wrong_or_missing_state_is_a_400_page(signed, fake):
     wrong = sign_in(signed, fake, LEARNER, tamper=lambda q: {**q, "state": q["state"] + "x"})
     assert wrong.status_code == 400 and "does not belong to this sign-in" in body(wrong)
+    other_issuer = sign_in(signed, fake, LEARNER, tamper=lambda q: {**q, "iss": "https://evil.example"})
+    assert other_issuer.status_code == 400 and "another sign-in service" in body(other_issuer)
+    assert sign_in(signed, fake, LEARNER, tamper=lambda q: {**q, "iss": ISSUER}).status_code == 303
     location, _ = start(signed)
     no_cookie = get(signed, f"/auth/callback?{urlencode(fake.authorize(location, LEARNER))}")
     assert no_cookie.status_code == 400 and "expired or was started in another browser" in body(no_cookie)

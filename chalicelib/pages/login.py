@@ -56,6 +56,8 @@ def callback(request: PageRequest, session, adapters, now: datetime) -> Redirect
     if not hmac.compare_digest(str(query.get("state", "")).encode(), str(pending.get("state", "")).encode()):
         raise sign_in_failed("the answer from the sign-in service does not belong to this sign-in; please sign "
                              "in again", "state")
+    if "iss" in query and query["iss"] != provider.config.issuer:  # RFC 9207: the answer is from our provider
+        raise sign_in_failed("the answer came from another sign-in service; please sign in again", "iss")
     code = query.get("code")
     if not code:
         raise sign_in_failed("the sign-in service sent no code; please sign in again", "code")

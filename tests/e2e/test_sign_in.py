@@ -1,6 +1,12 @@
 """Signing in through the local OpenID provider (oidc-provider) in Chromium: a learner, an MDO admin and a national
 admin each see what they may; signing out ends both sessions; a tampered state and an expired session."""
-from tests.e2e.conftest import sign_in
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+from tests.e2e.conftest import PROJECT, sign_in
 
 ANANYA = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # learner, org_mines_hq
 
@@ -82,3 +88,16 @@ def test_an_expired_session_goes_through_the_provider_again(page, context, stack
     # the provider's session still holds: back signed in without picking anyone again
     page.wait_for_url("**/me")
     assert session_cookie(context)["value"] != cookie["value"]
+
+
+def test_make_token_prints_an_access_token_from_the_provider_that_the_api_takes(stack):
+    """What `make token` runs (local/dev_keys.py), against this stack's provider."""
+    env = {**os.environ, "KARMAYOGI_OIDC_PORT": stack.oidc.rsplit(":", 1)[1]}
+    out = subprocess.run([sys.executable, "-m", "local.dev_keys", "--sub", ANANYA, "--role", "learner", "--org",
+                          "org_mines_hq"], cwd=PROJECT, env=env, capture_output=True, text=True, check=True)
+    token = out.stdout.strip().splitlines()[-1]
+    header = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["alg"] == "RS256" and header["typ"] == "at+jwt"
+    request = urllib.request.Request(f"{stack.url}/v1/learners/{ANANYA}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200 and json.load(response)["learner_id"] == ANANYA
