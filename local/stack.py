@@ -1,8 +1,9 @@
 """`make run`: the whole service on one machine, on 127.0.0.1.
 
 DynamoDB Local (AWS's own engine) for DynamoDB, the moto server for SQS, SES, SNS and S3, the pump for the
-queue and scheduled handlers (in this process), and `chalice local` with the local-only routes for the HTTP API
-(local/serve.py, a subprocess). Ctrl-C or SIGTERM stops all of it.
+queue and scheduled handlers (in this process), `chalice local` with the local-only routes for the HTTP API
+(local/serve.py, a subprocess), and a real OpenID provider (oidc-provider on Node, local/oidc/provider.mjs) that
+the pages sign in through and `make token` gets tokens from (docs/sign-in.md). Ctrl-C or SIGTERM stops all of it.
 
 The HTTP server starts first, beside the backends, so it answers within seconds. Demo data is seeded through
 the real ingestion and scoring code, in the background behind one progress line, into DynamoDB Local keeping
