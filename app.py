@@ -359,6 +359,22 @@ def my_credential_download(badge_id):
 @page("/logout", methods=["POST"], content_types=FORM)
 def logout():
     return _serve("/logout", login_pages.sign_out)
+
+
+# Signing in through the platform's OpenID provider (chalicelib/pages/login.py, docs/sign-in.md).
+@page("/login")
+def login():
+    return _serve("/login", login_pages.sign_in, public=True)
+
+
+@page("/auth/callback")
+def sign_in_callback():
+    return _serve("/auth/callback", login_pages.callback, public=True)
+
+
+@page("/signed-out")
+def signed_out_page():
+    return _serve("/signed-out", login_pages.signed_out, public=True)
 # --- end of pages -------------------------------------------------------------------------------------------
 
 

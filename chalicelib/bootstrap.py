@@ -11,6 +11,7 @@ from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
 from chalicelib.credentials.config import CredentialConfig, default_config as credential_config
 from chalicelib.credentials.achievements import CampaignAwards
 from chalicelib.credentials.keys import IssuerKeys
+from chalicelib.identity.oidc import OidcProvider, bearer_verifier, provider_from_settings
 from chalicelib.identity.tokens import KeySet, TokenVerifier
 from chalicelib.leaderboards.settings import board_settings
 from chalicelib.facts import FactFeed, FactHandler
@@ -55,8 +56,11 @@ class Adapters:
     catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
     webhook_secrets: Callable[[], list[str]] = settings.webhook_secrets
-    tokens: TokenVerifier = field(default_factory=lambda: TokenVerifier(
-        KeySet(settings.jwks), settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS))
+    # The platform's OpenID provider (pages sign-in, identity/oidc.py), None where not configured; the keys of
+    # our own page session cookie (pages/session.py). The environment here; SSM in AWS (secret_adapters).
+    oidc: Optional[OidcProvider] = field(default_factory=lambda: provider_from_settings(settings.oidc_client_secret))
+    session_secrets: Callable[[], list[str]] = settings.session_secrets
+    tokens: TokenVerifier = field(default=None)  # type: ignore[assignment]  # set in __post_init__ when not given
     # Open Badges credentials (chalicelib/credentials/): issued credentials and revocations, the domain events
     # campaign awards are read from (campaign_awards None: that default source), the signing keys, settings.
     credentials: CredentialStore = field(default_factory=MemoryCredentialStore)
@@ -80,6 +84,17 @@ class Adapters:
     scoring: Pipeline = field(default_factory=lambda: scoring_pipeline())
     # What reacts to each kind of fact, after the save that recorded it.
     fact_handlers: dict[str, FactHandler] = field(default_factory=lambda: fact_handlers())
+
+    def __post_init__(self):
+        if self.tokens is None:
+            self.tokens = bearer_tokens(KeySet(settings.jwks), self.oidc)
+
+
+def bearer_tokens(keys: KeySet, oidc: Optional[OidcProvider]) -> TokenVerifier:
+    """Our own issuer's tokens (KARMAYOGI_JWT_*), and the OpenID provider's access tokens for this API."""
+    others = (bearer_verifier(oidc, settings.OIDC_API_AUDIENCE),) if oidc is not None else ()
+    return TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS,
+                         others=others)
 
 
 def scoring_pipeline() -> Pipeline:
@@ -186,8 +201,10 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
     else:  # at most one read per TTL, whatever comes in (unknown kids included)
         keys = KeySet(parameters.jwks_source(config, _ssm_client, clock, logger), ttl_seconds=config.ttl_seconds,
                       min_reload_seconds=config.ttl_seconds, clock=clock)
+    oidc = provider_from_settings(parameters.oidc_client_secret_source(config, _ssm_client, clock, logger))
     return {"webhook_secrets": parameters.webhook_secrets_source(config, _ssm_client, clock, logger),
-            "tokens": TokenVerifier(keys, settings.JWT_ISSUER, settings.JWT_AUDIENCE, settings.JWT_LEEWAY_SECONDS),
+            "tokens": bearer_tokens(keys, oidc), "oidc": oidc,
+            "session_secrets": parameters.session_secrets_source(config, _ssm_client, clock, logger),
             "issuer_keys": IssuerKeys(parameters.issuer_keys_source(config, _ssm_client, clock, logger)),
             "unsubscribe_secrets": parameters.unsubscribe_secrets_source(config, _ssm_client, clock, logger),
             "admin_summary_recipients": parameters.admin_summary_recipients_source(config, _ssm_client, clock, logger)}

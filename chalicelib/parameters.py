@@ -158,3 +158,19 @@ def admin_summary_recipients_source(config: SecretsConfig, ssm_client: Callable[
     return _parameter_source(config, lambda: recipients_from(os.environ.get("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS")),
                              config.admin_summary_recipients_parameter, recipients_from, ssm_client, clock, log,
                              optional=True)
+
+
+def oidc_client_secret_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
+                              log=None) -> Callable[[], Optional[str]]:
+    """Our client's secret at the OpenID provider (pages sign-in, docs/sign-in.md), read when a code is redeemed."""
+    from chalicelib.settings import oidc_client_secret
+    return _parameter_source(config, oidc_client_secret, config.oidc_client_secret_parameter,
+                             lambda text: text.strip() or None, ssm_client, clock, log)
+
+
+def session_secrets_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
+                           log=None) -> Callable[[], list[str]]:
+    """Keys of the page session cookie (pages/session.py), the first signing: Adapters.session_secrets."""
+    from chalicelib.settings import session_secrets
+    return _parameter_source(config, session_secrets, config.session_secrets_parameter, split_secrets, ssm_client,
+                             clock, log)

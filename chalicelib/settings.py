@@ -84,6 +84,44 @@ JWT_AUDIENCE = _env("KARMAYOGI_JWT_AUDIENCE", "karmayogi-engage")
 JWT_LEEWAY_SECONDS = int(_env("KARMAYOGI_JWT_LEEWAY_SECONDS", "60"))
 
 
+# Signing in on the pages (docs/sign-in.md): the platform's OpenID Connect provider (Keycloak), our client there,
+# where its tokens carry roles and the org, and how long our own page session lasts. No issuer: no sign-in (the
+# pages answer 401 pages). The client secret and the session secrets are secrets: SSM in AWS (SecretsConfig).
+OIDC_ISSUER = os.environ.get("KARMAYOGI_OIDC_ISSUER") or None
+OIDC_CLIENT_ID = _env("KARMAYOGI_OIDC_CLIENT_ID", "karmayogi-engage")
+OIDC_SCOPES = _env("KARMAYOGI_OIDC_SCOPES", "openid profile")
+# Comma-separated dotted paths to lists of role names; {client_id} is our client id.
+OIDC_ROLE_CLAIMS = tuple(p.strip() for p in _env(
+    "KARMAYOGI_OIDC_ROLE_CLAIMS", "roles,realm_access.roles,resource_access.{client_id}.roles").split(",")
+    if p.strip())
+OIDC_ORG_CLAIM = _env("KARMAYOGI_OIDC_ORG_CLAIM", "org_id")
+# provider role=our role, comma-separated, on top of our own names (learner, mdo_admin, national_admin)
+OIDC_ROLE_MAP = os.environ.get("KARMAYOGI_OIDC_ROLE_MAP", "")
+# Bearer tokens the provider issues to other clients (the mobile app) for this API: their audience.
+OIDC_API_AUDIENCE = _env("KARMAYOGI_OIDC_API_AUDIENCE", "karmayogi-engage")
+SESSION_SECONDS = int(_env("KARMAYOGI_SESSION_SECONDS", "3600"))
+
+
+def oidc_role_map() -> dict[str, str]:
+    from chalicelib.identity.tokens import ROLES
+    mapping = {r: r for r in ROLES}
+    for pair in OIDC_ROLE_MAP.split(","):
+        theirs, _, ours = pair.partition("=")
+        if theirs.strip() and ours.strip() in ROLES:
+            mapping[theirs.strip()] = ours.strip()
+    return mapping
+
+
+def oidc_client_secret() -> Optional[str]:
+    """Locally and in tests (KARMAYOGI_SECRETS_SOURCE=env); SSM in AWS."""
+    return os.environ.get("KARMAYOGI_OIDC_CLIENT_SECRET") or None
+
+
+def session_secrets() -> list[str]:
+    """Keys of the page session cookie, comma-separated, the first signing (env source; SSM in AWS)."""
+    return [s.strip() for s in os.environ.get("KARMAYOGI_SESSION_SECRETS", "").split(",") if s.strip()]
+
+
 def jwks() -> dict:
     """The current public signing keys. Read on every reload, so a rotated key needs no restart."""
     from chalicelib.identity.tokens import jwks_from_json, jwks_from_url
@@ -119,6 +157,11 @@ class SecretsConfig:
     # secret, but kept beside them so that operations change it without a deploy; locally
     # KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS)
     admin_summary_recipients_parameter: str = "/karmayogi/dev/admin-summary-recipients"
+    # SecureString: our client's secret at the OpenID provider (docs/sign-in.md; locally KARMAYOGI_OIDC_CLIENT_SECRET)
+    oidc_client_secret_parameter: str = "/karmayogi/dev/oidc-client-secret"
+    # SecureString, comma-separated: keys of the page session cookie, the first signing (locally
+    # KARMAYOGI_SESSION_SECRETS)
+    session_secrets_parameter: str = "/karmayogi/dev/session-secrets"
 
 
 def secrets_config() -> SecretsConfig:
@@ -136,4 +179,7 @@ def secrets_config() -> SecretsConfig:
         unsubscribe_secrets_parameter=_env("KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
                                            f"/karmayogi/{stage}/unsubscribe-secrets"),
         admin_summary_recipients_parameter=_env("KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER",
-                                                f"/karmayogi/{stage}/admin-summary-recipients"))
+                                                f"/karmayogi/{stage}/admin-summary-recipients"),
+        oidc_client_secret_parameter=_env("KARMAYOGI_OIDC_CLIENT_SECRET_PARAMETER",
+                                          f"/karmayogi/{stage}/oidc-client-secret"),
+        session_secrets_parameter=_env("KARMAYOGI_SESSION_SECRETS_PARAMETER", f"/karmayogi/{stage}/session-secrets"))

@@ -97,7 +97,8 @@ FUNCTIONS: dict[str, Needs] = {
         tables=_all(RW + SCAN + BATCH_WRITE, *ALL_TABLES),
         indexes=tuple(f"{t}/{i}" for t, names in INDEXES.items() for i in names),
         sends_to=("scoring", "notifications"),
-        secrets=("webhook-secrets", "jwks", "issuer-keys", "unsubscribe-secrets"),
+        secrets=("webhook-secrets", "jwks", "issuer-keys", "unsubscribe-secrets", "oidc-client-secret",
+                 "session-secrets"),
         roster_files=True),
     "score_streams": SCORING,
     # The weekly audit's start: the learners table's item count sizes the run, one message per auditor and segment.

@@ -22,8 +22,12 @@ VARIABLE_OF = {
     "issuer_keys_parameter": "KARMAYOGI_ISSUER_KEYS_PARAMETER",
     "unsubscribe_secrets_parameter": "KARMAYOGI_UNSUBSCRIBE_SECRETS_PARAMETER",
     "admin_summary_recipients_parameter": "KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER",
+    "oidc_client_secret_parameter": "KARMAYOGI_OIDC_CLIENT_SECRET_PARAMETER",
+    "session_secrets_parameter": "KARMAYOGI_SESSION_SECRETS_PARAMETER",
 }
 REQUIRED = tuple(VARIABLE_OF.values())
+# Signing in on the pages (docs/sign-in.md): the provider and our client there; https only.
+SIGN_IN = ("KARMAYOGI_OIDC_ISSUER", "KARMAYOGI_OIDC_CLIENT_ID", "KARMAYOGI_PUBLIC_BASE_URL")
 
 
 def problems(stage: str, config_path: Path = PROJECT / ".chalice" / "config.json") -> list[str]:
@@ -41,6 +45,11 @@ def problems(stage: str, config_path: Path = PROJECT / ".chalice" / "config.json
         if not value.startswith(f"/karmayogi/{stage}/"):
             found.append(f"stage {stage!r}: {name} must name an SSM parameter under /karmayogi/{stage}/ "
                          f"(is {value!r})")
+    for name in SIGN_IN:
+        value = variables.get(name) or ""
+        if not value or (name != "KARMAYOGI_OIDC_CLIENT_ID" and not value.startswith("https://")):
+            found.append(f"stage {stage!r}: {name} must be set" + (" to an https:// URL" if name != "KARMAYOGI_OIDC_CLIENT_ID" else "")
+                         + f" (is {value!r}; docs/sign-in.md)")
     return found
 
 

@@ -1,7 +1,10 @@
-"""Development signing keys and tokens: `make run` and `make token` (local only; never deployed).
+"""Development keys and tokens: `make run` and `make token` (local only; never deployed).
 
-The private key is generated on first use into .local/ (git-ignored); the running stack is given only the
-public half, as a JWKS.
+Keys are generated on first use into .local/ (git-ignored). The local OpenID provider (local/oidc/provider.mjs)
+signs with its own key (.local/oidc-signing-key.pem) and gets the clients' secrets from .local/oidc.json; the
+stack trusts it as iGOT's Keycloak is trusted. `make token` asks that provider for an API access token (its
+dev-token grant, for the dev client only): the stack must be running. The older development key
+(.local/dev-signing-key.pem) is still trusted by the stack for tools that mint tokens themselves.
 """
 from __future__ import annotations
 
@@ -98,6 +101,62 @@ def dev_webhook_secret(create: bool = True) -> str | None:
     return WEBHOOK_SECRET_FILE.read_text(encoding="utf-8").strip()
 
 
+OIDC_KEY_FILE = PROJECT / ".local" / "oidc-signing-key.pem"
+OIDC_SECRETS_FILE = PROJECT / ".local" / "oidc.json"
+PAGES_CLIENT_ID = "karmayogi-engage"
+DEV_CLIENT_ID = "karmayogi-dev-token"
+DEV_GRANT = "urn:karmayogi:params:oauth:grant-type:dev-token"
+OIDC_PORT = 8020
+
+
+def oidc_signing_jwks() -> str:
+    """The local provider's private signing key set (RS256), made once."""
+    key = _load_or_create(OIDC_KEY_FILE, "RS256")
+    kid = "local-oidc-" + jwt.utils.base64url_encode(
+        key.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)[-12:]).decode()
+    jwk = {k: v for k, v in private_jwk(key, kid).items() if k != "key_ops"}  # published as is: no "sign"-only
+    return json.dumps({"keys": [jwk]})
+
+
+def oidc_secrets() -> dict:
+    """Secrets of the local provider and the pages, made once: the pages' client secret, the dev client's, the
+    provider's cookie key, the page session key."""
+    if not OIDC_SECRETS_FILE.exists():
+        OIDC_SECRETS_FILE.parent.mkdir(exist_ok=True)
+        OIDC_SECRETS_FILE.write_text(json.dumps({name: secrets.token_urlsafe(32) for name in (
+            "pages_client_secret", "dev_client_secret", "cookie_key", "session_secret")}), encoding="utf-8")
+        OIDC_SECRETS_FILE.chmod(0o600)
+    return json.loads(OIDC_SECRETS_FILE.read_text(encoding="utf-8"))
+
+
+def oidc_issuer(port: int | None = None) -> str:
+    import os
+    return f"http://127.0.0.1:{port or int(os.environ.get('KARMAYOGI_OIDC_PORT') or OIDC_PORT)}"
+
+
+def provider_token(sub: str, roles: list[str], org_id: str | None, issuer: str | None = None) -> str:
+    """An API access token from the running local provider (the dev client's dev-token grant)."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    issuer = issuer or oidc_issuer()
+    client = oidc_secrets()
+    with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=5) as response:
+        endpoint = json.load(response)["token_endpoint"]
+    body = urllib.parse.urlencode({"grant_type": DEV_GRANT, "sub": sub, "roles": ",".join(roles),
+                                   **({"org_id": org_id} if org_id else {})}).encode()
+    basic = base64.b64encode(f"{DEV_CLIENT_ID}:{client['dev_client_secret']}".encode()).decode()
+    request = urllib.request.Request(endpoint, data=body, method="POST", headers={
+        "Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)["access_token"]
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"the local OpenID provider refused: {error.read().decode(errors='replace')}") from None
+
+
 def dev_jwks() -> str:
     key, kid = dev_key()
     return json.dumps({"keys": [public_jwk(key, kid)]})
@@ -109,9 +168,16 @@ def main() -> None:
     parser.add_argument("--role", default="learner", help="learner, mdo_admin or national_admin (comma-separated)")
     parser.add_argument("--org", default=None, help="the org the token's holder belongs to / administers")
     args = parser.parse_args()
-    key, kid = dev_key()
-    print(f"# {args.role} token for {args.sub}, valid 8 hours: curl -H \"Authorization: Bearer $TOKEN\" ...")
-    print(mint(key, kid, args.sub, [r.strip() for r in args.role.split(",") if r.strip()], args.org))
+    roles = [r.strip() for r in args.role.split(",") if r.strip()]
+    issuer = oidc_issuer()
+    try:
+        token = provider_token(args.sub, roles, args.org, issuer)
+    except OSError:
+        raise SystemExit(f"the local OpenID provider is not answering on {issuer}: start the stack first "
+                         "(`make run`)") from None
+    print(f"# {args.role} token for {args.sub} from the local OpenID provider ({issuer}), valid 8 hours: "
+          f"curl -H \"Authorization: Bearer $TOKEN\" ...")
+    print(token)
 
 
 if __name__ == "__main__":

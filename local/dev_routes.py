@@ -1,10 +1,10 @@
 """Routes only the local stack serves, as a Chalice blueprint that local/serve.py registers (app.py never does):
 
-- `/login` (GET and POST): sign in as a seeded demo learner or a demo admin, with a token minted by the
-  development key from .local/ (local/dev_keys.py), which only the local stack trusts;
 - `/dev/outbox`: every notification decided today and yesterday, as its recipient sees it.
 
-Each route also answers 404 unless the stage is local, in case the blueprint is ever registered elsewhere.
+Signing in is the real thing locally too: `/login` goes to the local OpenID provider (local/oidc/provider.mjs),
+whose accounts are DEMO_ADMINS and demo_learners() below (demo_accounts()). /dev/outbox answers 404 unless the
+stage is local, in case the blueprint is ever registered elsewhere.
 Tests that exercise these routes register the blueprint on the app through a fixture (tests/conftest.py
 dev_routes). local/ is not packaged for Lambda: nothing in chalicelib imports it.
 """
@@ -16,18 +16,13 @@ from typing import Optional
 
 from chalice import Blueprint, Chalice, Response
 
-from chalicelib import settings
 from chalicelib.bootstrap import adapters
-from chalicelib.errors import ApiError
 from chalicelib.notifications import service as notifications
-from chalicelib.pages import session as sessions
-from chalicelib.pages.web import Page, PageRequest, Redirect, not_found_page, serve
-
-FORM = ["application/x-www-form-urlencoded"]
 
 
 @dataclass(frozen=True)
 class DemoPerson:
+    """A demo account of the local OpenID provider (local/oidc/accounts.json, written by local/stack.py)."""
     sub: str
     name: str
     roles: tuple[str, ...]
@@ -47,66 +42,27 @@ def demo_learners() -> tuple[DemoPerson, ...]:
     return tuple(DemoPerson(p.id, p.name, ("learner",), p.org_id) for p in ROSTER)
 
 
-def mint_dev_token(person: DemoPerson) -> str:
-    from local import dev_keys
-    key, kid = dev_keys.dev_key()
-    return dev_keys.mint(key, kid, person.sub, list(person.roles), person.org_id,
-                         issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
+def demo_accounts() -> list[dict]:
+    """The local OpenID provider's accounts: every demo learner and admin, with the claims Keycloak would send
+    (realm_access.roles, org_id). local/stack.py writes them to .local/oidc-accounts.json for provider.mjs."""
+    return [{"sub": p.sub, "name": p.name, "roles": list(p.roles), "org_id": p.org_id}
+            for p in demo_learners() + DEMO_ADMINS]
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _require_local() -> None:
-    if not sessions.is_local():
-        raise not_found_page()
-
-
-# --- the views (PageRequest in, Page or Redirect out, as chalicelib/pages' views) ------------------------
-
-def login_page(request: PageRequest, session, wiring, now) -> Page:
-    _require_local()
-    return Page("login.html", {"learners": demo_learners(), "admins": DEMO_ADMINS,
-                               "next": sessions.safe_next(request.query.get("next"))}, "login.title")
-
-
-def sign_in(request: PageRequest, session, wiring, now) -> Redirect:
-    _require_local()
-    form = request.form
-    origin, host = request.headers.get("origin"), request.headers.get("host")
-    if origin and host and origin.split("://", 1)[-1] != host:
-        raise ApiError(403, "forbidden", "the form was sent from another site", "Origin")
-    people = {p.sub: p for p in demo_learners() + DEMO_ADMINS}
-    person = people.get(form.get("sub", ""))
-    if person is None:
-        raise ApiError(400, "invalid_request", "pick one of the listed people", "sub")
-    default = "/admin" if "learner" not in person.roles else "/me"
-    return Redirect(sessions.safe_next(form.get("next"), default), sessions.session_cookie(mint_dev_token(person)))
-
-
 # --- the blueprint ---------------------------------------------------------------------------------------
 
 # (path, method) of every route below: what tests/conftest.py takes off the app again after a test.
-ROUTES = (("/login", "GET"), ("/login", "POST"), ("/dev/outbox", "GET"))
+ROUTES = (("/dev/outbox", "GET"),)
 
 
 def blueprint() -> Blueprint:
     """A new blueprint each time: Chalice consumes a route's options when it registers it, so one blueprint
     object registers correctly once only."""
     bp = Blueprint(__name__)
-
-    def page(path, view):
-        request = PageRequest.from_chalice(bp.current_request, path)
-        return serve(request, lambda req, session: view(req, session, adapters(), _now()), adapters(), public=True)
-
-    @bp.route("/login", methods=["GET"])
-    def dev_login_page():
-        return page("/login", login_page)
-
-    @bp.route("/login", methods=["POST"], content_types=FORM)
-    def dev_login_submit():
-        return page("/login", sign_in)
 
     @bp.route("/dev/outbox")
     def dev_outbox():

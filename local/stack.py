@@ -1,8 +1,9 @@
 """`make run`: the whole service on one machine, on 127.0.0.1.
 
 DynamoDB Local (AWS's own engine) for DynamoDB, the moto server for SQS, SES, SNS and S3, the pump for the
-queue and scheduled handlers (in this process), and `chalice local` with the local-only routes for the HTTP API
-(local/serve.py, a subprocess). Ctrl-C or SIGTERM stops all of it.
+queue and scheduled handlers (in this process), `chalice local` with the local-only routes for the HTTP API
+(local/serve.py, a subprocess), and a real OpenID provider (oidc-provider on Node, local/oidc/provider.mjs) that
+the pages sign in through and `make token` gets tokens from (docs/sign-in.md). Ctrl-C or SIGTERM stops all of it.
 
 The HTTP server starts first, beside the backends, so it answers within seconds. Demo data is seeded through
 the real ingestion and scoring code, in the background behind one progress line, into DynamoDB Local keeping
@@ -51,12 +52,14 @@ class Ports:
     api: int
     dynamodb: int
     moto: int
+    oidc: int = dev_keys.OIDC_PORT
 
-    ENV = {"api": "KARMAYOGI_API_PORT", "dynamodb": "KARMAYOGI_DYNAMODB_PORT", "moto": "KARMAYOGI_MOTO_PORT"}
+    ENV = {"api": "KARMAYOGI_API_PORT", "dynamodb": "KARMAYOGI_DYNAMODB_PORT", "moto": "KARMAYOGI_MOTO_PORT",
+           "oidc": "KARMAYOGI_OIDC_PORT"}
 
     @classmethod
     def from_env(cls) -> "Ports":
-        defaults = {"api": 8000, "dynamodb": 8010, "moto": 5010}
+        defaults = {"api": 8000, "dynamodb": 8010, "moto": 5010, "oidc": dev_keys.OIDC_PORT}
         values = {}
         for field, variable in cls.ENV.items():
             raw = os.environ.get(variable) or str(defaults[field])
@@ -114,6 +117,12 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
     # Open Badges credentials: signed with a development issuer key (also in .local/), URLs on the local API.
     os.environ.update({"KARMAYOGI_ISSUER_KEYS": dev_keys.dev_issuer_keys(),
                        "KARMAYOGI_PUBLIC_BASE_URL": ports.url("api")})
+    # Signing in on the pages: the local OpenID provider (local/oidc/provider.mjs), as iGOT's Keycloak in AWS.
+    oidc = dev_keys.oidc_secrets()
+    os.environ.update({"KARMAYOGI_OIDC_ISSUER": ports.url("oidc"), "KARMAYOGI_OIDC_CLIENT_ID": dev_keys.PAGES_CLIENT_ID,
+                       "KARMAYOGI_OIDC_CLIENT_SECRET": oidc["pages_client_secret"],
+                       "KARMAYOGI_OIDC_PORT": str(ports.oidc),
+                       "KARMAYOGI_SESSION_SECRETS": os.environ.get("KARMAYOGI_SESSION_SECRETS") or oidc["session_secret"]})
     if webhook_secret:
         os.environ["KARMAYOGI_WEBHOOK_SECRETS"] = webhook_secret
     # Unsubscribe links: the code has no fallback secret on any stage; the local stack brings its own.
@@ -167,7 +176,34 @@ class Stack:
         self.moto: Optional[subprocess.Popen] = None
         self.pump = None
         self.api: Optional[subprocess.Popen] = None
+        self.oidc: Optional[subprocess.Popen] = None
         self.stopping = False
+
+    def start_oidc(self) -> None:
+        """The local OpenID provider (node, local/oidc/provider.mjs), listening on return."""
+        from local.dev_routes import demo_accounts
+        oidc, api = dev_keys.oidc_secrets(), self.ports.url("api")
+        env = {**os.environ,
+               "OIDC_ISSUER": self.ports.url("oidc"), "OIDC_JWKS": dev_keys.oidc_signing_jwks(),
+               "OIDC_CLIENTS": json.dumps([{"client_id": dev_keys.PAGES_CLIENT_ID,
+                                            "client_secret": oidc["pages_client_secret"],
+                                            "redirect_uris": [f"{api}/auth/callback"],
+                                            "post_logout_redirect_uris": [f"{api}/signed-out"]}]),
+               "OIDC_DEV_CLIENT": json.dumps({"client_id": dev_keys.DEV_CLIENT_ID,
+                                              "client_secret": oidc["dev_client_secret"]}),
+               "OIDC_ACCOUNTS": json.dumps(demo_accounts()),
+               "OIDC_API_AUDIENCE": os.environ.get("KARMAYOGI_OIDC_API_AUDIENCE") or "karmayogi-engage",
+               "OIDC_COOKIE_KEY": oidc["cookie_key"]}
+        self.oidc = subprocess.Popen(["node", str(PROJECT / "local" / "oidc" / "provider.mjs")], cwd=PROJECT, env=env,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 20
+        while not port_in_use(self.ports.oidc):
+            if self.oidc.poll() is not None:
+                raise RuntimeError(f"the local OpenID provider exited with code {self.oidc.returncode} "
+                                   "(is `npm ci` done? `make run` does it)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local OpenID provider did not start listening within 20 s")
+            time.sleep(0.1)
 
     def start_backends(self, db_path: Optional[Path] = None) -> None:
         """moto, then DynamoDB Local (in memory, or keeping its data in db_path), both listening on return."""
@@ -213,6 +249,8 @@ class Stack:
             self.pump.stop()
         if self.api:
             _stop_group(self.api, "chalice local")
+        if self.oidc:
+            _stop_process(self.oidc, "the local OpenID provider")
         if self.dynamodb:
             _stop_process(self.dynamodb, "DynamoDB Local")
         if self.moto:
@@ -257,7 +295,9 @@ def banner(ports: Ports, secret: str, generated: bool, seeding: bool = False) ->
         f"    {learner}",
         f"    {learner}/ledger",
         "",
-        f"  Pages: {api}/login (sign in as a demo learner or admin), then /me, /leaderboard, /orgs, /admin",
+        f"  Pages: {api}/me (sign in at the local OpenID provider as a demo learner or admin), /leaderboard,"
+        " /orgs, /admin",
+        f"  OpenID provider {ports.url('oidc')}   (oidc-provider; accounts: the demo learners and admins)",
         *(["", "  Demo data is being seeded through the real scoring in the background (progress below); it is",
             "  kept in .local/dynamodb, so the next `make run` starts with it at once."] if seeding else []),
         "",
@@ -266,7 +306,7 @@ def banner(ports: Ports, secret: str, generated: bool, seeding: bool = False) ->
         f"  sent messages   {api}/dev/outbox   (each email as its recipient sees it, each SMS with segments)",
         f"  webhook secret  {secret}   ({source})",
         "",
-        "  Every route but /health and the webhook needs a bearer token (development key in .local/):",
+        "  Every route but /health and the webhook needs a bearer token (from the local OpenID provider):",
         f"    TOKEN=$(make -s token SUB={DEMO_LEARNER} ROLE=learner ORG=org_mines_hq | tail -1)",
         f"    curl -H \"Authorization: Bearer $TOKEN\" {learner}",
         "    make -s token SUB=admin ROLE=national_admin | tail -1      # an admin who may see everything",
@@ -399,6 +439,8 @@ def run(args) -> None:
         print(f"starting DynamoDB Local on {ports.url('dynamodb')} ("
               + ("in memory" if db_path is None else f"data kept in {db_path.relative_to(PROJECT)}")
               + f") and moto on {ports.url('moto')}", flush=True)
+        print(f"starting the local OpenID provider on {ports.url('oidc')}", flush=True)
+        stack.start_oidc()
         stack.start_backends(db_path)
         app, adapters, sqs = wire(ports, secret)
         provision(sqs)

@@ -14,6 +14,8 @@ os.environ.update({
     # chalice.test.Client runs the app as the "dev" stage, where unsubscribe links need a configured secret
     "KARMAYOGI_UNSUBSCRIBE_SECRET": "test-unsubscribe-secret",
     "KARMAYOGI_PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # as the local stack sets it
+    # the page session cookie's keys (pages/session.py); no OpenID provider unless a test wires one
+    "KARMAYOGI_SESSION_SECRETS": "test-session-secret-new,test-session-secret-old",
 })
 
 import json  # noqa: E402
@@ -150,7 +152,7 @@ def aws():
 
 @pytest.fixture
 def dev_routes():
-    """The local stack's own routes (local/dev_routes.py: /login, /dev/outbox) on the app for one test, taken
+    """The local stack's own routes (local/dev_routes.py: /dev/outbox) on the app for one test, taken
     off again afterwards. Ask for it before `client` (or a fixture using it): the test client reads the routes
     when it is made."""
     import app as application

@@ -491,7 +491,9 @@ def parameter_arn(name: str) -> str:
 
 SECRET_PARAMETERS = {"webhook-secrets": "webhook_secrets_parameter", "jwks": "jwks_parameter",
                      "issuer-keys": "issuer_keys_parameter", "unsubscribe-secrets": "unsubscribe_secrets_parameter",
-                     "admin-summary-recipients": "admin_summary_recipients_parameter"}
+                     "admin-summary-recipients": "admin_summary_recipients_parameter",
+                     "oidc-client-secret": "oidc_client_secret_parameter",
+                     "session-secrets": "session_secrets_parameter"}
 
 
 @pytest.mark.parametrize("stage", STAGES)

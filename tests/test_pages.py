@@ -56,9 +56,17 @@ def send(client, aws, events):
     pump(client, aws)
 
 
-@lru_cache(maxsize=None)  # one token per person, as a browser keeps its cookie (the CSRF token derives from it)
+@lru_cache(maxsize=None)  # one session per person, as a browser keeps its cookie (the CSRF token derives from it)
 def session_cookie(sub=ME, roles=("learner",), org=ORG):
-    return f"{sessions.SESSION_COOKIE}={token(sub, roles, org)}"
+    return f"{sessions.SESSION_COOKIE}={session_value(sub, roles, org)}"
+
+
+def session_value(sub=ME, roles=("learner",), org=ORG, now=None):
+    """Our own signed page session (what /auth/callback sets after the provider signed the person in)."""
+    from types import SimpleNamespace
+    from chalicelib.identity.tokens import Principal
+    return sessions.issue_session(Principal(sub, org, frozenset(roles)),
+                                  SimpleNamespace(session_secrets=settings.session_secrets), now)
 
 
 def page(client, path, sub=ME, roles=("learner",), org=ORG, method="GET", form=None, headers=None, cookie=None):
@@ -221,14 +229,16 @@ def test_the_sortable_table_sorts_on_the_server_without_javascript(org_world):
 
 # --- access -------------------------------------------------------------------------------------------------
 
-def test_without_a_session_a_page_is_a_401_page_and_locally_the_login_page(client, monkeypatch):
+def test_without_a_session_a_page_is_a_401_page_or_with_sign_in_configured_the_sign_in(client, aws, monkeypatch):
     response = page(client, "/me", cookie="")
     assert response.status_code == 401 and "Please sign in" in html(response)
-    bad = page(client, "/me", cookie=f"{sessions.SESSION_COOKIE}=not-a-token")
-    assert bad.status_code == 401
-    monkeypatch.setattr(settings, "STAGE", "local")
-    local = page(client, "/me", cookie="")
-    assert local.status_code == 303 and local.headers["Location"] == "/login?next=%2Fme"
+    for bad in ("not-a-token", token(ME, ("learner",), ORG)):  # a bearer token is not a page session
+        assert page(client, "/me", cookie=f"{sessions.SESSION_COOKIE}={bad}").status_code == 401
+    expired = session_value(now=NOW.timestamp() - sessions.SESSION_SECONDS - 1)
+    assert page(client, "/me", cookie=f"{sessions.SESSION_COOKIE}={expired}").status_code == 401
+    monkeypatch.setattr(aws, "oidc", object())  # sign-in configured: through the provider again
+    redirected = page(client, "/me", cookie="")
+    assert redirected.status_code == 303 and redirected.headers["Location"] == "/login?next=%2Fme"
 
 
 def test_a_learner_gets_a_403_page_for_admin_pages_and_sees_no_admin_link(world):
@@ -270,11 +280,11 @@ def test_every_page_is_small_self_contained_and_labelled(world):
 
 def test_garbage_in_queries_and_forms_never_makes_a_5xx(dev_routes, world):
     values = ["", "x" * 2000, "org:../../", "\u0000", "%", "week:2024-W99", "<b>"]
-    for path in ("/me", "/leaderboard", "/orgs", "/orgs.csv", "/admin", "/login"):
+    for path in ("/me", "/leaderboard", "/orgs", "/orgs.csv", "/admin", "/signed-out"):  # sign-in: test_sign_in.py
         for value in values:
             query = urlencode({"scope": value, "period": value, "metric": value, "c0sort": value, "next": value})
             assert page(world, f"{path}?{query}").status_code < 500, (path, value)
-    for path in ("/language", "/logout", "/login"):
+    for path in ("/language", "/logout"):
         for value in values:
             assert page(world, path, method="POST", form={"csrf": value, "language": value, "sub": value}
                         ).status_code < 500
@@ -341,44 +351,14 @@ def test_numbers_use_indian_grouping_and_times_are_ist():
     assert Translator("mr").code == "en"  # no Marathi catalogue yet: English
 
 
-# --- local login --------------------------------------------------------------------------------------------
+# --- sign-in (the flow itself: tests/test_sign_in.py) ----------------------------------------------------
 
-def test_the_login_page_is_404_outside_the_local_stage(dev_routes, client):
-    for method in ("GET", "POST"):
-        response = page(client, "/login", method=method, form={"sub": "admin"} if method == "POST" else None,
-                        cookie="")
-        assert response.status_code == 404
-
-
-def test_locally_the_login_page_signs_in_as_a_demo_learner_or_admin(dev_routes, world, monkeypatch, tmp_path):
-    from local import dev_keys
-    from tests.conftest import TEST_KEY, TEST_KID
-    from local.dev_keys import public_jwk
-    monkeypatch.setattr(settings, "STAGE", "local")
-    monkeypatch.setattr(dev_keys, "KEY_FILE", tmp_path / "dev-signing-key.pem")
-    dev_key, dev_kid = dev_keys.dev_key()
-    # the app trusts the dev key (as the local stack does) besides the tests' key
-    world_adapters_tokens = __import__("chalicelib.bootstrap", fromlist=["adapters"]).adapters().tokens
-    world_adapters_tokens.keys._load = lambda: {"keys": [public_jwk(TEST_KEY, TEST_KID), public_jwk(dev_key, dev_kid)]}
-    world_adapters_tokens.keys._loaded_at = float("-inf")
-    listing = page(world, "/login?next=/leaderboard", cookie="")
-    text = html(listing)
-    assert listing.status_code == 200 and "Sign in as Ananya Mehta" in text and "Sign in as National admin" in text
-    assert 'name="next" value="/leaderboard"' in text
-    response = page(world, "/login", method="POST", form={"sub": ME, "next": "/leaderboard"}, cookie="")
-    assert response.status_code == 303 and response.headers["Location"] == "/leaderboard"
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain http locally
-    session = cookie.split(";")[0]
-    assert "Ananya Mehta" in html(page(world, "/me", cookie=session))
-    admin = page(world, "/login", method="POST", form={"sub": "admin"}, cookie="")
-    assert admin.headers["Location"] == "/admin"
-    assert page(world, "/admin", cookie=admin.headers["Set-Cookie"].split(";")[0]).status_code == 200
-    assert page(world, "/login", method="POST", form={"sub": "someone"}, cookie="").status_code == 400
-    assert page(world, "/login", method="POST", form={"sub": ME}, cookie="",
-                headers={"Origin": "http://evil.example", "Host": "127.0.0.1:8000"}).status_code == 403
+def test_sign_out_needs_the_csrf_token_and_clears_the_session(world):
+    assert page(world, "/logout", method="POST", form={"csrf": "wrong"}).status_code == 403
     signed_out = page(world, "/logout", method="POST", form={"csrf": csrf_of(html(page(world, "/me")))})
-    assert signed_out.status_code == 303 and "Max-Age=0" in signed_out.headers["Set-Cookie"]
+    assert signed_out.status_code == 303 and signed_out.headers["Location"] == "/signed-out"  # no provider here
+    assert "Max-Age=0" in signed_out.headers["Set-Cookie"]
+    assert "Sign in again" in html(page(world, "/signed-out", cookie=""))
 
 
 def test_the_session_cookie_is_secure_outside_the_local_stage():

@@ -9,7 +9,7 @@ import json
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jwt
 
@@ -77,9 +77,28 @@ def jwks_from_url(url: str) -> dict:
         return json.load(response)
 
 
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """Our own tokens' claims: `roles` (a list) and `org_id`."""
+    roles = claims.get("roles") or []
+    if not isinstance(roles, list) or not isinstance(claims["sub"], str):
+        raise unauthenticated("token claims have the wrong types")
+    org_id = claims.get("org_id")
+    return Principal(claims["sub"], org_id if isinstance(org_id, str) else None,
+                     frozenset(r for r in roles if r in ROLES))
+
+
 class TokenVerifier:
-    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_seconds: int = 60):
+    """Bearer tokens of one issuer (keys, audience, how claims map to a Principal), and optionally of `others`
+    (each a TokenVerifier of another issuer, e.g. the platform's OpenID provider for the mobile app's access
+    tokens): a token goes to the verifier of the issuer it names (unverified, to choose; then verified there).
+    One of `others` with our own issuer takes that issuer's tokens (the provider's live JWKS by kid wins over a
+    copied key set)."""
+
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway_seconds: int = 60,
+                 to_principal: Callable[[Mapping[str, Any]], Principal] = principal_from_claims,
+                 others: Sequence["TokenVerifier"] = ()):
         self.keys, self.issuer, self.audience, self.leeway = keys, issuer, audience, leeway_seconds
+        self.to_principal, self.others = to_principal, tuple(others)
 
     def principal(self, authorization: Optional[str]) -> Principal:
         """The caller behind an `Authorization: Bearer <jwt>` header, or a 401 saying why not."""
@@ -88,6 +107,14 @@ class TokenVerifier:
             raise unauthenticated("missing bearer token")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthenticated("Authorization must be 'Bearer <token>'")
+        if self.others:
+            try:
+                issuer = jwt.decode(token.strip(), options={"verify_signature": False}).get("iss")
+            except jwt.InvalidTokenError:
+                raise unauthenticated("token is not a valid signed token") from None
+            for other in self.others:
+                if issuer == other.issuer:
+                    return other.principal(authorization)
         try:
             kid = jwt.get_unverified_header(token.strip()).get("kid")
             claims = jwt.decode(token.strip(), self.keys.key(kid).key, algorithms=ALGORITHMS,
@@ -105,9 +132,4 @@ class TokenVerifier:
             raise unauthenticated(f"token has no '{exc.claim}' claim") from None
         except jwt.InvalidTokenError:
             raise unauthenticated("token is not a valid signed token") from None
-        roles = claims.get("roles") or []
-        if not isinstance(roles, list) or not isinstance(claims["sub"], str):
-            raise unauthenticated("token claims have the wrong types")
-        org_id = claims.get("org_id")
-        return Principal(claims["sub"], org_id if isinstance(org_id, str) else None,
-                         frozenset(r for r in roles if r in ROLES))
+        return self.to_principal(claims)

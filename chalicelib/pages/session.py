@@ -1,4 +1,11 @@
-"""Who is looking at a page: the same JWT the API takes as a bearer token, kept in an HttpOnly cookie.
+"""Who is looking at a page: our own short session, kept in a signed HttpOnly cookie.
+
+After signing in through the platform's OpenID provider (pages/login.py), the cookie holds only what the pages
+need: the person's id, org and roles, when it was issued and when it expires (SESSION_SECONDS), signed with
+HMAC-SHA256 by a session secret (KARMAYOGI_SESSION_SECRETS locally, SSM in AWS; the first signs, every one is
+accepted, for rotation). The provider's own tokens are never kept. An expired or altered cookie is no session:
+the page sends the person through the provider again (usually without a password prompt while the provider's
+session lasts).
 
 The cookie is SameSite=Lax (other sites cannot make a browser send it with a POST) and Secure everywhere but
 the local stack (plain http on 127.0.0.1). Forms that change something also carry a CSRF token derived from the
@@ -9,18 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+import time
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Optional
 from urllib.parse import urlsplit
 
+import jwt
+
 from chalicelib import settings
 from chalicelib.errors import ApiError
-from chalicelib.identity.tokens import Principal, unauthenticated
+from chalicelib.identity.tokens import ROLES, Principal, unauthenticated
 
 SESSION_COOKIE = "ke_session"
 LANGUAGE_COOKIE = "ke_lang"
-SESSION_SECONDS = 8 * 3600  # the dev tokens' lifetime; the token's own expiry is checked on every request
+SIGN_IN_COOKIE = "ke_signin"  # state, nonce and PKCE verifier between /login and /auth/callback
+SIGN_IN_SECONDS = 600
+SESSION_ISSUER = "karmayogi-engage-pages"
+SESSION_SECONDS = settings.SESSION_SECONDS
 
 
 def is_local() -> bool:
@@ -53,6 +67,41 @@ def cleared_session_cookie() -> str:
     return cookie(SESSION_COOKIE, "", 0)
 
 
+# --- signed values (the session, the sign-in state): HS256 with our own secret, never a provider's key -------
+
+def _signing_secrets(adapters) -> list[str]:
+    found = adapters.session_secrets()
+    if not found:
+        raise ApiError(503, "unavailable", "sign-in is not configured on this server (no session secret)")
+    return found
+
+
+def sign(claims: dict, adapters, purpose: str) -> str:
+    return jwt.encode({**claims, "typ": purpose}, _signing_secrets(adapters)[0], algorithm="HS256")
+
+
+def unsign(value: str, adapters, purpose: str, now: Optional[float] = None) -> Optional[dict]:
+    """The claims of a value we signed for `purpose`, unexpired; None otherwise (altered, expired, other use)."""
+    for secret in _signing_secrets(adapters):
+        try:
+            claims = jwt.decode(value, secret, algorithms=["HS256"], options={"require": ["exp", "typ"],
+                                                                             "verify_exp": False})
+        except jwt.InvalidTokenError:
+            continue
+        if claims.get("typ") != purpose or claims["exp"] <= (time.time() if now is None else now):
+            return None
+        return claims
+    return None
+
+
+def issue_session(principal: Principal, adapters, now: Optional[float] = None) -> str:
+    """Our session for a signed-in person (the cookie's value)."""
+    issued = int(time.time() if now is None else now)
+    return sign({"iss": SESSION_ISSUER, "sub": principal.sub, "org": principal.org_id,
+                 "roles": sorted(principal.roles), "iat": issued, "exp": issued + SESSION_SECONDS,
+                 "sid": secrets.token_urlsafe(12)}, adapters, "session")
+
+
 def csrf_token(session_token: str) -> str:
     return hashlib.sha256(b"karmayogi-pages-csrf|" + session_token.encode()).hexdigest()[:40]
 
@@ -79,7 +128,15 @@ def session_from(cookies: dict[str, str], adapters) -> Session:
     token = cookies.get(SESSION_COOKIE)
     if not token:
         raise unauthenticated("not signed in")
-    return Session(adapters.tokens.principal(f"Bearer {token}"), token, cookies)
+    claims = unsign(token, adapters, "session")
+    if claims is None:
+        raise unauthenticated("the session has expired")
+    roles, org = claims.get("roles"), claims.get("org")
+    if not isinstance(claims.get("sub"), str) or not isinstance(roles, list):
+        raise unauthenticated("the session has expired")
+    principal = Principal(claims["sub"], org if isinstance(org, str) else None,
+                          frozenset(r for r in roles if r in ROLES))
+    return Session(principal, token, cookies)
 
 
 def check_csrf(session: Session, form: dict[str, str], headers) -> None:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Union
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from chalice import Response
 from markupsafe import Markup
 
+from chalicelib import settings
 from chalicelib.errors import ApiError
 from chalicelib.events import is_id
 from chalicelib.exports import template_environment
@@ -68,7 +69,7 @@ class Page:
 @dataclass
 class Redirect:
     location: str
-    set_cookie: Optional[str] = None
+    set_cookie: Union[str, list[str], None] = None  # one Set-Cookie, or several
 
 
 View = Callable[[PageRequest, Optional[sessions.Session]], Union[Page, Redirect, Download]]
@@ -90,8 +91,12 @@ def _asset(name: str) -> tuple[Markup, str]:
 def assets() -> dict:
     """The one stylesheet and the one script, inlined (no extra request on a slow line), allowed by hash."""
     (css, css_hash), (js, js_hash) = _asset("pages.css"), _asset("pages.js")
+    # The sign-out form is redirected to the OpenID provider's end_session_endpoint: browsers apply form-action
+    # to the redirect too, so the provider's origin is allowed there (and nothing else).
+    provider = urlsplit(settings.OIDC_ISSUER) if settings.OIDC_ISSUER else None
+    forms = "'self'" + (f" {provider.scheme}://{provider.netloc}" if provider and provider.netloc else "")
     policy = (f"default-src 'none'; style-src '{css_hash}'; script-src '{js_hash}'; img-src 'self' data:; "
-              "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+              f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'")
     return {"css": css, "js": js, "policy": policy}
 
 
@@ -167,9 +172,11 @@ ERROR_PAGES = {400: 400, 401: 401, 403: 403, 404: 404, 409: 409, 413: 400, 503: 
 
 
 def error_page(error: ApiError, request: PageRequest, session, cookies, adapters) -> Response:
-    if error.status == 401 and sessions.is_local():
+    if error.status == 401 and getattr(adapters, "oidc", None) is not None:
+        # No session, or an expired one: through the provider again (no password while its session lasts).
+        back = request.path if request.method == "GET" else "/me"
         return Response(body="", status_code=303, headers={
-            "Location": "/login?" + urlencode({"next": request.path}), "Cache-Control": "no-store",
+            "Location": "/login?" + urlencode({"next": back}), "Cache-Control": "no-store",
             "Content-Type": "text/html"})
     status = error.status if error.status in ERROR_PAGES else 400
     page = Page("error.html", {"status": status, "error": error}, f"error.title_{ERROR_PAGES[status]}", status)

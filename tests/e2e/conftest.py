@@ -1,6 +1,6 @@
 """End-to-end tier: Debian's Chromium, driven by Playwright, against a local stack started here.
 
-The stack (python -m local.stack --tiny --seed-first) runs as a subprocess on free ports with its own webhook secret; it is
+The stack (python -m local.stack --tiny --seed-first) runs as a subprocess on free ports (its OpenID provider too) with its own webhook secret; it is
 stopped by its PID (SIGTERM: it stops DynamoDB Local, moto and chalice local itself). Browsers are never
 downloaded: Playwright launches /usr/bin/chromium (`make chromium` installs it with apt-get), with a fresh
 profile for each test and nothing that would call out of the machine. Screenshots go to test-artifacts/e2e/.
@@ -54,12 +54,13 @@ def free_port() -> int:
 class LocalStack:
     url: str
     webhook_secret: str
+    oidc: str  # the local OpenID provider's issuer URL
 
 
 @pytest.fixture(scope="session")
 def stack():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    api, dynamodb, moto = free_port(), free_port(), free_port()
+    api, dynamodb, moto, oidc = free_port(), free_port(), free_port(), free_port()
     secret = secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KARMAYOGI_"))}
     env.update(KARMAYOGI_WEBHOOK_SECRETS=secret, KARMAYOGI_CAMPAIGNS_FILE=str(campaigns_config()),
@@ -68,11 +69,11 @@ def stack():
     process = subprocess.Popen(
         # --seed-first: /health answers only once the demo data the tests read is there (--tiny keeps it in memory)
         [sys.executable, "-m", "local.stack", "--tiny", "--seed-first", "--api-port", str(api), "--dynamodb-port", str(dynamodb),
-         "--moto-port", str(moto)], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--moto-port", str(moto), "--oidc-port", str(oidc)], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{api}"
     try:
         _wait_for_health(url, process)
-        yield LocalStack(url, secret)
+        yield LocalStack(url, secret, f"http://127.0.0.1:{oidc}")
     finally:
         process.send_signal(signal.SIGTERM)  # the stack stops what it started, then exits
         try:
@@ -122,8 +123,13 @@ def page(context):
 
 
 def sign_in(page, sub: str, next_path: str = "/me") -> None:
-    page.goto(f"/login?next={next_path}")
+    """Through the local OpenID provider, as a person signs in: open the page, get sent to the provider's
+    sign-in page, pick the demo person, come back signed in."""
+    page.goto(next_path)
     page.get_by_test_id(f"login-{sub}").click()
+    page.wait_for_load_state()
+    error = page.get_by_test_id("error")
+    assert not error.count(), f"sign-in failed: {error.inner_text()}"
     page.wait_for_url(f"**{next_path}")
 
 
