@@ -150,10 +150,12 @@ class DynamoNotificationStore:
         R(learner_id, key).update(actions=actions)
 
     def release(self, learner_id, key, now, reason, due_at):
+        # Only a record still sending: one whose lease ran out and that another worker finished stays as it is.
         R = NotificationRecord
-        R(learner_id, key).update(actions=[R.status.set(QUEUED), R.reason.set(reason), R.updated_at.set(now),
-                                           R.lease_until.remove(), R.due_at.set(utc_stamp(due_at))],
-                                  condition=R.status == SENDING)
+        applied(lambda: R(learner_id, key).update(
+            actions=[R.status.set(QUEUED), R.reason.set(reason), R.updated_at.set(now), R.lease_until.remove(),
+                     R.due_at.set(utc_stamp(due_at))],
+            condition=R.status == SENDING))
 
     def requeued(self, learner_id, key, due_at):
         R = NotificationRecord

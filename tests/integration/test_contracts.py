@@ -616,6 +616,16 @@ def test_notification_due_lists_pending_records_whose_time_has_come(outbox, lear
     assert sorted(n.dedupe_key for n in outbox.due(1, at(35), 10)) == ["k1"]
 
 
+def test_notification_release_leaves_a_record_another_worker_finished(outbox, learner_id):
+    outbox.put_new(_notification(learner_id, "k1", 0))
+    outbox.claim(learner_id, "k1", at(1), at(6))
+    outbox.claim(learner_id, "k1", at(7), at(12))  # the first lease ran out: a second worker took it...
+    outbox.finish(learner_id, "k1", SENT, at(8), provider_id="ses-2")  # ...and sent it
+    outbox.release(learner_id, "k1", at(9), "throttled", at(30))  # the first worker's late release changes nothing
+    done = outbox.get(learner_id, "k1")
+    assert (done.status, done.reason, done.provider_id) == (SENT, None, "ses-2")
+
+
 def test_notification_page_newest_first_and_recent(outbox, learner_id):
     for n in range(5):
         outbox.put_new(_notification(learner_id, f"k{n}", n * 10))
