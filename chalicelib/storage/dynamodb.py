@@ -253,7 +253,8 @@ class DynamoFactFeed:
             found += [(DomainEvent(r.id, r.kind, r.learner_id, r.occurred_at, r.payload), r.created_at)
                       for r in R.pending_index.query(f"{kind}#{shard}", R.created_at < before, limit=limit,
                                                      page_size=limit)]
-        return found
+        # Up to `limit` from each shard: the oldest `limit` of them, as the port promises.
+        return sorted(found, key=lambda pair: (pair[1], pair[0].id))[:limit]
 
     def consumed(self, facts):
         for fact in facts:

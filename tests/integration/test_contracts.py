@@ -733,6 +733,7 @@ def test_fact_feed_lists_pending_facts_of_a_kind_until_consumed(feed, learner_id
     pending = facts.pending("badge.awarded", later, 10)
     assert sorted(f.id for f, _ in pending) == sorted(f.id for f in recorded)
     assert {f.id: f for f, _ in pending} == {f.id: f for f in recorded}
+    assert [f.id for f, _ in facts.pending("badge.awarded", later, 2)] == [f.id for f in recorded[:2]]  # oldest
     facts.consumed(recorded[:2])
     assert [f.id for f, _ in facts.pending("badge.awarded", later, 10)] == [recorded[2].id]
     assert [f.id for f, _ in facts.pending("campaign.result", later, 10)] == [other.id]
