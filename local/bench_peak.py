@@ -51,7 +51,7 @@ from local.bench import inr, render, say, table
 
 IST = bench.IST
 EVENING = datetime(2025, 11, 19, 18, 0, tzinfo=IST)  # a learning-week Wednesday evening (in the past: no future events)
-HISTORY_START = datetime(2019, 1, 1, 10, 0, tzinfo=IST)
+HISTORY_START = datetime(2022, 1, 1, 10, 0, tzinfo=IST)  # 2,000 events every 12 h end in 2024
 MESSAGES_PER_CALL = 10  # the SQS consumer's batch size
 TITLE = "Karmayogi Engage: an evening surge scored by parallel scorers (DynamoDB Local, conflict model)"
 
@@ -414,6 +414,9 @@ def post_and_score(adapters, events: list[dict]) -> None:
         status, body = handle(raw, sign(raw, bench.SECRET, int(now.timestamp())), wired, now)
         if status != 202:
             raise RuntimeError(f"the webhook answered {status}: {str(body)[:300]}")
+        refused = [r for r in body["results"] if r["status"] == "rejected"]
+        if refused:
+            raise RuntimeError(f"the webhook refused {len(refused)} set-up event(s): {refused[0]}")
     for stream in dict.fromkeys(queue.drain()):
         recompute_stream(stream, wired)
 
@@ -421,7 +424,7 @@ def post_and_score(adapters, events: list[dict]) -> None:
 # --- the history table ---------------------------------------------------------------------------------------
 
 def history(learner: str, count: int) -> list[dict]:
-    """`count` earlier events, one every 12 hours from 2019: completions, ratings and learning time in turn."""
+    """`count` earlier events, one every 12 hours from 2022: completions, ratings and learning time in turn."""
     from local.seed import COURSES
     rng = random.Random(count)
     ref = {"id": learner, "org_id": "org_mines_hq"}
