@@ -37,7 +37,6 @@ import dataclasses
 import json
 import logging
 import random
-import statistics
 import sys
 import threading
 import time
@@ -223,7 +222,7 @@ def surge_events(args, tag: str) -> tuple[list[dict], list[dict]]:
     courses = [c for c in COURSES if c[3] == "Course"] or list(COURSES)
     events = []
     per_learner = max(1, round(args.events / max(1, len(seeded.profiles))))
-    for number, profile in enumerate(seeded.profiles):
+    for profile in seeded.profiles:
         learner = f"{tag}-{profile['learner']['id']}"
         org_id = profile["learner"]["org_id"]
         picked = rng.sample(courses, min(per_learner, len(courses)))
@@ -568,7 +567,9 @@ def parse_args(argv):
                         help="a smoke run: 40 learners, 80 events, 8 orgs, history 20 and 100")
     args = parser.parse_args(argv)
     if args.quick:
-        args.learners, args.events, args.orgs, args.history = 40, 80, 8, "20,100"
+        for name, value in (("learners", 40), ("events", 80), ("orgs", 8), ("history", "20,100")):
+            if getattr(args, name) == parser.get_default(name):  # sizes given with --quick win
+                setattr(args, name, value)
     try:
         args.scorer_counts = [int(s) for s in args.scorers.split(",") if s.strip()]
         args.history_sizes = [int(s) for s in args.history.split(",") if s.strip()]
