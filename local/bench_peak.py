@@ -72,6 +72,7 @@ class ConflictModel:
         self.transactions = 0
         self.conflicts = 0  # cancelled here, TransactionConflict
         self.cancelled_by_dynamodb: Counter = Counter()  # cancelled by DynamoDB Local itself, by reason
+        self.contended: Counter = Counter()  # table -> items found held, over all cancelled transactions
 
     def key_attributes(self, table_name: str) -> tuple[str, ...]:
         if not self._keys:
@@ -99,6 +100,7 @@ class ConflictModel:
             taken = [n for n, item in enumerate(items) if item in self._held]
             if taken:
                 self.conflicts += 1
+                self.contended.update(items[n][0] for n in taken)
                 return None, taken
             self._next += 1
             for item in items:
@@ -340,6 +342,7 @@ class Surge:
         restore = self._install()
         conflicts, transactions = self.model.conflicts, self.model.transactions
         by_dynamodb = Counter(self.model.cancelled_by_dynamodb)
+        contended = Counter(self.model.contended)
         before = self.meter.snapshot()
         started = time.perf_counter()
         threads = [threading.Thread(target=self.score, name=f"scorer-{n}", daemon=True) for n in range(self.scorers)]
@@ -373,6 +376,7 @@ class Surge:
             "board_retries_per_1000": self.counts["board retries"] * per_k,
             "recomputes": self.counts["recomputes"], "messages": self.counts["messages"],
             "failed_messages": self.counts["failed messages"],
+            "contended_items_by_table": dict((self.model.contended - contended).most_common()),
             "on_board": len(latencies), "not_on_board": accepted - len(latencies),
             "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000,
             "max_ms": (latencies[-1] if latencies else 0.0) * 1000,
@@ -630,6 +634,10 @@ def run(args) -> int:
                             f"{inr(r['failed_messages'])} failed and re-queued, {inr(r['not_on_board'])} events "
                             f"not on the board at the end, slowest {inr(r['max_ms'])} ms"
                             for r in runs) + ".",
+           "\nItems found held by another transaction, by table: " + "; ".join(
+               f"{inr(r['scorers'])} scorer(s): " + (", ".join(
+                   f"{bench._short(t)} {inr(n)}"
+                   for t, n in r["contended_items_by_table"].items()) or "none") for r in runs) + ".",
            bench.heading("One new course.completed scored, by the learner's history"),
            history_table(rows)]
     print(render(out), flush=True)
