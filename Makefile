@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale bench-peak audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -98,6 +98,12 @@ bench-nudges: deps
 # learning-week replay of 1,00,000 events; chart in out/bench-scale.png. BENCH_ARGS="--quick" for a smoke run.
 bench-scale: deps
 	$(PY) -m local.bench_scale $(BENCH_ARGS)
+
+# An evening surge (course completions through the signed webhook) scored by 1, 8 and 32 parallel scorers on DynamoDB
+# Local, with DynamoDB's transaction conflicts modelled; then one completion at 20 / 200 / 2,000 prior events
+# (local/bench_peak.py); chart in out/bench-peak.png. BENCH_ARGS="--quick" for a smoke run, "--txn-ms 10" and --help.
+bench-peak: deps
+	$(PY) -m local.bench_peak $(BENCH_ARGS)
 
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
 # in the environment; against `make run`: ARGS=--local (local/ops.py points them at the stack first). Any queue:
