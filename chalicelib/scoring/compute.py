@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 
 from chalicelib.campaigns.rules import Boost
-from chalicelib.facts import badge_awarded
+from chalicelib.facts import DomainEvent, badge_awarded
 from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_totals
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.config import Badge, Rules
 from chalicelib.rules.learner import LearnerStanding, StoredLearner, evaluate
 from chalicelib.rules.privacy import anonymous_profile
-from chalicelib.facts import DomainEvent
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,6 @@ class Snapshot:
     def decisions(self) -> dict[str, str]:
         """A national admin's decision on each held event that has one: "released" or "rejected"."""
         return {event_id: r.status for event_id, r in self.reviews.items() if r.status in abuse.DECISIONS}
-
-    @property
-    def might_hold(self) -> bool:
-        """Whether review items can exist: the stored standing counts held or rejected events."""
-        s = self.stored.standing if self.stored else None
-        return bool(s and (s.held_events or s.rejected_events))
 
 
 @dataclass(frozen=True)

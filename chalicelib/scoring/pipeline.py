@@ -61,13 +61,11 @@ def load(learner_id: str, adapters) -> Snapshot:
     stored = adapters.learners.get(learner_id)
     recorded = adapters.learners.ledger(learner_id)
     events, received = adapters.events.stream_received(f"learner:{learner_id}")
-    snapshot = Snapshot(learner_id, stored, recorded, events, received,
-                        boosts=adapters.scoring.boosts(events, adapters))
-    # Review items exist only for learners with held events: nothing to read for everyone else.
-    if snapshot.might_hold or abuse.holds(events, adapters.rules.abuse):
-        snapshot = Snapshot(learner_id, stored, recorded, events, received,
-                            adapters.reviews.for_learner(learner_id), snapshot.boosts)
-    return snapshot
+    # Review items exist only for learners who have or had held events: nothing to read for everyone else.
+    had_held = stored is not None and bool(stored.standing.held_events or stored.standing.rejected_events)
+    reviews = (adapters.reviews.for_learner(learner_id)
+               if had_held or abuse.holds(events, adapters.rules.abuse) else {})
+    return Snapshot(learner_id, stored, recorded, events, received, reviews, adapters.scoring.boosts(events, adapters))
 
 
 def score_learner(learner_id: str, adapters, touched: Optional[set[str]] = None) -> None:
