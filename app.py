@@ -3,27 +3,41 @@ from datetime import datetime, timezone
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import audit, deadletters, facts, settings
-from chalicelib.bootstrap import adapters, s3_client, sqs_client
-from chalicelib.campaigns import service as campaigns
-from chalicelib.campaigns import lifecycle as campaign_lifecycle, reports as campaign_reports
-from chalicelib.credentials import service as credentials
+from chalicelib import settings
 from chalicelib.errors import ApiError
-from chalicelib.ingestion import signature, webhook
-from chalicelib.leaderboards import service as leaderboards
-from chalicelib.learners import service as learners
-from chalicelib.notifications import delivery, nudges, outbox
-from chalicelib.notifications import campaigns as campaign_notices
-from chalicelib.notifications import service as notifications
-from chalicelib.notifications.sending import messages_in
-from chalicelib.learners import erasure, export, preferences
+from chalicelib.lazy import lazy
 from chalicelib.logs import logger
-from chalicelib.pages import admin as admin_pages, learner as learner_pages, login as login_pages
-from chalicelib.pages.web import PageRequest, serve
-from chalicelib.queues import bodies_in, streams_in
-from chalicelib.review import service as review
-from chalicelib.rosters import service as rosters
-from chalicelib.scoring import pipeline as scoring
+
+# Each module is imported on first use (chalicelib/lazy.py): a cold start loads only what its handler needs.
+audit = lazy("chalicelib.audit")
+bootstrap = lazy("chalicelib.bootstrap")
+deadletters = lazy("chalicelib.deadletters")
+facts = lazy("chalicelib.facts")
+queues = lazy("chalicelib.queues")
+campaigns = lazy("chalicelib.campaigns.service")
+campaign_lifecycle = lazy("chalicelib.campaigns.lifecycle")
+campaign_reports = lazy("chalicelib.campaigns.reports")
+credentials = lazy("chalicelib.credentials.service")
+signature = lazy("chalicelib.ingestion.signature")
+webhook = lazy("chalicelib.ingestion.webhook")
+leaderboards = lazy("chalicelib.leaderboards.service")
+learners = lazy("chalicelib.learners.service")
+erasure = lazy("chalicelib.learners.erasure")
+export = lazy("chalicelib.learners.export")
+preferences = lazy("chalicelib.learners.preferences")
+delivery = lazy("chalicelib.notifications.delivery")
+nudges = lazy("chalicelib.notifications.nudges")
+outbox = lazy("chalicelib.notifications.outbox")
+campaign_notices = lazy("chalicelib.notifications.campaigns")
+notifications = lazy("chalicelib.notifications.service")
+sending = lazy("chalicelib.notifications.sending")
+admin_pages = lazy("chalicelib.pages.admin")
+learner_pages = lazy("chalicelib.pages.learner")
+login_pages = lazy("chalicelib.pages.login")
+web = lazy("chalicelib.pages.web")
+review = lazy("chalicelib.review.service")
+rosters = lazy("chalicelib.rosters.service")
+scoring = lazy("chalicelib.scoring.pipeline")
 
 # configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
 app = Chalice(app_name="karmayogi-engage", configure_logs=False)
@@ -31,6 +45,11 @@ app = Chalice(app_name="karmayogi-engage", configure_logs=False)
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def adapters():
+    """The wiring of this process (chalicelib/bootstrap.py), built on first use."""
+    return bootstrap.adapters()
 
 
 def _caller():
@@ -194,7 +213,7 @@ def import_roster_upload(event, context):
     from urllib.parse import unquote_plus
     for record in event.get("Records", []):
         s3 = record["s3"]
-        rosters.import_upload(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3_client(), adapters(),
+        rosters.import_upload(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), bootstrap.s3_client(), adapters(),
                               logger)
     return {}
 # --- end of rosters ---------------------------------------------------------------------------------------------
@@ -277,8 +296,8 @@ def page(path, methods=("GET",), **options):
 
 
 def _serve(path, view, public=False):
-    request = PageRequest.from_chalice(app.current_request, path)
-    return serve(request, lambda req, session: view(req, session, adapters(), _now()), adapters(), public)
+    request = web.PageRequest.from_chalice(app.current_request, path)
+    return web.serve(request, lambda req, session: view(req, session, adapters(), _now()), adapters(), public)
 
 
 @page("/")
@@ -381,8 +400,8 @@ def signed_out_page():
 @app.on_sqs_message(queue=settings.SCORING_QUEUE, batch_size=10)
 def score_streams(event):
     reasons: dict[str, str] = {}
-    scoring.recompute_streams(streams_in(event), adapters(), logger, reasons)
-    return deadletters.batch_response(event, reasons, sqs_client, logger)
+    scoring.recompute_streams(queues.streams_in(event), adapters(), logger, reasons)
+    return deadletters.batch_response(event, reasons, bootstrap.sqs_client, logger)
 
 
 # --- notifications: delivery records, unsubscribe, the outbox consumer and schedules (chalicelib/notifications/)
@@ -409,8 +428,8 @@ def deliver_notifications(event):
     reasons: dict[str, str] = {}
     final: set[str] = set()  # failed for good (e.g. a message that cannot be rendered): dead-lettered now
     wiring = adapters()
-    delivery.deliver_batch(messages_in(event), wiring, _now(), logger, reasons, final)
-    return deadletters.batch_response(event, reasons, sqs_client, logger, wiring.notifications.settings().max_receives,
+    delivery.deliver_batch(sending.messages_in(event), wiring, _now(), logger, reasons, final)
+    return deadletters.batch_response(event, reasons, bootstrap.sqs_client, logger, wiring.notifications.settings().max_receives,
                                       final)
 
 
@@ -453,5 +472,5 @@ def audit_weekly(event):
 @app.on_sqs_message(queue=settings.AUDIT_QUEUE, batch_size=1)  # one segment fills a function run
 def audit_segments(event):
     reasons: dict[str, str] = {}
-    audit.audit_segments(bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons)
-    return deadletters.batch_response(event, reasons, sqs_client, logger)
+    audit.audit_segments(queues.bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons)
+    return deadletters.batch_response(event, reasons, bootstrap.sqs_client, logger)

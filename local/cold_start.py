@@ -32,6 +32,19 @@ def index():
     return {"hello": "world"}
 '''
 TIMER = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
+# What a handler imports on its first call (app.py imports feature modules lazily, chalicelib/lazy.py): the
+# modules its body touches first, then the wiring. Timed after `import app`, in the same fresh interpreter.
+FIRST_CALL = {
+    "GET /health": [],
+    "POST /v1/events (webhook)": ["chalicelib.ingestion.signature", "chalicelib.ingestion.webhook",
+                                  "chalicelib.bootstrap"],
+    "scoring queue consumer": ["chalicelib.queues", "chalicelib.scoring.pipeline", "chalicelib.deadletters",
+                               "chalicelib.bootstrap"],
+    "GET /v1/leaderboards/learners": ["chalicelib.leaderboards.service", "chalicelib.bootstrap"],
+    "GET /me (page)": ["chalicelib.pages.web", "chalicelib.pages.learner", "chalicelib.bootstrap"],
+}
+FIRST_TIMER = ("import importlib, time; import app; t = time.perf_counter(); "
+               "[importlib.import_module(m) for m in {modules!r}]; print(time.perf_counter() - t)")
 
 
 def stage_environment(stage: str) -> dict:
@@ -46,6 +59,12 @@ def stage_environment(stage: str) -> dict:
 def import_seconds(directory: Path, env: dict) -> float:
     out = subprocess.run([sys.executable, "-c", TIMER], cwd=directory, env={**env, "PYTHONPATH": str(directory)},
                          capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def first_call_seconds(modules: list[str], env: dict) -> float:
+    out = subprocess.run([sys.executable, "-c", FIRST_TIMER.format(modules=modules)], cwd=PROJECT,
+                         env={**env, "PYTHONPATH": str(PROJECT)}, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -94,6 +113,10 @@ def main(argv=None) -> int:
     print("heaviest imports made by app.py itself (python -X importtime, cumulative):")
     for name, seconds in heaviest_imports(env):
         print(f"  {name:40s} {seconds * 1000:8.1f} ms")
+    print(f"imported on a handler's first call, after import app (median of {args.runs}):")
+    for handler, modules in FIRST_CALL.items():
+        seconds = statistics.median(first_call_seconds(modules, env) for _ in range(args.runs))
+        print(f"  {handler:40s} {seconds * 1000:8.1f} ms")
     size = package_size(args.stage)
     if size:
         print(f"deployment package {size['path']}: {size['zipped_bytes'] / 2**20:.1f} MiB zipped, "
