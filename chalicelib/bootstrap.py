@@ -224,6 +224,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.credentials.store import DynamoCredentialStore, DynamoDomainEvents
     from chalicelib.rosters.store import DynamoRosterStore
     from chalicelib.campaigns.store import DynamoCampaignStore
+    from chalicelib.directory.dynamodb import DynamoCourseCatalogue, DynamoParkedStore, DynamoUserDirectory
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
@@ -232,6 +233,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(), facts=DynamoFactFeed(),
                     audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
+                    directory=Directory(DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()),
                     **secret_adapters(secrets_config, clock))
 
 
