@@ -80,3 +80,21 @@ def test_the_kafka_consumer_reads_the_self_managed_kafka_event(client, aws):
     pump(client, aws)
     arjun = client.http.get(f"/v1/learners/{ARJUN}").json_body
     assert arjun["courses_completed"] == 1 and arjun["points"] > 0
+
+
+def test_make_import_courses_and_users_send_pages_and_print_what_became_of_them(client, tmp_path):
+    import io
+    from local import import_directory
+
+    def send(kind, items):
+        return client.http.post(f"/v1/platform/{kind}", body=json.dumps(items).encode(),
+                                headers={"Content-Type": "application/json"}).json_body
+    search = tmp_path / "search.json"  # the platform's content search answer, as saved
+    search.write_text(json.dumps({"result": {"count": 3, "content": record("courses")}}))
+    out = io.StringIO()
+    assert import_directory.import_file("courses", search, send, out) == {"new": 3, "released": 0, "rescored": 0}
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps(record("users") + [{"userId": "u-without-org"}]))
+    totals = import_directory.import_file("users", users, send, out)
+    assert totals["new"] == 2 and totals["rejected"] == 1
+    assert "u-without-org  rejected  rootOrgId" in out.getvalue()
