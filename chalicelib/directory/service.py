@@ -195,11 +195,16 @@ def import_users(payload, adapters, now: datetime) -> dict:
     return {"results": results, "released": released}
 
 
-def learn_user(user: DirectoryUser, adapters, now: datetime, keep_accounts: bool = True) -> tuple[str, int]:
-    """Write a user (accounts already known are kept) and release what waited for them."""
+_UNREAD = object()
+
+
+def learn_user(user: DirectoryUser, adapters, now: datetime, before=_UNREAD) -> tuple[str, int]:
+    """Write a user (accounts already known are kept) and release what waited for them. `before`: the stored
+    user when the caller has read it already."""
     users = adapters.directory.users
-    before = users.get(user.user_id)
-    if before is not None and keep_accounts:
+    if before is _UNREAD:
+        before = users.get(user.user_id)
+    if before is not None:
         user = replace(user, accounts=tuple(dict.fromkeys(before.accounts + user.accounts)))
     if before == user:
         return "unchanged", 0
@@ -224,7 +229,7 @@ def learn_from_profiles(events: Iterable, adapters, now: datetime) -> int:
                              phone=p.phone, accounts=before.accounts if before else ())
         if before == user:
             continue
-        released += learn_user(user, adapters, now)[1]
+        released += learn_user(user, adapters, now, before)[1]
     return released
 
 
