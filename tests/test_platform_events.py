@@ -191,3 +191,22 @@ def test_the_parked_count_is_published_as_a_metric_when_it_moves(capsys):
     metrics = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["ParkedActivities"] for m in metrics] == [[1.0], [0.0]]
     assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KarmayogiEngage"
+
+
+def test_erasure_empties_the_directory_entry_and_nothing_personal_comes_back(known):
+    from chalicelib.identity.tokens import Principal
+    from chalicelib.ingestion.webhook import accept_events
+    from chalicelib.learners.erasure import erase_learner
+    from chalicelib.scoring.pipeline import recompute_stream
+    profile = {"id": "p-1", "type": "learner.upserted", "occurred_at": "2026-11-19T10:00:00Z",
+               "learner": {"id": MEERA, "org_id": "org-posts", "name": "Meera Iyer", "email": "meera@example.gov.in"}}
+    accept_events([profile], known, NOW)
+    recompute_stream(f"learner:{MEERA}", known)
+    erase_learner(MEERA, Principal("admin", None, ("national_admin",)), known, NOW)
+    after = known.directory.users.get(MEERA)
+    assert (after.name, after.email, after.org_id) == (None, None, "org-posts")
+    directory.import_users(record("users"), known, NOW)
+    accept_events([{**profile, "id": "p-2", "occurred_at": "2026-11-19T11:00:00Z"}], known, NOW)
+    after = known.directory.users.get(MEERA)
+    assert (after.name, after.email, after.phone, after.designation) == (None, None, None, None)
+    assert known.directory.users.find_by_email("meera@example.gov.in") is None

@@ -181,18 +181,38 @@ def import_courses(payload, adapters, now: datetime) -> dict:
 
 
 def import_users(payload, adapters, now: datetime) -> dict:
-    results, released = [], 0
+    results, released, users = [], 0, []
     for item in _items(payload):
         try:
-            user = user_from_platform(item)
+            users.append(user_from_platform(item))
+            results.append(None)
         except InvalidItem as exc:
             results.append({"id": _raw(item, "userId"), "status": "rejected",
                             "error": {"field": exc.field, "message": exc.problem}})
-            continue
+    erased = adapters.learners.erased([u.user_id for u in users]) if users else set()
+    for position, user in zip([n for n, r in enumerate(results) if r is None], users):
+        if user.user_id in erased:  # an erased learner's personal data never comes back (learners/erasure.py)
+            user = without_personal_data(user)
         status, count = learn_user(user, adapters, now)
         released += count
-        results.append({"id": user.user_id, "status": status, "error": None})
+        results[position] = {"id": user.user_id, "status": status, "error": None}
     return {"results": results, "released": released}
+
+
+def without_personal_data(user: DirectoryUser) -> DirectoryUser:
+    """What is kept of an erased learner: ids, org and xAPI accounts (which map statements to them), no name,
+    designation, language, email or phone."""
+    return replace(user, name=None, designation=None, language=None, email=None, phone=None)
+
+
+def forget_personal_data(learner_id: str, adapters) -> bool:
+    """Erasure (learners/erasure.py): the user directory keeps no personal data of the learner. True if it held
+    some."""
+    before = adapters.directory.users.get(learner_id)
+    if before is None or before == without_personal_data(before):
+        return False
+    adapters.directory.users.put(without_personal_data(before))
+    return True
 
 
 _UNREAD = object()
