@@ -181,7 +181,8 @@ def import_courses(payload, adapters, now: datetime) -> dict:
 
 
 def import_users(payload, adapters, now: datetime) -> dict:
-    results, released, users = [], 0, []
+    results: list[Optional[dict]] = []
+    released, users = 0, []
     for item in _items(payload):
         try:
             users.append(user_from_platform(item))
