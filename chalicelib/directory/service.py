@@ -194,7 +194,7 @@ def import_users(payload, adapters, now: datetime) -> dict:
     for position, user in zip([n for n, r in enumerate(results) if r is None], users):
         if user.user_id in erased:  # an erased learner's personal data never comes back (learners/erasure.py)
             user = without_personal_data(user)
-        status, count = learn_user(user, adapters, now)
+        status, count = learn_user(replace(user, as_of=f"{now.isoformat()}|import"), adapters, now)
         released += count
         results[position] = {"id": user.user_id, "status": status, "error": None}
     return {"results": results, "released": released}
@@ -244,10 +244,13 @@ def learn_from_profiles(events: Iterable, adapters, now: datetime) -> int:
         if getattr(event, "type", None) != "learner.upserted":
             continue
         p = event.learner
+        as_of = f"{event.occurred_at.isoformat()}|{event.id}"
         before = adapters.directory.users.get(p.id)
+        if before is not None and before.as_of is not None and before.as_of >= as_of:
+            continue  # a later profile (or import) is there already: the latest wins, as in scoring
         user = DirectoryUser(user_id=p.id, org_id=p.org_id, root_org_id=before.root_org_id if before else None,
                              name=p.name, designation=p.designation, language=p.language, email=p.email,
-                             phone=p.phone, accounts=before.accounts if before else ())
+                             phone=p.phone, accounts=before.accounts if before else (), as_of=as_of)
         if before == user:
             continue
         released += learn_user(user, adapters, now, before)[1]

@@ -48,6 +48,7 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
                 stored.append(event)
             elif adapters.events.body_hash(stream_of(event), event.id) in (None, hashes[position]):
                 outcomes[position] = Outcome(event.id, "duplicate")
+                stored.append(event)  # a retry after a failure below must still reach the directory
             else:  # the id is taken by another body: nothing overwritten, nothing queued
                 outcomes[position] = Outcome(event.id, "rejected", {
                     "field": "id", "code": "conflict",
