@@ -298,7 +298,8 @@ PARKED_POSITION = r"[A-Za-z0-9_.:@\-]{1,128}"
 
 
 def parked_list(principal, adapters, limit, cursor) -> dict:
-    """GET /v1/platform/parked (national admins): what waits for the directory, oldest key first."""
+    """GET /v1/platform/parked (national admins): what waits for the directory, a page at a time (in the store's
+    order), with how many wait in all."""
     require_national_admin(principal)
     size = parse_limit(limit, 50, adapters.limits.max_page_size)
     rows, after = adapters.directory.parked.page(size, decode_cursor(cursor, PARKED_POSITION) if cursor else None)
