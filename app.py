@@ -18,6 +18,7 @@ campaigns = lazy("chalicelib.campaigns.service")
 campaign_lifecycle = lazy("chalicelib.campaigns.lifecycle")
 campaign_reports = lazy("chalicelib.campaigns.reports")
 credentials = lazy("chalicelib.credentials.service")
+directory = lazy("chalicelib.directory.service")
 signature = lazy("chalicelib.ingestion.signature")
 webhook = lazy("chalicelib.ingestion.webhook")
 leaderboards = lazy("chalicelib.leaderboards.service")
@@ -37,6 +38,7 @@ login_pages = lazy("chalicelib.pages.login")
 web = lazy("chalicelib.pages.web")
 review = lazy("chalicelib.review.service")
 rosters = lazy("chalicelib.rosters.service")
+platform = lazy("chalicelib.platform.service")
 scoring = lazy("chalicelib.scoring.pipeline")
 
 # configure_logs=False: Chalice and the powertools logger would otherwise print every line twice.
@@ -75,6 +77,39 @@ def post_events():
     request = app.current_request
     status, body = webhook.handle(request.raw_body, request.headers.get(signature.HEADER), adapters(), _now())
     return Response(body=body, status_code=status)
+
+
+# --- the platform's own events, and the directories they need (chalicelib/platform/, chalicelib/directory/) ----
+@app.route("/v1/platform/events", methods=["POST"], content_types=["application/json"])
+def post_platform_events():
+    request = app.current_request
+    status, body = platform.handle_http(request.raw_body, request.headers.get(signature.HEADER),
+                                        (request.query_params or {}).get("topic"), adapters(), _now())
+    return Response(body=body, status_code=status)
+
+
+@app.route("/v1/platform/courses", methods=["POST"], content_types=["application/json"])
+def post_platform_courses():
+    return directory.courses_request(_caller(), app.current_request.raw_body, adapters(), _now())
+
+
+@app.route("/v1/platform/users", methods=["POST"], content_types=["application/json"])
+def post_platform_users():
+    return directory.users_request(_caller(), app.current_request.raw_body, adapters(), _now())
+
+
+@app.route("/v1/platform/parked")
+def get_parked_activities():
+    caller, query = _caller(), app.current_request.query_params or {}
+    return directory.parked_list(caller, adapters(), query.get("limit"), query.get("cursor"))
+
+
+# The platform's Kafka topics, through a self-managed Apache Kafka event source mapping declared in
+# infra/resources.yaml (Chalice has no Kafka event source of its own).
+@app.lambda_function(name="consume_platform_topics")
+def consume_platform_topics(event, context):
+    return platform.consume_kafka(event, adapters(), _now(), logger)
+# --- end of the platform's own events -----------------------------------------------------------------------
 
 
 @app.route("/v1/learners/{learner_id}")

@@ -21,6 +21,7 @@ from chalicelib.campaigns.config import campaign_config
 from chalicelib.scoring.pipeline import Pipeline, Projection
 from chalicelib.campaigns.store import CampaignStore
 from chalicelib.leaderboards.store import BoardStore
+from chalicelib.directory.store import Directory
 from chalicelib.credentials.store import (CredentialStore, DomainEvents, MemoryCredentialStore,
                                             MemoryDomainEvents)
 from chalicelib.review.ports import ReviewStore
@@ -78,6 +79,9 @@ class Adapters:
     # "campaign" (campaigns/scope.py). A use case takes its own with caches.setdefault(name, {}). Not an init
     # argument: every Adapters (dataclasses.replace included) starts with empty caches.
     caches: dict[str, dict] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # The platform's course catalogue, user directory and parked activities (chalicelib/directory/), read by the
+    # intake of outside events (chalicelib/platform/intake.py). In-memory default; aws_adapters() wires DynamoDB.
+    directory: Directory = field(default_factory=Directory)
     # Facts not yet handled (chalicelib/facts.py): the facts table's pending index. None: a wiring without one.
     facts: Optional[FactFeed] = None
     # Scoring (chalicelib/scoring/): what it asks of the features, and its projections in order.
@@ -220,6 +224,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.credentials.store import DynamoCredentialStore, DynamoDomainEvents
     from chalicelib.rosters.store import DynamoRosterStore
     from chalicelib.campaigns.store import DynamoCampaignStore
+    from chalicelib.directory.dynamodb import DynamoCourseCatalogue, DynamoParkedStore, DynamoUserDirectory
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
@@ -228,6 +233,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(), facts=DynamoFactFeed(),
                     audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
+                    directory=Directory(DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()),
                     **secret_adapters(secrets_config, clock))
 
 

@@ -603,6 +603,11 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
     rostered = import_rosters(adapters, events, seed)
     say(f"  rosters imported: {rostered['added']:,} employees added ({rostered['rejected_rows']:,} rows rejected) "
         f"in {time.monotonic() - lap:.1f} s")
+    lap = time.monotonic()
+    from local import platform_sample
+    through_platform = platform_sample.replay(adapters, events, now, lambda: score(workers=score_workers), seed)
+    say(f"  the platform's own records replayed: {dict(sorted(through_platform.items()))} in "
+        f"{time.monotonic() - lap:.1f} s")
     report = SeedReport(outcomes, scoring, timing["ingest"], timing["score"])
     say(f"seeded in {time.monotonic() - started:.1f} s (ingesting {report.ingest_seconds:.1f} s, scoring "
         f"{report.score_seconds:.1f} s): {outcomes['accepted']:,} events accepted, {outcomes['duplicate']:,} "
