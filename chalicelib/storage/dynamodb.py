@@ -97,7 +97,8 @@ def _scored_actions(record: LearnerRecord) -> list:
 
 
 def _entry_from(r: LedgerRecord) -> LedgerEntry:
-    return LedgerEntry(r.event_id, r.rule, int(r.amount), r.occurred_at, r.note, r.kind, r.seq, r.recorded_at)
+    return LedgerEntry(r.event_id, r.rule, int(r.amount), r.occurred_at, r.note, r.kind, r.seq, r.recorded_at,
+                       r.rules_version or "")
 
 
 class DynamoLearnerRepository:
@@ -195,7 +196,7 @@ class DynamoLearnerRepository:
     def _entry_record(learner_id: str, version: int, position: int, e: LedgerEntry, now: datetime):
         return LedgerRecord(learner_id, f"{version:010d}.{position:03d}", event_id=e.event_id, rule=e.rule,
                             amount=e.amount, occurred_at=e.occurred_at, note=e.note, kind=e.kind,
-                            recorded_at=now)
+                            recorded_at=now, rules_version=e.rules_version or None)
 
     @staticmethod
     def _fact_record(f: DomainEvent, now: datetime):
