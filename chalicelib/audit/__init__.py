@@ -180,6 +180,10 @@ def audit_segments(messages: list[tuple[str, dict]], adapters, log, remaining_ms
     """The audit queue's batch: (message id, message) each; a failure (an outage, a malformed message) is put in
     `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter. Others are unaffected."""
     for message_id, message in messages:
+        if "rescore" in message:  # a re-score job shares the audit queue (chalicelib/rescore.py)
+            from chalicelib.rescore import rescore_segments
+            rescore_segments([(message_id, message)], adapters, log, remaining_ms, reasons)
+            continue
         try:
             audit_segment(adapters, message, log, remaining_ms)
         except Exception as exc:  # noqa: BLE001 (retried by SQS, then the DLQ with the reason)

@@ -72,8 +72,10 @@ def entries_to_append(desired: Iterable[LedgerLine], recorded: Mapping[tuple[str
         event_id, rule = key
         version = line.version if line else versions.get(event_id, "")
         if line is not None and key not in recorded:  # never recorded (a net zero after a correction is not)
+            note = because(event_id, version, line.note)  # a rule version gives a scored event what it did not earn
             changes.append(LedgerEntry(event_id, rule, amount, line.occurred_at,
-                                       because(event_id, version, line.note), "award", rules_version=version))
+                                       line.note if note == line.note else f"Correction: {note}",
+                                       "award" if note == line.note else "correction", rules_version=version))
         else:
             reason = line.note if line else f"this event no longer earns {rule.replace('_', ' ')} points"
             if line is None and reasons and event_id in reasons:

@@ -67,12 +67,26 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
                + f", {hold.why}" for event_id, hold in holds.items()}
     entries = entries_to_append(standing.ledger, recorded_totals(snapshot.recorded), occurred, reasons,
                                 versions={e.id: book.at(e.occurred_at).id for e in snapshot.events},
-                                was_under=recorded_versions(snapshot.recorded), version_reasons=book.reasons,
+                                was_under=_scored_under(snapshot), version_reasons=book.reasons,
                                 base=book.versions[0].id)
     already = stored.standing.badges if stored else {}
     facts = [badge_awarded(snapshot.learner_id, award.badge_id, award.awarded_at, award.event_id)
              for award in standing.badges.values() if award.badge_id not in already]
     return Scored(standing, entries, facts + _told(snapshot, entries, book), holds)
+
+
+def _scored_under(snapshot: Snapshot) -> dict[str, str]:
+    """Event id -> the rule version it was last scored under ("": before versions were recorded), for every event
+    a save has seen: those with ledger entries, and those received before the latest entry was recorded that
+    earned nothing then (a completion over the monthly cap has no entry). Events with a review decision are left
+    to the review's own wording."""
+    scored = recorded_versions(snapshot.recorded)
+    last = max((e.recorded_at for e in snapshot.recorded if e.recorded_at), default=None)
+    if last is not None:
+        for event_id, received in snapshot.received.items():
+            if received <= last and event_id not in snapshot.reviews:
+                scored.setdefault(event_id, "")
+    return scored
 
 
 def _told(snapshot: Snapshot, entries: list[LedgerEntry], book: RuleBook) -> list[DomainEvent]:

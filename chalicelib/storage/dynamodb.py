@@ -113,6 +113,18 @@ class DynamoLearnerRepository:
         return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
                              record.preferences, record.erased_at)
 
+    def scan_page(self, segment, segments, after, limit):
+        """A parallel-scan segment, a page at a time, three attributes each (a scan reads whole items: its read
+        units are those of the items, the projection only saves transfer)."""
+        kwargs: dict = {"segment": segment, "total_segments": segments, "limit": limit,
+                        "attributes_to_get": ["learner_id", "org_id", "last_active_at"]}
+        if after:
+            kwargs["last_evaluated_key"] = {"learner_id": {"S": after}}
+        result = LearnerRecord.scan(**kwargs)
+        rows = [(r.learner_id, r.org_id, r.last_active_at) for r in result]
+        last = result.last_evaluated_key
+        return rows, (last["learner_id"]["S"] if last and rows else None)
+
     def approximate_count(self) -> int:
         return int(LearnerRecord.describe_table().get("ItemCount") or 0)  # DynamoDB refreshes it every ~6 hours
 
