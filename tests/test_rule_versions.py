@@ -315,3 +315,25 @@ def test_the_audit_queue_runs_a_rescore_message_and_requeues_it_when_out_of_time
     audit.audit_segments([(f"m{i}", m) for i, m in enumerate(messages)], a, logging.getLogger("t"),
                          lambda: 10 ** 9, reasons)
     assert reasons == {} and all(a.learners.get(f"u{n}").standing.points == 25 for n in range(3))
+
+
+def test_the_learner_is_told_once_in_their_language():
+    from chalicelib.notifications.delivery import deliver as deliver_message
+    a = adapters()
+    profile = {"id": "p1", "type": "learner.upserted", "occurred_at": "2026-10-01T10:00:00+05:30",
+               "learner": {"id": L, "org_id": "org_test", "name": "अनन्या", "email": "a@example.gov.in",
+                           "language": "hi"}}
+    events = [profile] + [completion(L, f"n{n}", ist(2026, 11, 2 + n)) for n in range(5)]
+    deliver(a, events, received=ist(2026, 11, 7))
+    a.rules = _with_fifth_course(a.rules)
+    rescore.run_all(a, rescore.rules_target("2027-01", a.rules.get("2027-01").effective_from), segments=1)
+    now = ist(2026, 12, 4, 12, 0).astimezone(UTC)
+    assert facts.dispatch(a, now).get(facts.RULES_RESCORED) == 1
+    assert facts.dispatch(a, now).get(facts.RULES_RESCORED) is None  # consumed: nothing pending
+    (record,) = [r for r in a.notifications.store.records.values() if r.kind == "rules_changed"]
+    assert record.dedupe_key == "rules_changed#2027-01"
+    for learner_id, key in a.notifications.queue.drain():
+        deliver_message(learner_id, key, a, now)
+    (email,) = [e for e in a.notifications.email.sent if "2027-01" in str(e)]  # (the other: a badge digest)
+    text = str(email)
+    assert "2027-01" in text and "कर्मा पॉइंट" in text and "+5" in text

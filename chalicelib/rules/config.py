@@ -105,6 +105,7 @@ class RuleVersion:
     catalogue: tuple[Badge, ...]
     digest: str = ""  # of the resolved version (rules and badges as loaded), see digest_of
     data: dict = field(default_factory=dict, compare=False, repr=False)  # resolved, for the next version's overlay
+    translations: dict = field(default_factory=dict, compare=False)  # locale -> the reason in that language
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,8 @@ def _read_toml(path: Path) -> dict:
 
 def _version(header: dict, data: dict) -> RuleVersion:
     return RuleVersion(str(header["id"]), header["effective_from"].astimezone(timezone.utc), str(header["reason"]),
-                       rules_from(data), tuple(Badge(**b) for b in data["badge"]), digest_of(header, data), data)
+                       rules_from(data), tuple(Badge(**b) for b in data["badge"]), digest_of(header, data), data,
+                       dict(header.get("reasons") or {}))
 
 
 def load_book(directory: Path = VERSIONS, check_digests: bool = True,
