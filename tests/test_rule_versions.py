@@ -337,3 +337,96 @@ def test_the_learner_is_told_once_in_their_language():
     (email,) = [e for e in a.notifications.email.sent if "2027-01" in str(e)]  # (the other: a badge digest)
     text = str(email)
     assert "2027-01" in text and "कर्मा पॉइंट" in text and "+5" in text
+
+
+# --- the preview ------------------------------------------------------------------------------------------------
+
+def _world_for_preview():
+    a = adapters()
+    for n in range(6):  # u0..u5: five completions each in November (the fifth over today's cap), u5 only four
+        deliver(a, [completion(f"u{n}", f"n{k}", ist(2026, 11, 2 + k)) for k in range(5 if n < 5 else 4)],
+                received=ist(2026, 11, 8))
+    deliver(a, [completion("old", "c1", ist(2026, 10, 2))], received=ist(2026, 10, 3))
+    return a
+
+
+def test_the_preview_reports_the_change_and_writes_nothing():
+    from chalicelib.rules_preview import preview
+    a = _world_for_preview()
+    before = {i: (a.learners.get(i), list(a.learners.ledger(i))) for i in a.learners.learners}
+    boards_before = {k: dict(v) for k, v in vars(a.boards).items() if isinstance(v, dict)}
+    book = _with_fifth_course(a.rules)
+    report = preview(a, book, book.get("2027-01"), now=ist(2026, 11, 20).astimezone(UTC), segments=3, page=2)
+    assert report["complete"] and report["sampled"].startswith("no")
+    assert report["learners_scanned"] == 7 and report["learners_looked_at"] == 6  # "old" not active since
+    assert report["learners_whose_points_change"] == report["gainers"] == 5 and report["losers"] == 0
+    assert report["points_delta"] == 25 and len(report["largest_gains"]) == 5
+    gain = report["largest_gains"][0]
+    assert gain["points_before"] == 20 and gain["points_after"] == 25 and gain["change"] == 5
+    # The national board this month: six learners at 20, all first; five move to 25 (still first), u5 falls to 2nd.
+    assert report["rank_movements"]["national"] == {
+        "learners_on_board": 6, "rank_changes": 1, "movers": 5, "movers_whose_rank_changes": 0,
+        "others_whose_rank_changes": 1}
+    assert gain["national_rank_month:2026-11"] == [1, 1]
+    assert report["cost_of_applying"]["ledger_lines"] == 5
+    assert {i: (a.learners.get(i), list(a.learners.ledger(i))) for i in a.learners.learners} == before
+    assert {k: dict(v) for k, v in vars(a.boards).items() if isinstance(v, dict)} == boards_before
+
+
+def test_a_sampled_preview_says_so_and_leaves_out_ranks():
+    from chalicelib.rules_preview import preview
+    a = _world_for_preview()
+    book = _with_fifth_course(a.rules)
+    report = preview(a, book, book.get("2027-01"), now=ist(2026, 11, 20).astimezone(UTC), sample=2)
+    assert report["sampled"] == "1 learner in 2" and report["rank_movements"] is None
+    assert report["learners_looked_at"] < 6
+
+
+def test_the_preview_route_is_for_national_admins_and_names_bad_fields(client):
+    from tests.conftest import bearer
+    import json as jsonlib
+    headers = {**bearer(), "Content-Type": "application/json"}
+    ok = client.http.post("/v1/admin/rules/preview", headers=headers, body=jsonlib.dumps({"toml": FIFTH_COURSE}))
+    assert ok.status_code == 200 and ok.json_body["version"] == "2027-01" and ok.json_body["complete"]
+    bad = client.http.post("/v1/admin/rules/preview", headers=headers, body=jsonlib.dumps({"version": "1999-01"}))
+    assert bad.status_code == 400 and bad.json_body["error"]["field"] == "version"
+    bad = client.http.post("/v1/admin/rules/preview", headers=headers,
+                           body=jsonlib.dumps({"version": "2024-01", "sample": 0}))
+    assert bad.status_code == 400 and bad.json_body["error"]["field"] == "sample"
+    learner = {**bearer("u1", roles=("learner",)), "Content-Type": "application/json"}
+    assert client.http.post("/v1/admin/rules/preview", headers=learner,
+                            body=jsonlib.dumps({"version": "2024-01"})).status_code == 403
+    applied = client.http.post("/v1/admin/rules/apply", headers=headers, body=jsonlib.dumps({"version": "2024-01"}))
+    assert applied.status_code == 202 and applied.json_body["job"] == "rules:2024-01"
+
+
+# --- the same job for campaigns: published after their start --------------------------------------------------
+
+def test_a_campaign_published_after_its_start_counts_the_learning_already_done_at_once():
+    from chalicelib.campaigns import service as campaign_service
+    from tests import campaign_builders as cb
+    a = adapters()
+    cb.build_tree(a)
+    areas = ["functional"]  # a campaign counts courses with competencies (campaigns.md)
+    cb.deliver(a, [completion("u1", "c1", cb.IN_WINDOW, org="org_a", minutes=90, areas=areas),
+                   completion("u2", "c1", cb.IN_WINDOW, org="org_c", minutes=30, areas=areas),
+                   completion("u3", "c1", cb.START - timedelta(days=3), org="org_a", minutes=30, areas=areas)])
+    now = cb.IN_WINDOW + timedelta(days=1)
+    campaign = campaign_service.create(cb.body(scope="ministry:min_m"), cb.NATIONAL, a, now)
+    (message, *_) = a.audit_queue.sent
+    assert message["target"] == rescore.campaign_target(campaign["id"], "ministry:min_m",
+                                                        cb.START.astimezone(UTC))
+    assert a.campaigns.progress([(campaign["id"], "u1")]) == {}  # nothing until the job runs
+    for m in a.audit_queue.sent:
+        assert rescore.run_segment(a, m)["done"]
+    found = a.campaigns.progress([(campaign["id"], u) for u in ("u1", "u2", "u3")])
+    assert set(found) == {(campaign["id"], "u1")}  # u2 is outside the scope, u3 learned before the start
+    assert found[(campaign["id"], "u1")].progress.minutes == 90
+
+
+def test_a_campaign_published_before_its_start_needs_no_backfill():
+    from tests import campaign_builders as cb
+    a = adapters()
+    cb.build_tree(a)
+    cb.create(a)  # created on 20 November for 1 December
+    assert a.audit_queue.sent == []

@@ -47,6 +47,7 @@ class Scored:
     entries: list[LedgerEntry]
     facts: list[DomainEvent]
     holds: dict[str, Hold]
+    kept_badges: tuple[str, ...] = ()  # badges the rules would not award now, kept (a badge is a promise)
 
 
 def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badge, ...]) -> Scored:
@@ -55,11 +56,13 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
     decisions = snapshot.decisions
     standing = evaluate(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts)
     stored = snapshot.stored
+    kept = []
     if stored:  # a badge is a promise: a rule change never takes one away (a rejected or held event's does go)
         left_out = abuse.excluded(holds, decisions)
         for badge_id, award in stored.standing.badges.items():
             if badge_id not in standing.badges and award.event_id not in left_out:
                 standing.badges[badge_id] = award
+                kept.append(badge_id)
     if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
         standing.profile = anonymous_profile(standing.profile)
     occurred = {e.id: e.occurred_at for e in snapshot.events}
@@ -72,7 +75,7 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
     already = stored.standing.badges if stored else {}
     facts = [badge_awarded(snapshot.learner_id, award.badge_id, award.awarded_at, award.event_id)
              for award in standing.badges.values() if award.badge_id not in already]
-    return Scored(standing, entries, facts + _told(snapshot, entries, book), holds)
+    return Scored(standing, entries, facts + _told(snapshot, entries, book), holds, tuple(kept))
 
 
 def _scored_under(snapshot: Snapshot) -> dict[str, str]:
