@@ -23,7 +23,7 @@ from chalicelib.rules.config import (RuleBook, RuleVersion, RuleVersionError, ca
                                      fingerprint, load_book, recorded_digests)
 from chalicelib.rules.learner import evaluate
 from chalicelib.scoring.pipeline import recompute_stream
-from tests.rules_builders import (IST, adapters, completion, deliver, enrolment, first_login, ist, models, rating,
+from tests.rules_builders import (adapters, completion, deliver, enrolment, first_login, ist, models, rating,
                                   time_spent)
 
 UTC = timezone.utc
@@ -184,20 +184,23 @@ kinds = st.sampled_from(["completion", "completion", "completion", "acbp", "pass
                          "enrol"])
 
 
+def _event(kind: str, learner: str, course: str, at: datetime, minutes: int, n: int) -> dict:
+    if kind == "rating":
+        return rating(learner, course, at, id=f"e{n}")
+    if kind == "time":
+        return time_spent(learner, minutes, at, id=f"e{n}")
+    if kind == "login":
+        return first_login(learner, at, id=f"e{n}")
+    if kind == "enrol":
+        return enrolment(learner, course, at, id=f"e{n}")
+    return completion(learner, course, at, id=f"e{n}", acbp_end="2026-10-31" if kind == "acbp" else None,
+                      passed=kind == "passed")
+
+
 @st.composite
 def streams(draw, learners=(L,)):
-    out = []
-    for n in range(draw(st.integers(1, 30))):
-        learner, kind, at = draw(st.sampled_from(learners)), draw(kinds), draw(moment)
-        course = f"c{draw(st.integers(0, 12))}"
-        out.append({"completion": lambda: completion(learner, course, at, id=f"e{n}"),
-                    "acbp": lambda: completion(learner, course, at, acbp_end="2026-10-31", id=f"e{n}"),
-                    "passed": lambda: completion(learner, course, at, passed=True, id=f"e{n}"),
-                    "rating": lambda: rating(learner, course, at, id=f"e{n}"),
-                    "time": lambda: time_spent(learner, draw(st.integers(5, 90)), at, id=f"e{n}"),
-                    "login": lambda: first_login(learner, at, id=f"e{n}"),
-                    "enrol": lambda: enrolment(learner, course, at, id=f"e{n}")}[kind]())
-    return out
+    return [_event(draw(kinds), draw(st.sampled_from(learners)), f"c{draw(st.integers(0, 12))}", draw(moment),
+                   draw(st.integers(5, 90)), n) for n in range(draw(st.integers(1, 30)))]
 
 
 @st.composite
@@ -257,7 +260,7 @@ def test_a_resumed_job_equals_an_uninterrupted_one(events, b, stop_after):
         if interrupted:
             checks = iter(range(10_000))
             first = rescore.run_all(a, target, segments=3, page=1,
-                                    out_of_time=lambda: next(checks) >= stop_after)
+                                    out_of_time=lambda checks=checks: next(checks) >= stop_after)
             # A crash after a page was re-scored but before its position moved: the page is re-scored again.
             for learner in sorted({e["learner"]["id"] for e in events}):
                 recompute_stream(f"learner:{learner}", a)
