@@ -433,3 +433,35 @@ def test_a_campaign_published_before_its_start_needs_no_backfill():
     cb.build_tree(a)
     cb.create(a)  # created on 20 November for 1 December
     assert a.audit_queue.sent == []
+
+
+def test_an_org_moving_into_or_out_of_a_campaigns_scope_brings_its_learners_progress_along():
+    """The org.moved fact re-scores everyone below the moved org (leaderboards/projection.py requeue_moved_orgs);
+    campaign progress runs on such a re-score, so an org moving into a scope counts its learning at once; one
+    moving out keeps what was counted and counts nothing more (the progress record is no longer updated)."""
+    from chalicelib.campaigns import service as campaign_service
+    from chalicelib.events import parse_event
+    from tests import campaign_builders as cb
+    a = adapters()
+    cb.build_tree(a)
+    now = cb.IN_WINDOW - timedelta(hours=1)
+    campaign = campaign_service.create(cb.body(scope="ministry:min_m"), cb.NATIONAL, a, now)["id"]
+    cb.deliver(a, [completion("u2", "c1", cb.IN_WINDOW, org="org_c", minutes=30, areas=["functional"])])
+    assert a.campaigns.progress([(campaign, "u2")]) == {}
+
+    def move(parent: str, n: int) -> None:
+        event = {"id": f"org-c-{n}", "type": "org.upserted", "occurred_at": f"2026-12-0{3 + n}T12:00:00+05:30",
+                 "org": {"id": "org_c", "name": "Org C", "type": "mdo", "parent_id": parent}}
+        a.events.add(parse_event(event), cb.IN_WINDOW)
+        recompute_stream("org:org_c", a)  # records org.moved; its handler queues the learners below org_c
+        a.caches.clear()  # the functions' caches of the tree and the campaigns expire before the re-score
+        for stream in dict.fromkeys(a.queue.sent):
+            recompute_stream(stream, a)
+        a.queue.sent.clear()
+
+    move("dept_d", 1)  # into ministry min_m: the learning already done in the window counts at once
+    assert a.campaigns.progress([(campaign, "u2")])[(campaign, "u2")].progress.minutes == 30
+    move("state_s", 2)  # and out again: what was counted stays, learning after the move does not count
+    cb.deliver(a, [completion("u2", "c2", cb.IN_WINDOW + timedelta(days=2), org="org_c", minutes=45,
+                              areas=["functional"])])
+    assert a.campaigns.progress([(campaign, "u2")])[(campaign, "u2")].progress.minutes == 30
