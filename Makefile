@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale bench-peak audit rules-preview rules-apply replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale bench-peak bench-rules audit rules-preview rules-apply replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -104,6 +104,10 @@ bench-scale: deps
 # (local/bench_peak.py); chart in out/bench-peak.png. BENCH_ARGS="--quick" for a smoke run, "--txn-ms 10" and --help.
 bench-peak: deps
 	$(PY) -m local.bench_peak $(BENCH_ARGS)
+
+# A rule version's preview and apply, per learner, on DynamoDB Local (local/bench_rules.py; docs/rule-versions.md).
+bench-rules: deps
+	$(PY) -m local.bench_rules $(BENCH_ARGS)
 
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
 # in the environment; against `make run`: ARGS=--local (local/ops.py points them at the stack first). Any queue:

@@ -9,8 +9,9 @@ statistics), which are recounted from the entries as they are after that.
 Adding a figure is adding one Auditor: a table to scan, `check` and `repair` (campaigns.py: each learner's
 campaign progress, then each campaign's per-org statistics recounted from the progress records).
 
-Also how a rule change reaches history: change the rules, then `make audit ARGS=--repair` recomputes every
-learner under the new rules (new ledger entries are corrections, never rewrites) and recounts the boards.
+A rule change reaches history as a dated rule version applied by the re-score job (chalicelib/rescore.py,
+docs/rule-versions.md), whose segments share this queue; `make audit ARGS=--repair` also recomputes every learner
+under the rule book (new ledger entries are corrections, never rewrites) and recounts the boards.
 """
 from __future__ import annotations
 
