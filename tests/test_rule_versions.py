@@ -465,3 +465,29 @@ def test_an_org_moving_into_or_out_of_a_campaigns_scope_brings_its_learners_prog
     cb.deliver(a, [completion("u2", "c2", cb.IN_WINDOW + timedelta(days=2), org="org_c", minutes=45,
                               areas=["functional"])])
     assert a.campaigns.progress([(campaign, "u2")])[(campaign, "u2")].progress.minutes == 30
+
+
+def test_make_rules_preview_and_apply_on_dynamodb(aws, tmp_path, capsys):
+    """The operator's commands (chalicelib/ops/rules.py) on moto: a candidate file previewed, then, once it is a
+    recorded version of the book, applied; a second apply finds nothing left to do."""
+    import json as jsonlib
+    from chalicelib.ops import rules as ops_rules
+    events = [completion(f"u{n}", f"n{k}", ist(2026, 11, 2 + k)) for n in range(3) for k in range(5)]
+    deliver(aws, events, received=ist(2026, 11, 8))
+    candidate = tmp_path / "2027-01.toml"
+    candidate.write_text(FIFTH_COURSE)
+    assert ops_rules.main(["preview", str(candidate), "--segments", "2"]) == 0
+    report = jsonlib.loads(capsys.readouterr().out)
+    assert report["learners_whose_points_change"] == 3 and report["complete"]
+    assert all(aws.learners.get(f"u{n}").standing.points == 20 for n in range(3))  # nothing written
+
+    directory = _copy_versions(tmp_path)
+    (directory / "2027-01.toml").write_text(FIFTH_COURSE)
+    (directory / "digests.toml").write_text("[digests]\n" + "".join(
+        f'"{k}" = "{v}"\n' for k, v in recorded_digests(directory).items()))
+    aws.rules = load_book(directory)  # as deployed with the new version
+    assert ops_rules.main(["apply", "2027-01", "--segments", "2"]) == 0
+    assert jsonlib.loads(capsys.readouterr().out)["rescored"] == 3
+    assert all(aws.learners.get(f"u{n}").standing.points == 25 for n in range(3))
+    assert ops_rules.main(["apply", "2027-01", "--segments", "2"]) == 0
+    assert jsonlib.loads(capsys.readouterr().out)["scanned"] == 0
