@@ -188,6 +188,29 @@ def _merged(base: dict, override: dict) -> dict:
     return out
 
 
+def _same_shape(base: dict, override: dict, version_id: str, path: str = "") -> None:
+    """A later version changes values, not their kinds: a number stays a number, a list a list, a table a table;
+    a badge is a full badge (every field of Badge)."""
+    for key, value in override.items():
+        where = f"{path}{key}"
+        if key == "badge" and not path:
+            fields = {"id", "name", "description", "metric", "threshold", "level"}
+            if not isinstance(value, list) or any(not isinstance(b, dict) or set(b) != fields for b in value):
+                raise RuleVersionError(f"version {version_id}: each [[badge]] needs exactly {', '.join(sorted(fields))}")
+            continue
+        if key not in base:
+            raise RuleVersionError(f"version {version_id}: {where} is not a rule (no such setting in the version "
+                                   f"before)")
+        old = base[key]
+        if isinstance(old, dict):
+            if not isinstance(value, dict):
+                raise RuleVersionError(f"version {version_id}: {where} must be a table")
+            _same_shape(old, value, version_id, f"{where}.")
+        elif type(value) is not type(old):
+            raise RuleVersionError(f"version {version_id}: {where} must be a {type(old).__name__}, "
+                                   f"like {old!r}")
+
+
 def digest_of(header: dict, data: dict) -> str:
     """What a version is: its header and its resolved rules and badges, canonically serialised."""
     canonical = json.dumps({"version": header, "data": data}, sort_keys=True, default=str, separators=(",", ":"))
@@ -213,6 +236,7 @@ def parse_version(text: str, previous: Optional[dict], here: Path = VERSIONS) ->
         data = _read_toml(here / header["rules_file"])
         data["badge"] = _read_toml(here / header["badges_file"])["badge"]
     else:
+        _same_shape(previous, raw, str(header["id"]))
         data = _merged(previous, raw)
     try:
         rules_from(data), tuple(Badge(**b) for b in data["badge"])
