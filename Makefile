@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster import-courses import-users post-events bench-nudges bench-scale bench-peak audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster import-courses import-users post-events bench-nudges bench-scale bench-peak bench-rules audit rules-preview rules-apply replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -115,6 +115,10 @@ bench-scale: deps
 bench-peak: deps
 	$(PY) -m local.bench_peak $(BENCH_ARGS)
 
+# A rule version's preview and apply, per learner, on DynamoDB Local (local/bench_rules.py; docs/rule-versions.md).
+bench-rules: deps
+	$(PY) -m local.bench_rules $(BENCH_ARGS)
+
 # Operations (README "Operations: faults, DLQ replay, audit"). Against AWS: credentials and KARMAYOGI_STAGE=<stage>
 # in the environment; against `make run`: ARGS=--local (local/ops.py points them at the stack first). Any queue:
 # scoring, notifications.
@@ -123,6 +127,16 @@ bench-peak: deps
 OPS = $(if $(filter --local,$(ARGS)),local.ops $(1),$(2))
 audit: $(VENV)/.installed
 	$(PY) -m $(call OPS,audit,chalicelib.ops.audit) $(filter-out --local,$(ARGS))
+
+# A rule version's impact (reads only) and applying it (a resumable re-score), docs/rule-versions.md:
+# make rules-preview VERSION=<id or candidate .toml> [ARGS="--sample 10 --local"]; make rules-apply VERSION=<id>
+rules-preview: $(VENV)/.installed
+	@test -n "$(VERSION)" || { echo "usage: make rules-preview VERSION=<version id or file> [ARGS=...]"; exit 2; }
+	$(PY) -m $(call OPS,rules,chalicelib.ops.rules) preview "$(VERSION)" $(filter-out --local,$(ARGS))
+
+rules-apply: $(VENV)/.installed
+	@test -n "$(VERSION)" || { echo "usage: make rules-apply VERSION=<version id> [ARGS=--queue]"; exit 2; }
+	$(PY) -m $(call OPS,rules,chalicelib.ops.rules) apply "$(VERSION)" $(filter-out --local,$(ARGS))
 
 replay-dlq: $(VENV)/.installed
 	@test -n "$(QUEUE)" || { echo "usage: make replay-dlq QUEUE=<queue or short name, e.g. scoring>"; exit 2; }

@@ -179,6 +179,21 @@ def reject_held_event(event_id):
 # --- end of anti-abuse review -------------------------------------------------------------------------------
 
 
+# --- rule versions (national admins): chalicelib/rules_preview.py, chalicelib/rescore.py ------------------------
+@app.route("/v1/admin/rules/preview", methods=["POST"], content_types=["application/json"])
+def preview_rule_version():
+    from chalicelib import rules_preview
+    return rules_preview.preview_request(app.current_request.raw_body, _caller(), adapters(), _now())
+
+
+@app.route("/v1/admin/rules/apply", methods=["POST"], content_types=["application/json"])
+def apply_rule_version():
+    from chalicelib import rules_preview
+    job = rules_preview.apply_request(app.current_request.raw_body, _caller(), adapters(), logger)
+    return Response(body=job, status_code=202)
+# --- end of rule versions -----------------------------------------------------------------------------------
+
+
 # --- credentials: Open Badges 3.0 (chalicelib/credentials/) ----------------------------------------------
 VC_JWT = "application/vc+jwt"
 

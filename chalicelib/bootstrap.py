@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Optional
 
 from chalicelib import settings
-from chalicelib.rules.config import Badge, Rules, badge_catalogue, default_rules
+from chalicelib.rules.config import Badge, RuleBook, Rules, default_book
 from chalicelib.credentials.config import CredentialConfig, default_config as credential_config
 from chalicelib.credentials.achievements import CampaignAwards
 from chalicelib.credentials.keys import IssuerKeys
@@ -53,8 +53,10 @@ class Adapters:
     # Notifications (chalicelib/notifications/): outbox, providers, suppression list, nudge schedule. In-memory by
     # default; aws_adapters() wires DynamoDB, SQS, SES and SNS.
     notifications: "NotificationAdapters" = field(default_factory=lambda: memory_notifications())
-    rules: Rules = field(default_factory=default_rules)
-    catalogue: tuple[Badge, ...] = field(default_factory=badge_catalogue)
+    # The rule book (rules/config.py RuleBook: dated versions, each event scored by the one in force when it
+    # happened); it reads as the version in force now (`rules.timezone`...). A single `Rules` still works.
+    rules: "Rules | RuleBook" = field(default_factory=default_book)
+    catalogue: tuple[Badge, ...] = field(default_factory=lambda: default_book().current().catalogue)
     limits: settings.Limits = field(default_factory=settings.Limits)
     webhook_secrets: Callable[[], list[str]] = settings.webhook_secrets
     # The platform's OpenID provider (pages sign-in, identity/oidc.py), None where not configured; the keys of
@@ -123,11 +125,12 @@ def fact_handlers() -> dict[str, FactHandler]:
     from chalicelib import facts
     from chalicelib.credentials.service import revoke_on_rejection
     from chalicelib.leaderboards.projection import requeue_moved_orgs
-    from chalicelib.notifications import campaigns as campaign_notices, digest
+    from chalicelib.notifications import campaigns as campaign_notices, digest, rescored
     return {facts.BADGE_AWARDED: digest.HANDLER,
             facts.CAMPAIGN_RESULT: campaign_notices.RESULTS_HANDLER,
             facts.REVIEW_REJECTED: FactHandler(revoke_on_rejection, immediate=True),
-            facts.ORG_MOVED: FactHandler(requeue_moved_orgs, immediate=True)}
+            facts.ORG_MOVED: FactHandler(requeue_moved_orgs, immediate=True),
+            facts.RULES_RESCORED: rescored.HANDLER}
 
 
 @dataclass

@@ -10,6 +10,7 @@ Kinds, their payloads and handlers:
   campaign.result  {campaign_id, goal_met, minutes, rank_in_org, awards, ...}         results message (notifications)
   review.rejected  {event_id, reason, by}                                             credential revocation
   org.moved        {org_id}                                                           re-score the org's learners
+  rules.rescored   {version, reason, points}                                          the learner is told (notifications)
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ BADGE_AWARDED = "badge.awarded"
 CAMPAIGN_RESULT = "campaign.result"
 REVIEW_REJECTED = "review.rejected"
 ORG_MOVED = "org.moved"
+RULES_RESCORED = "rules.rescored"
 
 
 def badge_awarded(learner_id: str, badge_id: str, awarded_at: datetime, event_id: Optional[str],
@@ -63,6 +65,12 @@ def org_moved(org_id: str, written_by: str, at: datetime) -> DomainEvent:
     """An org's place in the tree changed (`written_by`: the org event that moved it): its learners' board
     scopes changed. Facts are keyed by learner; an org's fact stands under the org's id."""
     return DomainEvent(f"{ORG_MOVED}:{org_id}:{written_by}", ORG_MOVED, org_id, at, {"org_id": org_id})
+
+
+def rules_rescored(learner_id: str, version: str, reason: str, points: int, effective_from: datetime) -> DomainEvent:
+    """A rule version moved this learner's points by `points` (its corrections are in the ledger): tell them, once."""
+    return DomainEvent(f"{RULES_RESCORED}:{learner_id}:{version}", RULES_RESCORED, learner_id, effective_from,
+                       {"version": version, "reason": reason, "points": points})
 
 
 class FactFeed(Protocol):

@@ -82,6 +82,11 @@ wanted = ["chalicelib/_notifications/locales.toml", "chalicelib/_notifications/d
 missing = [name for name in wanted if name not in names]
 if missing:
     sys.exit(f"package.sh: deployment.zip lacks the notification templates {missing}")
+# The rule versions (docs/rule-versions.md): a function without them would refuse to start.
+versions = ["chalicelib/rules/versions/digests.toml", "chalicelib/rules/versions/2024-01.toml",
+            "chalicelib/rules/defaults.toml", "chalicelib/rules/badges.toml"]
+if [name for name in versions if name not in names]:
+    sys.exit(f"package.sh: deployment.zip lacks the rule versions {[n for n in versions if n not in names]}")
 EOF
 
 # The event source Chalice generated must point at the queue this file creates, and the merge must have

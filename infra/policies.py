@@ -96,9 +96,10 @@ FUNCTIONS: dict[str, Needs] = {
     # (webhook acceptance) and the notifications queue (decisions made by a route), the secrets it verifies
     # tokens and webhooks with and signs credentials and unsubscribe links with, roster uploads and reports.
     "api_handler": Needs(
-        tables=_all(RW + SCAN + BATCH_WRITE, *ALL_TABLES),
+        # learners: DescribeTable too, to size a re-score job (rules/apply, a campaign published after its start).
+        tables={**_all(RW + SCAN + BATCH_WRITE, *ALL_TABLES), "learners": RW + SCAN + BATCH_WRITE + DESCRIBE},
         indexes=tuple(f"{t}/{i}" for t, names in INDEXES.items() for i in names),
-        sends_to=("scoring", "notifications"),
+        sends_to=("scoring", "notifications", "audit"),  # audit: a rule version's or a campaign's re-score job
         secrets=("webhook-secrets", "jwks", "issuer-keys", "unsubscribe-secrets", "oidc-client-secret",
                  "session-secrets"),
         roster_files=True),
@@ -107,12 +108,15 @@ FUNCTIONS: dict[str, Needs] = {
     "audit_weekly": Needs(tables={"learners": DESCRIBE}, sends_to=("audit",)),
     # One segment of one auditor, report only (chalicelib/audit/): it reads what the auditors recompute from
     # (events, reviews, the org tree, campaign definitions) and walks (Scan, in segments) the tables they check;
-    # repairs are an operator's `make audit ARGS=--repair`, with the operator's credentials.
+    # repairs are an operator's `make audit ARGS=--repair`, with the operator's credentials. The same queue
+    # carries the re-score job's segments (chalicelib/rescore.py: a rule version applied, a campaign published
+    # after its start): they re-score learners through the scoring pipeline (SCORING's tables), keep their
+    # position in notification-counters and queue themselves again when out of time.
     "audit_segments": Needs(
-        tables={**_all(READ, "events", "ledger", "reviews", "orgs", "campaign-progress"),
-                **_all(READ + SCAN, "learners", "board-entries", "board-scores", "org-stats", "campaigns",
-                       "campaign-stats")},
-        indexes=("board-entries/by_rank", "orgs/by_parent"), consumes=("audit",)),
+        tables={**SCORING.tables, **_all(RW, "notification-counters"),
+                **_all(READ + SCAN, "board-entries", "board-scores", "org-stats", "campaign-stats"),
+                "learners": RW + SCAN, "campaigns": READ + SCAN},
+        indexes=("board-entries/by_rank", "orgs/by_parent"), sends_to=("audit", "scoring"), consumes=("audit",)),
     # The lifecycle (campaigns: Scan, conditional updates) and closing: results from org statistics, score counts,
     # the "own" campaign statistics and roster headcounts, frozen as report rows (BatchWriteItem), then awards
     # and their facts page by page from the progress records (BatchWriteItem).

@@ -5,13 +5,14 @@ ports from the environment, as `make run` uses them), then run chalicelib/ops' c
 python -m local.ops audit [--repair --segments 8 ...]
 python -m local.ops replay-dlq scoring [--dry-run --max 100]
 python -m local.ops backfill-campaign-index
+python -m local.ops rules preview|apply <version> [--sample 10]
 """
 from __future__ import annotations
 
 import sys
 
 COMMANDS = {"audit": "chalicelib.ops.audit", "replay-dlq": "chalicelib.ops.replay_dlq",
-            "backfill-campaign-index": "chalicelib.ops.backfill_campaign_index"}
+            "backfill-campaign-index": "chalicelib.ops.backfill_campaign_index", "rules": "chalicelib.ops.rules"}
 
 
 def main(argv=None) -> int:

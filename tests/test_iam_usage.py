@@ -39,6 +39,11 @@ GENEROUS = {
     ("notifications_every_minute", "suppressions"): "checked when the learner has an email address",
     ("audit_segments", "orgs"): "the org tree, unless the process has it cached already (here scoring read it)",
     ("audit_segments", "reviews"): "the review decisions of a learner with held events",
+    # A re-score job's segment (chalicelib/rescore.py, tests/test_rule_versions.py): the job this scenario starts
+    # (a campaign published after its start) is queued with a delay past the campaign cache, after the audit runs.
+    ("audit_segments", "notification-counters"): "a re-score job's position per segment",
+    ("audit_segments", "domain-events"): "facts saved with a learner a re-score job changed",
+    ("audit_segments", "nudge-schedule"): "a learner a re-score job changed whose last activity moved",
     ("score_streams", "reviews"): "read and written only when an event may be held for review (anti-abuse)",
     ("nightly_nudges", "orgs"): "the org's name, for a never-started employee's nudge",
     ("nightly_nudges", "notification-counters"): "an org's SMS budget, only when the SMS rung is chosen",

@@ -59,6 +59,8 @@ def contexts(name, title, campaign_name, org, badge_names, minutes=9999, big=123
     common = {"learner_id": "learner-0042", "name": name}
     return {
         "badge_awarded": {**common, "badges": badges, "total_points": big},
+        "rules_changed": {**common, "version": "2027-01", "reason": "a fifth course a month now counts",
+                          "reasons": {}, "points": -big, "total_points": big},
         "campaign_starting": {**common, "campaign": campaign},
         "campaign_halfway": {**common, "campaign": campaign, "minutes_done": minutes,
                              "minutes_left": 0 if goal_met else minutes, "suggested_course": course},

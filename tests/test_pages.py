@@ -119,6 +119,7 @@ def test_my_progress_shows_points_gains_ranks_badges_and_the_ledger_in_words(wor
     assert "First Step" in text and 'href="/me/badges/first_course/credential"' in text
     assert "Committed Learner" in text and '<progress max="10" value="1">' in text  # next badge, 1 of 10
     assert "Course completed" in text and "Completed course &#39;Course number 0&#39;" in text and "+5 points" in text
+    assert "rules of 2024-01" in text  # which rule version applied to each line (docs/rule-versions.md)
     assert " IST<" in text
 
 

@@ -435,7 +435,7 @@ def test_changed_rules_rescore_history_with_corrections():
     a = adapters()
     deliver(a, events)
     assert a.learners.get(L).standing.points == 20
-    a.rules = replace(a.rules, monthly_cap=3)
+    a.rules = replace(a.rules.current().rules, monthly_cap=3)  # a book of one changed version (a plain Rules)
     recompute_stream(f"learner:{L}", a)
     ledger = a.learners.ledger(L)
     assert sum(e.amount for e in ledger) == a.learners.get(L).standing.points == 15

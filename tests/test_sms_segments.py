@@ -104,7 +104,7 @@ def test_every_registered_template_exists_and_ids_look_like_dlt_ids():
             assert messages.has_part(kind, locale, "sms.txt"), (kind, locale)
             assert re.fullmatch(r"\d{19}", entry["id"]) and "{#var#}" in entry["text"]
             ids.append(entry["id"])
-    assert len(ids) == len(set(ids)) == 7 * 4
+    assert len(ids) == len(set(ids)) == 8 * 4
 
 
 def test_dlt_matching_rejects_changed_text_and_long_variables():

@@ -9,8 +9,9 @@ statistics), which are recounted from the entries as they are after that.
 Adding a figure is adding one Auditor: a table to scan, `check` and `repair` (campaigns.py: each learner's
 campaign progress, then each campaign's per-org statistics recounted from the progress records).
 
-Also how a rule change reaches history: change the rules, then `make audit ARGS=--repair` recomputes every
-learner under the new rules (new ledger entries are corrections, never rewrites) and recounts the boards.
+A rule change reaches history as a dated rule version applied by the re-score job (chalicelib/rescore.py,
+docs/rule-versions.md), whose segments share this queue; `make audit ARGS=--repair` also recomputes every learner
+under the rule book (new ledger entries are corrections, never rewrites) and recounts the boards.
 """
 from __future__ import annotations
 
@@ -180,6 +181,10 @@ def audit_segments(messages: list[tuple[str, dict]], adapters, log, remaining_ms
     """The audit queue's batch: (message id, message) each; a failure (an outage, a malformed message) is put in
     `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter. Others are unaffected."""
     for message_id, message in messages:
+        if "rescore" in message:  # a re-score job shares the audit queue (chalicelib/rescore.py)
+            from chalicelib.rescore import rescore_segments
+            rescore_segments([(message_id, message)], adapters, log, remaining_ms, reasons)
+            continue
         try:
             audit_segment(adapters, message, log, remaining_ms)
         except Exception as exc:  # noqa: BLE001 (retried by SQS, then the DLQ with the reason)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo
 
@@ -77,6 +77,7 @@ def create(raw_body, principal, adapters, now: datetime) -> dict:
                        "body")
     adapters.campaigns.create(campaign)
     forget_campaigns(adapters)
+    _backfill_if_started(None, campaign, adapters, now)
     return as_dict(campaign)
 
 
@@ -119,7 +120,23 @@ def update(campaign_id: str, raw_body, principal, adapters) -> dict:
     if not adapters.campaigns.replace(after, before.status):
         raise conflict("the campaign changed meanwhile: read it again")
     forget_campaigns(adapters)
+    _backfill_if_started(before, after, adapters, datetime.now(timezone.utc))
     return as_dict(after)
+
+
+def _backfill_if_started(before: Optional[Campaign], after: Campaign, adapters, now: datetime) -> None:
+    """A campaign published after its start (or a published one whose window or scope now reaches back): the
+    learning already done in its window counts at once. The re-score job (chalicelib/rescore.py) re-scores every
+    learner of its scope active since the start, once the functions' cached definitions have expired."""
+    if after.status != "scheduled" or after.start >= now:
+        return
+    if before is not None and before.status == "scheduled" and (before.start, before.scope) == (after.start,
+                                                                                                after.scope):
+        return  # already published with this window and scope: its backfill was queued then
+    from chalicelib import rescore
+    from chalicelib.logs import logger
+    delay = min(int(campaign_config().operation["definitions_cache_seconds"]) + 5, 900)
+    rescore.start(adapters, rescore.campaign_target(after.id, after.scope, after.start), logger, delay_seconds=delay)
 
 
 def cancel(campaign_id: str, principal, adapters) -> dict:

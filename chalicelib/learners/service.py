@@ -77,7 +77,8 @@ def ledger_page(learner_id: str, principal, adapters, limit, cursor) -> dict:
 
 def ledger_entry(e) -> dict:
     return {"event_id": e.event_id, "rule": e.rule, "amount": e.amount, "note": e.note, "kind": e.kind,
-            "occurred_at": utc_iso(e.occurred_at), "recorded_at": utc_iso(e.recorded_at) if e.recorded_at else None}
+            "occurred_at": utc_iso(e.occurred_at), "recorded_at": utc_iso(e.recorded_at) if e.recorded_at else None,
+            "rules_version": e.rules_version or None}  # the rule version applied (null: recorded before versions)
 
 
 def badge_catalogue(adapters) -> dict:

@@ -27,6 +27,7 @@ from chalicelib.notifications.unsubscribe import unsubscribe_url
 # Each kind and the preference category a learner can switch off (and unsubscribe from).
 KINDS: dict[str, str] = {
     "badge_awarded": "awards",
+    "rules_changed": "awards",  # a rule version moved the learner's points (notifications/rescored.py)
     "campaign_starting": "campaign_reminders",
     "campaign_halfway": "campaign_reminders",
     "campaign_last_day": "campaign_reminders",

@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
 KINDS_BY_CATEGORY = {
-    "awards": ("badge_awarded",),
+    "awards": ("badge_awarded", "rules_changed"),
     "campaign_reminders": ("campaign_starting", "campaign_halfway", "campaign_last_day", "campaign_results"),
     "nudges": ("nudge_inactive", "nudge_never_started"),
     "admin_summaries": ("admin_weekly_summary",),

@@ -17,7 +17,7 @@ from chalicelib.events import (CourseCompleted, CourseEnrolled, CourseRated, Eve
                                LearnerFirstLogin, LearnerUpserted, LearningTimeSpent)
 from chalicelib.campaigns.rules import Boost, boosted
 from chalicelib.rules import abuse
-from chalicelib.rules.config import Badge, Rules
+from chalicelib.rules.config import Badge, RuleBook, Rules, as_book
 from chalicelib.rules.periods import (local_date, month_of, periods_of, shift_week, week_of,
                                       whole_months_between)
 
@@ -30,6 +30,7 @@ class LedgerLine:
     points: int
     occurred_at: datetime
     note: str
+    version: str = ""  # the rule version in force at occurred_at (rules/config.py RuleBook)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -107,11 +108,11 @@ def current_clap_streak(clap_weeks: Iterable[str], this_week: str) -> int:
 class _Fold:
     """Applies one event at a time, in order, to a standing. Internal to evaluate()."""
 
-    def __init__(self, learner_id: str, rules: Rules, catalogue: Iterable[Badge],
+    def __init__(self, learner_id: str, rules: "Rules | RuleBook", catalogue: Iterable[Badge],
                  boosts: Optional[Mapping[str, Sequence[Boost]]] = None):
-        self.rules = rules
+        self.book = as_book(rules, tuple(catalogue))
+        self._use(self.book.versions[0])
         self.boosts = boosts or {}
-        self.catalogue = tuple(catalogue)
         self.s = LearnerStanding(learner_id)
         self.completed: set[str] = set()
         self.rated: set[str] = set()
@@ -121,7 +122,11 @@ class _Fold:
         self.capped_in_month: Counter = Counter()
         self.streak_ending: dict[str, int] = {}
 
+    def _use(self, version) -> None:
+        self.version, self.rules, self.catalogue = version.id, version.rules, version.catalogue
+
     def apply(self, event: LearnerEvent) -> None:
+        self._use(self.book.at(event.occurred_at))  # each event is scored by the rules in force when it happened
         handler = getattr(self, "_" + event.type.replace(".", "_"))
         if not isinstance(event, LearnerUpserted):
             self.s.profile.org_id = event.learner.org_id
@@ -209,7 +214,7 @@ class _Fold:
             points, boost = boosted(points, self.boosts.get(e.learner.org_id, ()), e.occurred_at)
             if boost:
                 note = f"{note} (x{boost.factor:g} during campaign '{boost.name}')"
-        s.ledger.append(LedgerLine(e.id, rule, points, e.occurred_at, note))
+        s.ledger.append(LedgerLine(e.id, rule, points, e.occurred_at, note, self.version))
         if points:
             s.points += points
             for period in periods_of(e.occurred_at, self.rules.timezone):
@@ -238,13 +243,15 @@ class _Fold:
                 self.s.badges[badge.id] = BadgeAward(badge.id, e.id, e.occurred_at)
 
 
-def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: Rules,
+def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: "Rules | RuleBook",
              catalogue: Iterable[Badge], decisions: Optional[Mapping[str, str]] = None,
              boosts: Optional[Mapping[str, Sequence[Boost]]] = None) -> LearnerStanding:
     """The learner's standing from all their events: duplicates ignored, order by (occurred_at, id).
 
     `decisions` (event id -> "released" or "rejected") are the review decisions on held events: a held event
     is scored only once released, a rejected one never; a release of an event that is not held changes nothing.
+    `rules` is one `Rules` (with `catalogue`) or a `RuleBook` (its versions' catalogues; `catalogue` unused):
+    each event is scored by the version in force at its occurred_at.
     """
     unique: dict = {}
     for event in events:

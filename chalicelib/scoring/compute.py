@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 
 from chalicelib.campaigns.rules import Boost
-from chalicelib.facts import DomainEvent, badge_awarded
-from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_totals
+from chalicelib.facts import DomainEvent, badge_awarded, rules_rescored
+from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_totals, recorded_versions
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import Hold
-from chalicelib.rules.config import Badge, Rules
+from chalicelib.rules.config import Badge, RuleBook, Rules, as_book
 from chalicelib.rules.learner import LearnerStanding, StoredLearner, evaluate
 from chalicelib.rules.privacy import anonymous_profile
 
@@ -47,23 +47,66 @@ class Scored:
     entries: list[LedgerEntry]
     facts: list[DomainEvent]
     holds: dict[str, Hold]
+    kept_badges: tuple[str, ...] = ()  # badges the rules would not award now, kept (a badge is a promise)
 
 
-def compute(snapshot: Snapshot, rules: Rules, catalogue: tuple[Badge, ...]) -> Scored:
+def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badge, ...]) -> Scored:
+    book = as_book(rules, catalogue)
     holds = abuse.holds(snapshot.events, rules.abuse)
     decisions = snapshot.decisions
-    standing = evaluate(snapshot.learner_id, snapshot.events, rules, catalogue, decisions, snapshot.boosts)
+    standing = evaluate(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts)
     stored = snapshot.stored
+    kept = []
+    if stored:  # a badge is a promise: a rule change never takes one away (a rejected or held event's does go)
+        left_out = abuse.excluded(holds, decisions)
+        for badge_id, award in stored.standing.badges.items():
+            if badge_id not in standing.badges and award.event_id not in left_out:
+                standing.badges[badge_id] = award
+                kept.append(badge_id)
     if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
         standing.profile = anonymous_profile(standing.profile)
     occurred = {e.id: e.occurred_at for e in snapshot.events}
     reasons = {event_id: ("rejected in review" if decisions.get(event_id) == "rejected" else "held for review")
                + f", {hold.why}" for event_id, hold in holds.items()}
-    entries = entries_to_append(standing.ledger, recorded_totals(snapshot.recorded), occurred, reasons)
+    entries = entries_to_append(standing.ledger, recorded_totals(snapshot.recorded), occurred, reasons,
+                                versions={e.id: book.at(e.occurred_at).id for e in snapshot.events},
+                                was_under=_scored_under(snapshot), version_reasons=book.reasons,
+                                base=book.versions[0].id)
     already = stored.standing.badges if stored else {}
     facts = [badge_awarded(snapshot.learner_id, award.badge_id, award.awarded_at, award.event_id)
              for award in standing.badges.values() if award.badge_id not in already]
-    return Scored(standing, entries, facts, holds)
+    return Scored(standing, entries, facts + _told(snapshot, entries, book), holds, tuple(kept))
+
+
+def _scored_under(snapshot: Snapshot) -> dict[str, str]:
+    """Event id -> the rule version it was last scored under ("": before versions were recorded), for every event
+    a save has seen: those with ledger entries, and those received before the latest entry was recorded that
+    earned nothing then (a completion over the monthly cap has no entry). Events with a review decision are left
+    to the review's own wording."""
+    scored = recorded_versions(snapshot.recorded)
+    last = max((e.recorded_at for e in snapshot.recorded if e.recorded_at), default=None)
+    if last is not None:
+        for event_id, received in snapshot.received.items():
+            if received <= last and event_id not in snapshot.reviews:
+                scored.setdefault(event_id, "")
+    return scored
+
+
+def _told(snapshot: Snapshot, entries: list[LedgerEntry], book: RuleBook) -> list[DomainEvent]:
+    """One `rules.rescored` fact per rule version that moves this learner's points, the first time it does (a
+    learner is told once per version, however many runs the re-score takes)."""
+    def by_version(entry: LedgerEntry) -> str:
+        prefix = f"rules of {entry.rules_version}: "
+        return entry.rules_version if entry.note.removeprefix("Correction: ").startswith(prefix) else ""
+    told = {by_version(e) for e in snapshot.recorded} - {""}
+    moved: dict[str, int] = {}
+    for entry in entries:
+        version = by_version(entry)
+        if version and version not in told:
+            moved[version] = moved.get(version, 0) + entry.amount
+    return [rules_rescored(snapshot.learner_id, version, book.reasons[version], delta,
+                           book.get(version).effective_from)  # type: ignore[union-attr]
+            for version, delta in sorted(moved.items())]
 
 
 def persisted(standing: LearnerStanding) -> LearnerStanding:

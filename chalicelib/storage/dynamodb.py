@@ -97,7 +97,8 @@ def _scored_actions(record: LearnerRecord) -> list:
 
 
 def _entry_from(r: LedgerRecord) -> LedgerEntry:
-    return LedgerEntry(r.event_id, r.rule, int(r.amount), r.occurred_at, r.note, r.kind, r.seq, r.recorded_at)
+    return LedgerEntry(r.event_id, r.rule, int(r.amount), r.occurred_at, r.note, r.kind, r.seq, r.recorded_at,
+                       r.rules_version or "")
 
 
 class DynamoLearnerRepository:
@@ -111,6 +112,18 @@ class DynamoLearnerRepository:
             return None
         return StoredLearner(_standing_from(record), int(record.version), tuple(record.scopes or ()),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
                              record.preferences, record.erased_at)
+
+    def scan_page(self, segment, segments, after, limit):
+        """A parallel-scan segment, a page at a time, three attributes each (a scan reads whole items: its read
+        units are those of the items, the projection only saves transfer)."""
+        kwargs: dict = {"segment": segment, "total_segments": segments, "limit": limit,
+                        "attributes_to_get": ["learner_id", "org_id", "last_active_at"]}
+        if after:
+            kwargs["last_evaluated_key"] = {"learner_id": {"S": after}}
+        result = LearnerRecord.scan(**kwargs)
+        rows = [(r.learner_id, r.org_id, r.last_active_at) for r in result]
+        last = result.last_evaluated_key
+        return rows, (last["learner_id"]["S"] if last and rows else None)
 
     def approximate_count(self) -> int:
         return int(LearnerRecord.describe_table().get("ItemCount") or 0)  # DynamoDB refreshes it every ~6 hours
@@ -195,7 +208,7 @@ class DynamoLearnerRepository:
     def _entry_record(learner_id: str, version: int, position: int, e: LedgerEntry, now: datetime):
         return LedgerRecord(learner_id, f"{version:010d}.{position:03d}", event_id=e.event_id, rule=e.rule,
                             amount=e.amount, occurred_at=e.occurred_at, note=e.note, kind=e.kind,
-                            recorded_at=now)
+                            recorded_at=now, rules_version=e.rules_version or None)
 
     @staticmethod
     def _fact_record(f: DomainEvent, now: datetime):

@@ -56,6 +56,13 @@ class MemoryLearnerRepository:
     def approximate_count(self) -> int:
         return len(self.learners)
 
+    def scan_page(self, segment, segments, after, limit):
+        from chalicelib.sharding import shard_of
+        ids = sorted(i for i in self.learners if shard_of(i, segments) == segment and (after is None or i > after))
+        page = ids[:limit]
+        rows = [(i, self.learners[i].standing.profile.org_id, self.learners[i].standing.last_active_at) for i in page]
+        return rows, (page[-1] if len(ids) > limit else None)
+
     def names(self, learner_ids) -> dict[str, Listing]:
         found = {i: self.learners[i] for i in learner_ids if i in self.learners}
         return {i: Listing(s.standing.profile.name, s.standing.profile.org_id,

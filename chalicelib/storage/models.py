@@ -80,6 +80,7 @@ class LedgerRecord(Model):
     note = UnicodeAttribute()
     kind = UnicodeAttribute()
     recorded_at = UTCDateTimeAttribute()
+    rules_version = UnicodeAttribute(null=True)  # the rule version the amount was computed under (docs/rule-versions.md)
 
 
 class ByParentIndex(GlobalSecondaryIndex):

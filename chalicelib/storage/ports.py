@@ -66,6 +66,11 @@ class LearnerRepository(Protocol):
     def started(self, learner_ids: list[str]) -> set[str]:
         """Those of these learners who have learned something (a completion or learning minutes): one batch read."""
 
+    def scan_page(self, segment: int, segments: int, after: Optional[str],
+                  limit: int) -> tuple[list[tuple[str, Optional[str], Optional[datetime]]], Optional[str]]:
+        """One page of one scan segment: (learner id, org id, last_active_at) each, and the learner id to continue
+        after (None: the segment is done). For jobs over every learner (chalicelib/rescore.py)."""
+
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         """Every recorded entry, oldest first."""
 

@@ -223,6 +223,30 @@ def test_learner_ledger_is_oldest_first_and_pages_newest_first_with_a_cursor(lea
     assert learners.ledger_page("nobody-here", 2, None) == ([], None)
 
 
+def test_learner_ledger_keeps_the_rule_version_of_each_entry(learners, learner_id):
+    entries = [dataclasses.replace(e, rules_version=v) for e, v in zip(_entries(1, 2), ("2024-01", ""))]
+    learners.save(_standing(learner_id), entries, [], expected_version=0)
+    assert [e.rules_version for e in learners.ledger(learner_id)] == ["2024-01", ""]
+
+
+def test_learner_scan_pages_cover_every_learner_once_across_segments(learners, learner_id):
+    ids = [f"{learner_id}-{n:02d}" for n in range(23)]
+    for n, learner in enumerate(ids):
+        learners.save(dataclasses.replace(_standing(learner), last_active_at=at(n)), [], [], expected_version=0)
+    seen = []
+    for segment in range(3):
+        after, pages = None, 0
+        while True:
+            rows, after = learners.scan_page(segment, 3, after, 4)
+            seen += rows
+            pages += 1
+            assert pages < 50
+            if after is None:
+                break
+    mine = sorted(r for r in seen if r[0].startswith(learner_id))
+    assert mine == [(learner, "org_a", at(n)) for n, learner in enumerate(ids)]
+
+
 def test_learner_preferences_are_written_alone_and_survive_a_scoring_save(learners, learner_id):
     assert learners.set_preferences(learner_id, {"leaderboard_visibility": "hidden"}) is False  # no such learner
     learners.save(_standing(learner_id), [], [], expected_version=0)

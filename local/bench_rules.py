@@ -1,0 +1,161 @@
+"""`make bench-rules`: what a rule version's preview and apply cost per learner, on DynamoDB Local.
+
+1. Starts DynamoDB Local and moto (local/bench.py's Backends), creates every table, writes an org tree (ministries,
+   departments, orgs) and scores --learners learners through the real pipeline (stored events, then
+   scoring.pipeline.recompute_stream on DynamoDB Local): each completes 3 to 7 courses in November 2029 (the
+   monthly cap of 4 holds back the fifth and later), logs in once and rates a course.
+2. A candidate version "2030-01" (a fifth course a month now counts), effective from 1 November 2029 IST.
+3. Preview (chalicelib/rules_preview.py): time, DynamoDB requests, RCU, per learner looked at; writes checked 0.
+4. Apply (chalicelib/rescore.py run_all, 4 segments): time, requests, RCU and WCU per learner re-scored.
+5. The same job again from reset positions (a resumed job re-reading what it already did): what a learner costs
+   when there is nothing left to write.
+
+python -m local.bench_rules [--learners 2000] [--json out/bench-rules.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from local.bench import PROJECT, inr, run_with_backends, say
+
+IST = timezone(timedelta(hours=5, minutes=30))
+NOW = datetime(2029, 11, 28, 12, 0, tzinfo=IST)  # the current month is the one the version reaches into
+CANDIDATE = """
+[version]
+id = "2030-01"
+effective_from = 2029-11-01T00:00:00+05:30
+reason = "a fifth course a month now counts"
+
+[monthly_cap]
+non_acbp_completions = 5
+"""
+
+
+def _events(n: int, org: str, rng: random.Random) -> list[dict]:
+    learner = {"id": f"b{n:07d}", "org_id": org}
+    out = [{"id": f"login-{n}", "type": "learner.first_login", "occurred_at": "2029-10-20T10:00:00+05:30",
+            "learner": learner}]
+    for k in range(rng.randint(3, 7)):
+        at = datetime(2029, 11, 2 + 3 * k, 10 + rng.randint(0, 8), tzinfo=IST).isoformat()
+        out.append({"id": f"done-{n}-{k}", "type": "course.completed", "occurred_at": at, "learner": learner,
+                    "course": {"id": f"do_{k}", "name": f"Course {k}", "primary_category": "Course",
+                               "duration_minutes": 30 + 10 * k, "competencies": []}})
+    out.append({"id": f"rate-{n}", "type": "course.rated", "occurred_at": "2029-11-25T10:00:00+05:30",
+                "learner": learner, "course": {"id": "do_0"}, "rating": 4})
+    return out
+
+
+def _per(usage, learners: int) -> dict:
+    learners = max(learners, 1)
+    return {"requests": usage.requests, "rcu": round(usage.rcu, 1), "wcu": round(usage.wcu, 1),
+            "requests_per_learner": round(usage.requests / learners, 2),
+            "rcu_per_learner": round(usage.rcu / learners, 2), "wcu_per_learner": round(usage.wcu / learners, 2)}
+
+
+def run(args) -> int:
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    from chalicelib import bootstrap, rescore
+    from chalicelib.events import OrgBlock, parse_event
+    from chalicelib.rules.config import as_book, candidate_version
+    from chalicelib.rules_preview import preview
+    from chalicelib.scoring.pipeline import recompute_stream
+    from chalicelib.storage.dynamodb import create_tables
+    from local.metering import DynamoMeter
+
+    create_tables()
+    adapters = bootstrap.adapters()
+    meter = DynamoMeter().install_for(adapters)
+    rng = random.Random(args.seed)
+    orgs = []
+    for m in range(args.ministries):
+        adapters.orgs.upsert(OrgBlock(id=f"min_{m}", name=f"Ministry {m}", type="ministry", parent_id=None), "seed")
+        adapters.orgs.upsert(OrgBlock(id=f"dept_{m}", name=f"Dept {m}", type="department", parent_id=f"min_{m}"),
+                             "seed")
+        for o in range(5):
+            adapters.orgs.upsert(OrgBlock(id=f"org_{m}_{o}", name=f"Org {m}.{o}", type="mdo",
+                                          parent_id=f"dept_{m}"), "seed")
+            orgs.append(f"org_{m}_{o}")
+    say(f"scoring {inr(args.learners)} learners through the pipeline on DynamoDB Local")
+    started = time.perf_counter()
+    received = datetime(2029, 12, 1, tzinfo=timezone.utc)
+    for n in range(args.learners):
+        for event in _events(n, rng.choice(orgs), rng):
+            adapters.events.add(parse_event(event), received)
+        recompute_stream(f"learner:b{n:07d}", adapters)
+        if n and n % 500 == 0:
+            say(f"  {inr(n)} scored ({time.perf_counter() - started:.0f} s)")
+    seeding = time.perf_counter() - started
+
+    book = as_book(adapters.rules, adapters.catalogue)
+    version = candidate_version(book, CANDIDATE)
+    candidate = book.with_version(version)
+
+    say("preview")
+    before = meter.snapshot()
+    started = time.perf_counter()
+    report = preview(adapters, candidate, version, NOW.astimezone(timezone.utc), segments=4)
+    preview_seconds = time.perf_counter() - started
+    preview_usage = meter.since(before)
+    looked = report["learners_looked_at"]
+
+    say("apply")
+    adapters.rules = candidate
+    target = rescore.rules_target(version.id, version.effective_from)
+    before = meter.snapshot()
+    started = time.perf_counter()
+    applied = rescore.run_all(adapters, target, segments=4)
+    apply_seconds = time.perf_counter() - started
+    apply_usage = meter.since(before)
+
+    say("the same job again from reset positions (nothing left to write)")
+    for segment in range(4):
+        key = rescore.position_key({"rescore": rescore.job_id(target), "segment": segment, "segments": 4})
+        adapters.notifications.counters.move(key, "done", "")
+    before = meter.snapshot()
+    started = time.perf_counter()
+    again = rescore.run_all(adapters, target, segments=4)
+    again_seconds = time.perf_counter() - started
+    again_usage = meter.since(before)
+
+    figures = {
+        "learners": args.learners, "seeding_seconds": round(seeding, 1),
+        "preview": {"seconds": round(preview_seconds, 2), "learners_looked_at": looked,
+                    "ms_per_learner": round(1000 * preview_seconds / max(looked, 1), 2),
+                    "writes": preview_usage.wcu, **_per(preview_usage, looked),
+                    "learners_whose_points_change": report["learners_whose_points_change"],
+                    "points_delta": report["points_delta"], "ledger_lines": report["cost_of_applying"]["ledger_lines"],
+                    "rank_movements_national": (report["rank_movements"] or {}).get("national")},
+        "apply": {"seconds": round(apply_seconds, 2), "rescored": applied["rescored"],
+                  "ms_per_learner": round(1000 * apply_seconds / max(applied["rescored"], 1), 2),
+                  **_per(apply_usage, applied["rescored"]), "by_table": {
+                      name: {"requests": c.requests, "rcu": round(c.rcu, 1), "wcu": round(c.wcu, 1)}
+                      for name, c in sorted(apply_usage.tables.items())}},
+        "rerun_nothing_to_write": {"seconds": round(again_seconds, 2), "rescored": again["rescored"],
+                                   "ms_per_learner": round(1000 * again_seconds / max(again["rescored"], 1), 2),
+                                   **_per(again_usage, again["rescored"])},
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.bench_rules", description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=2000)
+    parser.add_argument("--ministries", type=int, default=10, help="each with a department and 5 orgs")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", default="out/bench-rules.json")
+    return run_with_backends(run, parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
