@@ -58,6 +58,39 @@ def post_events():
     return Response(body=body, status_code=status)
 
 
+# --- xAPI statements from other learning systems: chalicelib/xapi/ (docs/xapi.md) ---------------------------
+# Imported when called: the xAPI models (ralph) take about 0.3 s to import, which no other function should pay
+# at its cold start.
+XAPI_TYPES = ["application/json"]
+
+
+@app.route("/xapi/statements", methods=["POST", "PUT"], content_types=XAPI_TYPES)
+def xapi_statements():
+    from chalicelib.xapi import service as xapi
+    request, wiring = app.current_request, adapters()
+    auth, version = request.headers.get("authorization"), request.headers.get("x-experience-api-version")
+    if request.method == "PUT":
+        spoken = xapi.put_statement((request.query_params or {}).get("statementId"), request.raw_body, auth,
+                                    version, wiring, _now())
+        return Response(body="", status_code=204, headers=xapi.response_headers(spoken))
+    ids, spoken = xapi.post_statements(request.raw_body, auth, version, wiring, _now())
+    return Response(body=ids, status_code=200, headers=xapi.response_headers(spoken))
+
+
+@app.route("/xapi/courses", methods=["PUT"], content_types=XAPI_TYPES)
+def xapi_courses():
+    from chalicelib.xapi import service as xapi
+    request = app.current_request
+    return xapi.register_courses(request.raw_body, request.headers.get("authorization"), adapters(), _now())
+
+
+@app.route("/xapi/about")
+def xapi_about():
+    from chalicelib.xapi import service as xapi
+    return xapi.about()
+# --- end of xAPI ------------------------------------------------------------------------------------------------
+
+
 @app.route("/v1/learners/{learner_id}")
 def get_learner(learner_id):
     return learners.learner_summary(learner_id, _caller(), adapters(), _now())
