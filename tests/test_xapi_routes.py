@@ -1,0 +1,164 @@
+"""POST/PUT /xapi/statements, PUT /xapi/courses and GET /xapi/about through chalice.test.Client, on moto
+(DynamoDB statements table, events, the scoring queue): cmi5 and xAPI 1.0.3/2.0 statements become our events
+exactly once, unknown learners and courses are parked, and scoring gives the learner their points."""
+import json
+
+import pytest
+
+from chalicelib.directory.store import CatalogueCourse, DirectoryUser
+from chalicelib.platform.intake import completion_id
+from chalicelib.xapi.statements import SPOKEN
+from tests.conftest import pump
+from tests.xapi_samples import (AU, COURSE_IRI, HOME, attended, basic, changed, cmi5_passed, cmi5_statement,
+                                moodle_experienced, xapi20_completed)
+
+CLIENT, SECRET = "moodle-lbsnaa", "s3cret-new"
+AUTH = basic(CLIENT, SECRET)
+V103 = {"X-Experience-API-Version": "1.0.3"}
+SID = "2f6a1e3c-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+SID2 = "7b0e2d4c-1a3f-4c5e-8d9b-0a1b2c3d4e5f"
+WEBINAR = "https://lms.lbsnaa.gov.in/webinar/17"
+
+
+@pytest.fixture
+def xapi(client, aws, monkeypatch):
+    monkeypatch.setenv("KARMAYOGI_XAPI_CLIENTS", f"{CLIENT}:{SECRET},openedx-ap:other-secret")
+    directory = aws.directory
+    directory.users.put(DirectoryUser("u-1042", "org_bipard", root_org_id="state_bihar", name="Asha",
+                                      email="asha@nic.in", accounts=((HOME, "lbsnaa-1042"),)))
+    directory.courses.put(CatalogueCourse("xapi-moodle-lbsnaa-au1", "Ethics in governance", "Course", 120,
+                                          ({"id": "cmp_ethics", "name": "Ethics", "area": "behavioural"},),
+                                          client=CLIENT, activity_iri=AU))
+    directory.courses.put(CatalogueCourse("xapi-moodle-lbsnaa-web17", "Budgeting webinar", "Event", 60, (),
+                                          client=CLIENT, activity_iri=WEBINAR))
+    return client
+
+
+def post(client, body, auth=AUTH, headers=V103):
+    return client.http.post("/xapi/statements", body=json.dumps(body).encode(),
+                            headers={"Content-Type": "application/json", **headers}, authorization=auth)
+
+
+def events_of(aws, learner="u-1042"):
+    return aws.events.stream(f"learner:{learner}")
+
+
+def test_about_names_the_versions_spoken(xapi):
+    answer = xapi.http.get("/xapi/about", authorization=None)
+    assert answer.status_code == 200 and json.loads(answer.body) == {"version": sorted(SPOKEN.values())}
+
+
+def test_a_cmi5_completion_is_stored_once_answered_with_its_id_and_scored(xapi, aws):
+    answer = post(xapi, cmi5_statement("completed", SID))
+    assert answer.status_code == 200, answer.body
+    assert json.loads(answer.body) == [SID] and answer.headers["X-Experience-API-Version"] == "1.0.3"
+    [event] = events_of(aws)
+    assert (event.type, event.id, event.course.duration_minutes) == (
+        "course.completed", completion_id("u-1042", "xapi-moodle-lbsnaa-au1"), 120)
+    assert event.learner.org_id == "org_bipard"
+    pump(xapi, aws)
+    learner = aws.learners.get("u-1042").standing
+    assert learner.points == aws.rules.points.course_completion and learner.learning_minutes == 120
+
+
+def test_an_identical_re_post_is_accepted_and_changes_nothing(xapi, aws):
+    post(xapi, cmi5_statement("completed", SID))
+    again = post(xapi, cmi5_statement("completed", SID))
+    assert again.status_code == 200 and json.loads(again.body) == [SID]
+    assert len(events_of(aws)) == 1
+
+
+def test_another_statement_under_a_known_id_is_409_and_nothing_of_its_batch_is_stored(xapi, aws):
+    post(xapi, cmi5_statement("completed", SID))
+    conflicting = cmi5_statement("completed", SID, learner="lbsnaa-2000")
+    answer = post(xapi, [moodle_experienced(SID2, "asha@nic.in", 30), conflicting])
+    assert answer.status_code == 409 and json.loads(answer.body)["error"]["field"] == "[1].id"
+    assert aws.xapi_statements.get(SID2) is None
+    assert [e.type for e in events_of(aws)] == ["course.completed"]
+
+
+def test_a_statement_without_id_gets_one(xapi, aws):
+    answer = post(xapi, [cmi5_statement("completed", None)])
+    [generated] = json.loads(answer.body)
+    assert answer.status_code == 200 and aws.xapi_statements.get(generated).client == CLIENT
+
+
+def test_passed_then_experienced_and_attended(xapi, aws):
+    answer = post(xapi, [cmi5_passed(SID), moodle_experienced(SID2, "Asha@NIC.in", 45),
+                         attended("0b6f3c9e-2d1a-4e7b-9c8d-7e6f5a4b3c2d", "lbsnaa-1042", WEBINAR)])
+    assert answer.status_code == 200, answer.body
+    by_type = {e.type: e for e in events_of(aws)}
+    assert by_type["course.completed"].assessment.passed is True
+    assert by_type["course.completed"].assessment.score_percent == 82.0
+    assert by_type["learning.time_spent"].minutes == 45  # the learner found by mbox, whatever its case
+    assert (by_type["event.attended"].event.id, by_type["event.attended"].event.duration_minutes) == (
+        "xapi-moodle-lbsnaa-web17", 60)
+    pump(xapi, aws)
+    points = aws.rules.points
+    assert aws.learners.get("u-1042").standing.points == (points.course_completion + points.assessment_passed
+                                                 + points.event_attended)
+
+
+def test_an_xapi_2_statement(xapi, aws):
+    answer = post(xapi, xapi20_completed(SID, "lbsnaa-1042", AU), headers={"X-Experience-API-Version": "2.0.0"})
+    assert answer.status_code == 200 and answer.headers["X-Experience-API-Version"] == "2.0.0"
+    assert events_of(aws)[0].assessment.passed is True
+    refused = post(xapi, xapi20_completed(SID2, "lbsnaa-1042", AU))
+    assert refused.status_code == 400
+
+
+def test_unknown_learner_and_unknown_course_are_parked(xapi, aws):
+    answer = post(xapi, [cmi5_statement("completed", SID, learner="lbsnaa-9999"),
+                         cmi5_statement("completed", SID2, au="https://lms.lbsnaa.gov.in/cmi5/unknown-au")])
+    assert answer.status_code == 200
+    assert events_of(aws) == []
+    waits = sorted(p.waits_for for p in aws.directory.parked.page(10)[0])
+    assert waits == [("course", "https://lms.lbsnaa.gov.in/cmi5/unknown-au"),
+                     ("user", f"account:{HOME}|lbsnaa-9999")]
+    assert aws.xapi_statements.get(SID) is not None  # the statement itself is kept
+
+
+def test_a_verb_that_scores_nothing_is_stored_and_answered(xapi, aws):
+    launched = changed(cmi5_statement("completed", SID), verb={"id": "http://adlnet.gov/expapi/verbs/launched"})
+    answer = post(xapi, launched)
+    assert answer.status_code == 200 and events_of(aws) == [] and aws.xapi_statements.get(SID) is not None
+
+
+@pytest.mark.parametrize("auth, status", [(None, 401), (basic(CLIENT, "wrong"), 401), ("Bearer x", 401)])
+def test_credentials_are_required(xapi, aws, auth, status):
+    answer = post(xapi, cmi5_statement("completed", SID), auth=auth)
+    assert answer.status_code == status and json.loads(answer.body)["error"]["code"] == "unauthorized"
+    assert aws.xapi_statements.get(SID) is None
+
+
+def test_the_version_header_is_required(xapi):
+    answer = post(xapi, cmi5_statement("completed", SID), headers={})
+    body = json.loads(answer.body)["error"]
+    assert answer.status_code == 400 and body["field"] == "X-Experience-API-Version"
+
+
+def test_an_invalid_statement_is_400_naming_the_field(xapi, aws):
+    bad = cmi5_statement("completed", SID2)
+    bad["result"]["duration"] = "about an hour"
+    answer = post(xapi, [cmi5_statement("completed", SID), bad])
+    error = json.loads(answer.body)["error"]
+    assert (answer.status_code, error["field"]) == (400, "[1].result.duration")
+    assert aws.xapi_statements.get(SID) is None and events_of(aws) == []
+
+
+def test_put_with_a_statement_id(xapi, aws):
+    answer = xapi.http.put(f"/xapi/statements?statementId={SID}", body=json.dumps(
+        cmi5_statement("completed", None)).encode(), headers={"Content-Type": "application/json", **V103},
+        authorization=AUTH)
+    assert answer.status_code == 204 and aws.xapi_statements.get(SID) is not None
+    assert len(events_of(aws)) == 1
+    missing = xapi.http.put("/xapi/statements", body=b"{}", headers={"Content-Type": "application/json", **V103},
+                            authorization=AUTH)
+    assert missing.status_code == 400 and json.loads(missing.body)["error"]["field"] == "statementId"
+
+
+def test_a_statement_id_is_the_lrs_s_another_client_cannot_replay_one(xapi, aws):
+    post(xapi, moodle_experienced(SID, "asha@nic.in", 30))
+    other = post(xapi, moodle_experienced(SID, "asha@nic.in", 30), auth=basic("openedx-ap", "other-secret"))
+    assert other.status_code == 200
+    assert [e.minutes for e in events_of(aws)] == [30]
