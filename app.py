@@ -8,6 +8,7 @@ from chalicelib.bootstrap import adapters, s3_client, sqs_client
 from chalicelib.campaigns import service as campaigns
 from chalicelib.campaigns import lifecycle as campaign_lifecycle, reports as campaign_reports
 from chalicelib.credentials import service as credentials
+from chalicelib.directory import service as directory
 from chalicelib.errors import ApiError
 from chalicelib.ingestion import signature, webhook
 from chalicelib.leaderboards import service as leaderboards
@@ -20,6 +21,7 @@ from chalicelib.learners import erasure, export, preferences
 from chalicelib.logs import logger
 from chalicelib.pages import admin as admin_pages, learner as learner_pages, login as login_pages
 from chalicelib.pages.web import PageRequest, serve
+from chalicelib.platform import service as platform
 from chalicelib.queues import bodies_in, streams_in
 from chalicelib.review import service as review
 from chalicelib.rosters import service as rosters
@@ -89,6 +91,39 @@ def xapi_about():
     from chalicelib.xapi import service as xapi
     return xapi.about()
 # --- end of xAPI ------------------------------------------------------------------------------------------------
+
+
+# --- the platform's own events, and the directories they need (chalicelib/platform/, chalicelib/directory/) ----
+@app.route("/v1/platform/events", methods=["POST"], content_types=["application/json"])
+def post_platform_events():
+    request = app.current_request
+    status, body = platform.handle_http(request.raw_body, request.headers.get(signature.HEADER),
+                                        (request.query_params or {}).get("topic"), adapters(), _now())
+    return Response(body=body, status_code=status)
+
+
+@app.route("/v1/platform/courses", methods=["POST"], content_types=["application/json"])
+def post_platform_courses():
+    return directory.courses_request(_caller(), app.current_request.raw_body, adapters(), _now())
+
+
+@app.route("/v1/platform/users", methods=["POST"], content_types=["application/json"])
+def post_platform_users():
+    return directory.users_request(_caller(), app.current_request.raw_body, adapters(), _now())
+
+
+@app.route("/v1/platform/parked")
+def get_parked_activities():
+    caller, query = _caller(), app.current_request.query_params or {}
+    return directory.parked_list(caller, adapters(), query.get("limit"), query.get("cursor"))
+
+
+# The platform's Kafka topics, through a self-managed Apache Kafka event source mapping declared in
+# infra/resources.yaml (Chalice has no Kafka event source of its own).
+@app.lambda_function(name="consume_platform_topics")
+def consume_platform_topics(event, context):
+    return platform.consume_kafka(event, adapters(), _now(), logger)
+# --- end of the platform's own events -----------------------------------------------------------------------
 
 
 @app.route("/v1/learners/{learner_id}")

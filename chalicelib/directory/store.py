@@ -91,7 +91,8 @@ class Parked:
 
 class ParkedStore(Protocol):
     def park(self, parked: Parked) -> bool:
-        """Keep it; False if this park_id is already parked (nothing changed)."""
+        """Keep it; False if this park_id was parked already (then it now waits for what `parked` says: a
+        released activity can wait again, for its course once its user is known)."""
 
     def waiting_for(self, kind: str, key: str) -> list[Parked]:
         """Everything parked for this user or course."""
@@ -169,10 +170,10 @@ class MemoryParkedStore:
     parked: dict[str, Parked] = field(default_factory=dict)
 
     def park(self, parked: Parked) -> bool:
-        if parked.park_id in self.parked:
-            return False
-        self.parked[parked.park_id] = copy.deepcopy(parked)
-        return True
+        before = self.parked.get(parked.park_id)
+        self.parked[parked.park_id] = copy.deepcopy(parked) if before is None else copy.deepcopy(
+            Parked(parked.park_id, parked.waits_for, before.activity, before.parked_at))
+        return before is None
 
     def waiting_for(self, kind: str, key: str) -> list[Parked]:
         return [p for p in self.parked.values() if p.waits_for == (kind, key)]

@@ -57,7 +57,18 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
     finally:
         if streams:
             adapters.queue.send(streams)
+    _keep_directory_current([e for p, e, _ in valid if outcomes[p] is not None and outcomes[p].status == "accepted"],
+                            adapters, now)
     return outcomes
+
+
+def _keep_directory_current(accepted: list[Event], adapters, now: datetime) -> None:
+    """Profile events keep the platform's user directory current, and release what waited for the learner
+    (chalicelib/directory/service.py). Only when the request carried one."""
+    profiles = sorted((e for e in accepted if e.type == "learner.upserted"), key=lambda e: e.order_key)
+    if profiles:
+        from chalicelib.directory.service import learn_from_profiles
+        learn_from_profiles(profiles, adapters, now)
 
 
 def _checked(raw, limits, now: datetime) -> tuple[Event, str]:

@@ -111,7 +111,7 @@ def accept(activities: list[Activity], adapters, now: datetime) -> list[dict]:
     directory = adapters.directory
     users = directory.users.get_many(sorted({a.user.user_id for a in activities if a.user.user_id}))
     courses = directory.courses.get_many(sorted({a.course_id for a in activities
-                                                 if a.course_id and a.kind in NEEDS_COURSE}))
+                                                 if a.course_id and a.kind in NEEDS_COURSE + ("learning.progress",)}))
     results: list[dict] = []
     streams: list[str] = []
     try:
@@ -133,6 +133,8 @@ def _accept_one(activity: Activity, users: dict, courses: dict, adapters, now: d
         if not activity.course_id:
             return result(rid, "rejected", {"field": "course_id", "message": "is required"})
         course = courses.get(activity.course_id) or _client_course(activity, adapters.directory.courses)
+    elif activity.kind == "learning.progress" and activity.course_id:
+        course = courses.get(activity.course_id)  # the content's duration, when the catalogue has it
     waits = activity.user.park_key() if user is None else (
         ("course", activity.course_id) if activity.kind in NEEDS_COURSE and course is None else None)
     if waits is not None:
@@ -210,10 +212,15 @@ def to_event(activity: Activity, user: DirectoryUser, course: Optional[Catalogue
                 "event": {"id": course.course_id, **({"name": course.name} if course.name else {}),
                           "duration_minutes": course.duration_minutes,
                           "competencies": [dict(c) for c in course.competencies]}}
-    # learning.progress, learning.time: learning activity, never a completion
-    return {**base, "id": own_id, "type": "learning.time_spent", "minutes": int(d.get("minutes") or 0),
+    # learning.progress, learning.time: learning activity, never a completion. A content completed counts its
+    # catalogue duration (0 when the catalogue does not have it: progress is never parked).
+    minutes = d.get("minutes")
+    if minutes is None:
+        minutes = min(course.duration_minutes, 1440) if course is not None else 0  # one event: at most a day
+    linked = d.get("competency_linked", bool(course is not None and course.competencies))
+    return {**base, "id": own_id, "type": "learning.time_spent", "minutes": minutes,
             **({"content_id": d["content_id"]} if is_id(d.get("content_id")) else {}),
-            "competency_linked": bool(d.get("competency_linked", False))}
+            "competency_linked": bool(linked)}
 
 
 def acbp_block(activity: Activity) -> dict:
