@@ -162,3 +162,69 @@ def test_a_statement_id_is_the_lrs_s_another_client_cannot_replay_one(xapi, aws)
     other = post(xapi, moodle_experienced(SID, "asha@nic.in", 30), auth=basic("openedx-ap", "other-secret"))
     assert other.status_code == 200
     assert [e.minutes for e in events_of(aws)] == [30]
+
+
+# --- the client's own courses, and what waited for the directory ----------------------------------------------------
+
+NEW_AU = "https://lms.lbsnaa.gov.in/cmi5/courses/rti-act/au/1"
+
+
+def register(client, body, auth=AUTH):
+    return client.http.put("/xapi/courses", body=json.dumps(body).encode(),
+                           headers={"Content-Type": "application/json"}, authorization=auth)
+
+
+def test_a_registered_course_releases_the_completions_parked_for_it(xapi, aws):
+    post(xapi, cmi5_statement("completed", SID, au=NEW_AU))
+    assert events_of(aws) == [] and aws.directory.parked.count() == 1
+    answer = register(xapi, [{"activityId": NEW_AU, "name": "The RTI Act", "duration": "PT1H30M",
+                              "competencies_v5": [{"competencyArea": "Functional", "competencyThemeId": "cmp_rti",
+                                                   "competencyTheme": "Right to information"}]},
+                             {"activityId": "not an iri"}])
+    body = json.loads(answer.body)
+    assert answer.status_code == 200, body
+    assert [r["status"] for r in body["results"]] == ["new", "rejected"]
+    assert body["results"][1]["error"]["field"] == "activityId" and body["released"] == 1
+    [event] = events_of(aws)
+    assert (event.course.duration_minutes, event.course.competencies[0].area) == (90, "functional")
+    assert aws.directory.parked.count() == 0
+    course = aws.directory.courses.by_activity(CLIENT, NEW_AU)
+    assert (course.client, course.name) == (CLIENT, "The RTI Act")
+    assert aws.directory.courses.by_activity("openedx-ap", NEW_AU) is None  # a client's course is its own
+
+
+def test_changing_a_registered_course_s_duration_re_scores_who_completed_it(xapi, aws):
+    register(xapi, {"activityId": NEW_AU, "duration": 1800})
+    post(xapi, cmi5_statement("completed", SID, au=NEW_AU))
+    assert events_of(aws)[0].course.duration_minutes == 30
+    answer = register(xapi, {"activityId": NEW_AU, "duration": "PT2H"})
+    assert json.loads(answer.body)["rescored"] == 1
+    assert events_of(aws)[0].course.duration_minutes == 120
+    pump(xapi, aws)
+    assert aws.learners.get("u-1042").standing.learning_minutes == 120
+
+
+@pytest.mark.parametrize("item, field", [({"activityId": NEW_AU, "duration": "soon"}, "duration"),
+                                         ({"activityId": NEW_AU, "client": "openedx-ap"}, "client"),
+                                         ({"name": "no iri"}, "activityId")])
+def test_a_bad_course_is_rejected_naming_the_field(xapi, aws, item, field):
+    body = json.loads(register(xapi, [item]).body)
+    assert body["results"][0]["status"] == "rejected" and body["results"][0]["error"]["field"] == field
+
+
+def test_registering_needs_the_client_s_credentials(xapi):
+    assert register(xapi, {"activityId": NEW_AU}, auth=None).status_code == 401
+
+
+def test_a_learner_arriving_in_the_directory_releases_their_statements(xapi, aws):
+    from chalicelib.directory.service import learn_user
+    from datetime import datetime, timezone
+    post(xapi, [cmi5_statement("completed", SID, learner="lbsnaa-2001"),
+                moodle_experienced(SID2, "new.officer@nic.in", 25)])
+    assert aws.directory.parked.count() == 2
+    now = datetime.now(timezone.utc)
+    learn_user(DirectoryUser("u-2001", "org_bipard", accounts=((HOME, "lbsnaa-2001"),)), aws, now)
+    learn_user(DirectoryUser("u-2002", "org_bipard", email="New.Officer@nic.in"), aws, now)
+    assert [e.type for e in events_of(aws, "u-2001")] == ["course.completed"]
+    assert [e.minutes for e in events_of(aws, "u-2002")] == [25]
+    assert aws.directory.parked.count() == 0
