@@ -9,6 +9,7 @@ from chalicelib.directory.store import CatalogueCourse, DirectoryUser
 from chalicelib.platform.intake import completion_id
 from chalicelib.xapi.statements import SPOKEN
 from tests.conftest import pump
+from tests.openapi_check import assert_matches_spec
 from tests.xapi_samples import (AU, COURSE_IRI, HOME, attended, basic, changed, cmi5_passed, cmi5_statement,
                                 moodle_experienced, xapi20_completed)
 
@@ -46,12 +47,14 @@ def events_of(aws, learner="u-1042"):
 def test_about_names_the_versions_spoken(xapi):
     answer = xapi.http.get("/xapi/about", authorization=None)
     assert answer.status_code == 200 and json.loads(answer.body) == {"version": sorted(SPOKEN.values())}
+    assert_matches_spec("/xapi/about", "get", 200, json.loads(answer.body))
 
 
 def test_a_cmi5_completion_is_stored_once_answered_with_its_id_and_scored(xapi, aws):
     answer = post(xapi, cmi5_statement("completed", SID))
     assert answer.status_code == 200, answer.body
     assert json.loads(answer.body) == [SID] and answer.headers["X-Experience-API-Version"] == "1.0.3"
+    assert_matches_spec("/xapi/statements", "post", 200, json.loads(answer.body))
     [event] = events_of(aws)
     assert (event.type, event.id, event.course.duration_minutes) == (
         "course.completed", completion_id("u-1042", "xapi-moodle-lbsnaa-au1"), 120)
@@ -73,6 +76,7 @@ def test_another_statement_under_a_known_id_is_409_and_nothing_of_its_batch_is_s
     conflicting = cmi5_statement("completed", SID, learner="lbsnaa-2000")
     answer = post(xapi, [moodle_experienced(SID2, "asha@nic.in", 30), conflicting])
     assert answer.status_code == 409 and json.loads(answer.body)["error"]["field"] == "[1].id"
+    assert_matches_spec("/xapi/statements", "post", 409, json.loads(answer.body))
     assert aws.xapi_statements.get(SID2) is None
     assert [e.type for e in events_of(aws)] == ["course.completed"]
 
@@ -128,6 +132,7 @@ def test_a_verb_that_scores_nothing_is_stored_and_answered(xapi, aws):
 def test_credentials_are_required(xapi, aws, auth, status):
     answer = post(xapi, cmi5_statement("completed", SID), auth=auth)
     assert answer.status_code == status and json.loads(answer.body)["error"]["code"] == "unauthorized"
+    assert_matches_spec("/xapi/statements", "post", 401, json.loads(answer.body))
     assert aws.xapi_statements.get(SID) is None
 
 
@@ -143,6 +148,7 @@ def test_an_invalid_statement_is_400_naming_the_field(xapi, aws):
     answer = post(xapi, [cmi5_statement("completed", SID), bad])
     error = json.loads(answer.body)["error"]
     assert (answer.status_code, error["field"]) == (400, "[1].result.duration")
+    assert_matches_spec("/xapi/statements", "post", 400, json.loads(answer.body))
     assert aws.xapi_statements.get(SID) is None and events_of(aws) == []
 
 
@@ -185,6 +191,7 @@ def test_a_registered_course_releases_the_completions_parked_for_it(xapi, aws):
     assert answer.status_code == 200, body
     assert [r["status"] for r in body["results"]] == ["new", "rejected"]
     assert body["results"][1]["error"]["field"] == "activityId" and body["released"] == 1
+    assert_matches_spec("/xapi/courses", "put", 200, body)
     [event] = events_of(aws)
     assert (event.course.duration_minutes, event.course.competencies[0].area) == (90, "functional")
     assert aws.directory.parked.count() == 0
