@@ -127,6 +127,9 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
         os.environ["KARMAYOGI_WEBHOOK_SECRETS"] = webhook_secret
     # Unsubscribe links: the code has no fallback secret on any stage; the local stack brings its own.
     os.environ.setdefault("KARMAYOGI_UNSUBSCRIBE_SECRET", "karmayogi-local-unsubscribe-secret")
+    # xAPI: the demo LMS client's Basic credentials (local/xapi_demo.py; docs/xapi.md)
+    from local import xapi_demo
+    os.environ.setdefault("KARMAYOGI_XAPI_CLIENTS", f"{xapi_demo.CLIENT}:{xapi_demo.SECRET}")
 
 
 def wire(ports: Ports, webhook_secret: Optional[str] = None):
