@@ -10,7 +10,7 @@ from chalicelib.platform.intake import completion_id
 from chalicelib.xapi.statements import SPOKEN
 from tests.conftest import pump
 from tests.openapi_check import assert_matches_spec
-from tests.xapi_samples import (AU, COURSE_IRI, HOME, attended, basic, changed, cmi5_passed, cmi5_statement,
+from tests.xapi_samples import (AU, HOME, attended, basic, changed, cmi5_passed, cmi5_statement,
                                 moodle_experienced, xapi20_completed)
 
 CLIENT, SECRET = "moodle-lbsnaa", "s3cret-new"

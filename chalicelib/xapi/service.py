@@ -115,7 +115,8 @@ def _conflict(index: Optional[int]) -> ApiError:
 
 def _take(statements: list[Statement], client: str, adapters, now: datetime, config: XapiConfig) -> dict:
     """The statements' activities through the intake; how many were accepted, duplicates, parked, not scored."""
-    activities, counts = [], Counter()
+    activities: list = []
+    counts: Counter = Counter()
     for s in statements:
         meaning = meaning_of(s, config)
         if meaning is None:
@@ -169,7 +170,7 @@ def register_courses(raw_body: Optional[bytes], authorization: Optional[str], ad
         except ValueError as exc:
             refused[index] = {"field": exc.args[0], "message": exc.args[1]}
             translated.append(None)
-    imported = directory.import_courses([t for t in translated if t is not None], adapters, now) \
+    imported: dict = directory.import_courses([t for t in translated if t is not None], adapters, now) \
         if any(t is not None for t in translated) else {"results": [], "released": 0, "rescored": 0}
     answers = iter(imported["results"])
     results = []
