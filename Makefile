@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster post-events bench-nudges bench-scale bench-peak audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
+.PHONY: token run lint test test-fast test-integration test-e2e package bench bench-campaigns bench-roster import-roster import-courses import-users post-events bench-nudges bench-scale bench-peak audit replay-dlq replay-notifications-dlq cold-start load-test deps java chromium node clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,16 @@ post-events: $(VENV)/.installed
 import-roster: $(VENV)/.installed
 	@test -n "$(FILE)" -a -n "$(ORG)" || { echo "usage: make import-roster FILE=<csv> ORG=<org id> [MODE=merge]"; exit 2; }
 	$(PY) -m local.import_roster "$(FILE)" --org "$(ORG)" $(if $(MODE),--mode "$(MODE)") $(IMPORT_ARGS)
+
+# The platform's content search results / user reads into the running service's course catalogue / user directory
+# (local/import_directory.py; docs/platform-events.md): make import-courses FILE=courses.json [URL=...] [TOKEN=...]
+import-courses: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make import-courses FILE=<json> [URL=http://127.0.0.1:8000] [TOKEN=...]"; exit 2; }
+	$(PY) -m local.import_directory courses "$(FILE)" $(if $(URL),--url "$(URL)") $(if $(TOKEN),--token "$(TOKEN)")
+
+import-users: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make import-users FILE=<json> [URL=http://127.0.0.1:8000] [TOKEN=...]"; exit 2; }
+	$(PY) -m local.import_directory users "$(FILE)" $(if $(URL),--url "$(URL)") $(if $(TOKEN),--token "$(TOKEN)")
 
 # Time to import a 1,00,000-row roster into DynamoDB Local, then to re-import it (local/bench_roster.py).
 bench-roster: deps

@@ -231,6 +231,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.rosters.store import DynamoRosterStore
     from chalicelib.campaigns.store import DynamoCampaignStore
     from chalicelib.xapi.store import DynamoStatementStore
+    from chalicelib.directory.dynamodb import DynamoCourseCatalogue, DynamoParkedStore, DynamoUserDirectory
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
                     boards=DynamoBoardStore(board_settings()), reviews=DynamoReviewStore(),
@@ -240,6 +241,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     notifications=aws_notifications(), facts=DynamoFactFeed(),
                     audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
                     xapi_statements=DynamoStatementStore(),
+                    directory=Directory(DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()),
                     **secret_adapters(secrets_config, clock))
 
 

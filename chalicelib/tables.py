@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.campaigns.models import CAMPAIGN_MODELS
 from chalicelib.credentials.models import CREDENTIAL_MODELS
+from chalicelib.directory.models import DIRECTORY_MODELS
 from chalicelib.leaderboards.models import BOARD_MODELS
 from chalicelib.notifications.models import NOTIFICATION_MODELS
 from chalicelib.review.models import REVIEW_MODELS
@@ -12,4 +13,4 @@ from chalicelib.storage.models import CORE_MODELS
 from chalicelib.xapi.models import XAPI_MODELS
 
 ALL_MODELS = (CORE_MODELS + BOARD_MODELS + REVIEW_MODELS + CREDENTIAL_MODELS + ROSTER_MODELS + CAMPAIGN_MODELS
-              + NOTIFICATION_MODELS + XAPI_MODELS)
+              + NOTIFICATION_MODELS + DIRECTORY_MODELS + XAPI_MODELS)

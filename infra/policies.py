@@ -42,6 +42,7 @@ INDEXES = {
     "credentials": ("by_credential",), "roster": ("by_org",),
     "notifications": ("by_created", "by_day", "pending"), "nudge-schedule": ("due",),
     "campaigns": ("by_scope_status", "by_status"),
+    "platform-courses": ("by_activity",), "platform-parked": ("by_wait",),
 }
 
 
@@ -79,7 +80,9 @@ SCORING = Needs(
 ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores",
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
               "campaigns", "campaign-progress", "campaign-stats", "campaign-awards", "notifications",
-              "suppressions", "notification-counters", "nudge-schedule", "xapi-statements")
+              "suppressions", "notification-counters", "nudge-schedule",
+              "platform-courses", "platform-completions", "platform-users", "platform-user-keys", "platform-parked",
+              "xapi-statements")
 
 # Deciding to send (notifications/outbox.py decide): the learner or roster entry for contact and preferences,
 # the learner's recent records (by_created), the suppression list, the SNS opt-out check (no Publish: deciding
@@ -158,6 +161,16 @@ FUNCTIONS: dict[str, Needs] = {
                 **_all(READ, "orgs", "org-stats", "roster-headcounts", "campaign-stats")},
         indexes=DECIDE_INDEXES + ("orgs/by_parent",), sends_to=("notifications",),
         secrets=("admin-summary-recipients",), sms_opt_out=True),
+    # The platform's Kafka topics (chalicelib/platform/service.py consume_kafka): the batch's users and courses
+    # (BatchGetItem), the events stored (conditional put; an ACBP claim reads the learner's stream and updates
+    # the completion), completions noted by course, activities parked (a transaction with the count, which is
+    # read for the alarm's metric), the scoring queue. (The event source mapping's own rights, to reach the
+    # brokers in their VPC and read the SASL secret, are a separate policy in infra/resources.yaml.)
+    "consume_platform_topics": Needs(
+        tables={"events": READ + ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+                **_all(READ, "platform-courses", "platform-users"),
+                "platform-completions": ("dynamodb:PutItem",), "platform-parked": READ + WRITE},
+        sends_to=("scoring",)),
 }
 
 # Grants a function holds although its usual run may not make the call (tests/test_infra.py's dynamic check

@@ -225,6 +225,21 @@ def _scenario(client, adapters, application, recorder, patch):
             "object": {"key": f"{settings.ROSTER_PREFIX}org_a/2026-11.csv"}}}]})
     assert adapters.rosters.get("e-1") == Employee("e-1", "org_a", "Employee One")
     audit_week(client, recorder)
+    platform_topics(client, adapters, recorder)
+
+
+def platform_topics(client, adapters, recorder) -> None:
+    """The platform's Kafka records: a certificate for a known user (stored, noted by course, queued) and one for
+    a user the directory does not know yet (parked)."""
+    from chalicelib.directory import service as directory
+    from tests.platform_helpers import ARJUN, kafka_event, record
+    directory.import_courses(record("courses"), adapters, datetime.now(timezone.utc))
+    directory.import_users([u for u in record("users") if u["userId"] != ARJUN], adapters, datetime.now(timezone.utc))
+    with recorder.running("consume_platform_topics"):
+        outcome = client.lambda_.invoke("consume_platform_topics",
+                                        kafka_event({"issue.certificate.request": [record("certificate")]})).payload
+    assert outcome == {"accepted": 1}
+    assert adapters.directory.parked.count() == 1
 
 
 def audit_week(client, recorder) -> None:

@@ -181,3 +181,13 @@ def test_the_kafka_event_source_shape_is_decoded_and_each_topic_read(known):
     assert counts == {"accepted": 3, "unreadable": 1}
     assert platform.consume_kafka(event, known, NOW) == {"duplicate": 3, "unreadable": 1}
     assert [e.type for e in stream(known, MEERA)] == ["course.completed", "course.rated", "event.attended"]
+
+
+def test_the_parked_count_is_published_as_a_metric_when_it_moves(capsys):
+    import json as _json
+    adapters = memory_adapters()
+    platform.accept_records("rating.event", [record("rating_add")], adapters, NOW)
+    directory.import_users(record("users"), adapters, NOW)
+    metrics = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m["ParkedActivities"] for m in metrics] == [[1.0], [0.0]]
+    assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KarmayogiEngage"

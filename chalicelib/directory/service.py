@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Iterable, Optional
 
+from chalicelib.directory.metrics import report_parked
 from chalicelib.directory.store import CatalogueCourse, DirectoryUser
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.events import clean_text, is_id
@@ -244,6 +245,7 @@ def release(keys: list[tuple[str, str]], adapters, now: datetime) -> dict:
             log.warning("a released activity was rejected", extra={"park_id": p.park_id, "error": outcome["error"]})
         if status != "parked":
             parked.release(p.park_id)
+    report_parked(parked)
     return counts
 
 

@@ -120,6 +120,9 @@ def accept(activities: list[Activity], adapters, now: datetime) -> list[dict]:
     finally:
         if streams:
             adapters.queue.send(list(dict.fromkeys(streams)))
+    if any(r["status"] == "parked" for r in results):
+        from chalicelib.directory.metrics import report_parked
+        report_parked(directory.parked)
     return results
 
 
