@@ -66,24 +66,36 @@ def post_events():
 XAPI_TYPES = ["application/json"]
 
 
+def _xapi_answer(answer):
+    """An xAPI route's answer, its errors too with the X-Experience-API-Version (and a 401's WWW-Authenticate)."""
+    from chalicelib.xapi import service as xapi
+    try:
+        return answer(xapi)
+    except ApiError as error:
+        version = app.current_request.headers.get("x-experience-api-version")
+        return Response(body=error.body(), status_code=error.status, headers=xapi.error_headers(error, version))
+
+
 @app.route("/xapi/statements", methods=["POST", "PUT"], content_types=XAPI_TYPES)
 def xapi_statements():
-    from chalicelib.xapi import service as xapi
     request, wiring = app.current_request, adapters()
     auth, version = request.headers.get("authorization"), request.headers.get("x-experience-api-version")
-    if request.method == "PUT":
-        spoken = xapi.put_statement((request.query_params or {}).get("statementId"), request.raw_body, auth,
-                                    version, wiring, _now())
-        return Response(body="", status_code=204, headers=xapi.response_headers(spoken))
-    ids, spoken = xapi.post_statements(request.raw_body, auth, version, wiring, _now())
-    return Response(body=ids, status_code=200, headers=xapi.response_headers(spoken))
+
+    def answer(xapi):
+        if request.method == "PUT":
+            spoken = xapi.put_statement((request.query_params or {}).get("statementId"), request.raw_body, auth,
+                                        version, wiring, _now())
+            return Response(body="", status_code=204, headers=xapi.response_headers(spoken))
+        ids, spoken = xapi.post_statements(request.raw_body, auth, version, wiring, _now())
+        return Response(body=ids, status_code=200, headers=xapi.response_headers(spoken))
+    return _xapi_answer(answer)
 
 
 @app.route("/xapi/courses", methods=["PUT"], content_types=XAPI_TYPES)
 def xapi_courses():
-    from chalicelib.xapi import service as xapi
     request = app.current_request
-    return xapi.register_courses(request.raw_body, request.headers.get("authorization"), adapters(), _now())
+    return _xapi_answer(lambda xapi: xapi.register_courses(request.raw_body, request.headers.get("authorization"),
+                                                           adapters(), _now()))
 
 
 @app.route("/xapi/about")

@@ -133,6 +133,8 @@ def test_credentials_are_required(xapi, aws, auth, status):
     answer = post(xapi, cmi5_statement("completed", SID), auth=auth)
     assert answer.status_code == status and json.loads(answer.body)["error"]["code"] == "unauthorized"
     assert_matches_spec("/xapi/statements", "post", 401, json.loads(answer.body))
+    assert answer.headers["WWW-Authenticate"].startswith("Basic ")
+    assert answer.headers["X-Experience-API-Version"] == "1.0.3"
     assert aws.xapi_statements.get(SID) is None
 
 
@@ -235,3 +237,18 @@ def test_a_learner_arriving_in_the_directory_releases_their_statements(xapi, aws
     assert [e.type for e in events_of(aws, "u-2001")] == ["course.completed"]
     assert [e.minutes for e in events_of(aws, "u-2002")] == [25]
     assert aws.directory.parked.count() == 0
+
+
+def test_the_statements_table_keeps_no_email_address_or_name(xapi, aws):
+    statement = moodle_experienced(SID, "asha@nic.in", 30)
+    statement["context"]["instructor"] = {"objectType": "Agent", "name": "R. Iyer", "mbox": "mailto:iyer@nic.in"}
+    post(xapi, statement)
+    stored = aws.xapi_statements.get(SID)
+    text = json.dumps(stored.body)
+    assert "asha@nic.in" not in text and "iyer@nic.in" not in text and "A learner" not in text and "Iyer" not in text
+    import hashlib
+    assert stored.body["actor"]["mbox_sha1sum"] == hashlib.sha1(b"mailto:asha@nic.in").hexdigest()
+    assert stored.body["authority"]["account"]["name"] == CLIENT and stored.body["stored"]
+    assert stored.body["object"]["definition"]["name"] == {"en": "Reading"}  # an activity's name is no person's
+    assert [e.minutes for e in events_of(aws)] == [30]
+    assert post(xapi, statement).status_code == 200  # the re-post is still identical

@@ -15,11 +15,12 @@ from collections import Counter
 from datetime import datetime
 from typing import Callable, Optional
 
+from chalicelib import settings
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.platform import intake
 from chalicelib.xapi import clients as xapi_clients
-from chalicelib.xapi.statements import (SPOKEN, Statement, XapiConfig, activity_of, default_config, meaning_of,
-                                        one_statement, protocol_version, statements_in)
+from chalicelib.xapi.statements import (SPOKEN, Statement, XapiConfig, activity_of, default_config, kept,
+                                        meaning_of, one_statement, protocol_version, statements_in)
 from chalicelib.xapi.store import StoredStatement
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,19 @@ def about() -> dict:
 
 def response_headers(version: str) -> dict:
     return {"X-Experience-API-Version": SPOKEN[version]}
+
+
+def error_headers(error: ApiError, version_header: Optional[str]) -> dict:
+    """An LRS answers every request with its version, errors included (the request's line when it named one we
+    speak, else 1.0.3), and a 401 names the scheme to use."""
+    try:
+        version = protocol_version(version_header)
+    except ApiError:
+        version = "1.0"
+    headers = response_headers(version)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="xapi", charset="UTF-8"'
+    return headers
 
 
 def _body(raw_body: Optional[bytes], adapters):
@@ -98,7 +112,8 @@ def _store_and_take(statements: list[Statement], client: str, adapters, now: dat
             if known[s.id][0] == client:
                 taken.append(s)
             continue
-        stored = store.add(StoredStatement(s.id, client, s.digest, now, s.body))
+        stored = store.add(StoredStatement(s.id, client, s.digest, now,
+                                           kept(s.body, client, now, settings.public_base_url())))
         if stored is not None and stored != (client, s.digest):
             if stored[1] != s.digest:  # another request stored other content under this id meanwhile
                 raise _conflict(index if batch else None)

@@ -215,6 +215,27 @@ def _branch(part) -> bool:
                                       any(c.islower() for c in part) and "Xapi" in part or "[" in part)
 
 
+def kept(body: dict, client: str, stored_at: datetime, base_url: str) -> dict:
+    """The statement as we keep it: an agent's `mbox` as its `mbox_sha1sum` (xAPI's own hashed form of the same
+    identifier) and without agents' `name`, so that the statements table holds no email address or name (the
+    learner is found, and the event stored, before this); `stored` and `authority` set as an LRS does."""
+    def scrub(value):
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out = {k: scrub(v) for k, v in value.items() if k != "extensions"}
+        if "extensions" in value:
+            out["extensions"] = value["extensions"]
+        if isinstance(out.get("mbox"), str):
+            out["mbox_sha1sum"] = hashlib.sha1(out.pop("mbox").encode()).hexdigest()  # noqa: S324 (xAPI's IFI)
+        if out.get("objectType") in ("Agent", "Group") or {"mbox_sha1sum", "account", "openid"} & set(out):
+            out.pop("name", None)
+        return out
+    return {**scrub(body), "stored": stored_at.isoformat(),
+            "authority": {"objectType": "Agent", "account": {"homePage": base_url, "name": client}}}
+
+
 # --- meaning ----------------------------------------------------------------------------------------------------
 
 def learner_of(statement: Statement) -> Optional[UserRef]:
