@@ -232,3 +232,28 @@ def test_anything_else_is_401(header):
 def test_no_client_configured_refuses_everyone():
     with pytest.raises(ApiError):
         clients.authenticate(basic("moodle-lbsnaa", "s3cret-new"), [])
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                 max_size=5), max_leaves=20)
+
+
+@given(st.fixed_dictionaries({}, optional={"actor": JSON, "verb": JSON, "object": JSON, "result": JSON,
+                                           "context": JSON, "timestamp": JSON, "id": JSON, "version": JSON}))
+def test_whatever_a_statement_holds_it_is_valid_or_a_4xx_naming_something(statement):
+    try:
+        [s] = parse(statement)
+    except ApiError as error:
+        assert 400 <= error.status < 500 and error.field
+        return
+    assert meaning_of(s, CONFIG) is None or meaning_of(s, CONFIG).kind in (
+        "course.completed", "event.attended", "learning.time")
+
+
+@given(st.text(min_size=1, max_size=30), st.text(max_size=30))
+def test_a_surrogate_or_any_text_in_a_field_is_refused_or_kept_never_a_crash(name, extra):
+    statement = cmi5_statement("completed", SID)
+    statement["actor"]["account"]["name"] = name + "\ud800"
+    statement["context"]["extensions"]["https://example.gov.in/x"] = extra
+    assert refused(statement).status in (400, 413)

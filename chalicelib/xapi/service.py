@@ -191,6 +191,7 @@ def register_courses(raw_body: Optional[bytes], authorization: Optional[str], ad
     results = []
     for index, item in enumerate(items):
         iri = item.get("activityId") if isinstance(item, dict) else None
+        iri = iri if isinstance(iri, str) and len(iri) <= 2048 else None  # echoed only when it could be one
         if index in refused:
             results.append({"activityId": iri, "id": None, "status": "rejected", "error": refused[index]})
         else:
