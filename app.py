@@ -100,8 +100,7 @@ def xapi_courses():
 
 @app.route("/xapi/about")
 def xapi_about():
-    from chalicelib.xapi import service as xapi
-    return xapi.about()
+    return _xapi_answer(lambda xapi: Response(body=xapi.about(), status_code=200, headers=xapi.response_headers("2.0")))
 # --- end of xAPI ------------------------------------------------------------------------------------------------
 
 

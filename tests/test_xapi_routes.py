@@ -252,3 +252,11 @@ def test_the_statements_table_keeps_no_email_address_or_name(xapi, aws):
     assert stored.body["object"]["definition"]["name"] == {"en": "Reading"}  # an activity's name is no person's
     assert [e.minutes for e in events_of(aws)] == [30]
     assert post(xapi, statement).status_code == 200  # the re-post is still identical
+
+
+def test_a_json_content_type_with_a_charset_is_taken(xapi, aws):
+    answer = xapi.http.post("/xapi/statements", body=json.dumps(cmi5_statement("completed", SID)).encode(),
+                            headers={"Content-Type": "application/json; charset=UTF-8", **V103}, authorization=AUTH)
+    assert answer.status_code == 200 and answer.headers["X-Experience-API-Version"] == "1.0.3"
+    about = xapi.http.get("/xapi/about", authorization=None)
+    assert about.headers["X-Experience-API-Version"] == "2.0.0"
