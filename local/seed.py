@@ -604,6 +604,11 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
     say(f"  rosters imported: {rostered['added']:,} employees added ({rostered['rejected_rows']:,} rows rejected) "
         f"in {time.monotonic() - lap:.1f} s")
     lap = time.monotonic()
+    from local import platform_sample
+    through_platform = platform_sample.replay(adapters, events, now, lambda: score(workers=score_workers), seed)
+    say(f"  the platform's own records replayed: {dict(sorted(through_platform.items()))} in "
+        f"{time.monotonic() - lap:.1f} s")
+    lap = time.monotonic()
     through_xapi = seed_xapi_door(adapters, events, now, score, seed)
     say(f"  xAPI: {through_xapi['learners']} learners with an LMS account, {through_xapi['statements']} statements "
         f"posted by {through_xapi['client']} in {time.monotonic() - lap:.1f} s")

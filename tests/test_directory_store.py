@@ -10,7 +10,7 @@ NOW = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
-def stores(request):
+def directory_stores(request):
     if request.param == "memory":
         yield MemoryCourseCatalogue(), MemoryUserDirectory(), MemoryParkedStore()
         return
@@ -20,8 +20,8 @@ def stores(request):
         yield DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()
 
 
-def test_courses_by_id_in_batches_by_client_activity_and_their_completions(stores):
-    courses, _, _ = stores
+def test_courses_by_id_in_batches_by_client_activity_and_their_completions(directory_stores):
+    courses, _, _ = directory_stores
     course = CatalogueCourse("do_1", "Drafting", "Course", 90, ({"id": "7", "name": "Writing", "area": "behavioural"},))
     own = CatalogueCourse("xapi-moodle-abc", "Fire safety", "Course", 45, (), client="moodle-up",
                           activity_iri="https://lms.up.gov.in/course/view.php?id=42")
@@ -36,8 +36,8 @@ def test_courses_by_id_in_batches_by_client_activity_and_their_completions(store
     assert courses.completions("do_1") == [("learner:u-1", "completion:u-1:do_1")]
 
 
-def test_users_by_id_by_account_and_by_email(stores):
-    _, users, _ = stores
+def test_users_by_id_by_account_and_by_email(directory_stores):
+    _, users, _ = directory_stores
     user = DirectoryUser("u-1", "org-9", "org-1", "Meera Iyer", "Section Officer", "hi", "Meera.Iyer@Example.gov.in",
                          None, (("https://lms.up.gov.in", "meera.iyer"),))
     assert users.put(user) is None
@@ -51,8 +51,8 @@ def test_users_by_id_by_account_and_by_email(stores):
     assert users.find_by_email("meera.iyer@example.gov.in") is None
 
 
-def test_parked_once_counted_waiting_for_released_and_paged(stores):
-    _, _, parked = stores
+def test_parked_once_counted_waiting_for_released_and_paged(directory_stores):
+    _, _, parked = directory_stores
     one = Parked("platform:x:1", ("user", "u-1"), {"source": "platform:x", "record_id": "1"}, NOW)
     assert parked.park(one) and not parked.park(one)
     assert parked.park(Parked("platform:x:2", ("user", "u-1"), {"record_id": "2"}, NOW))

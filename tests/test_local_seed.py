@@ -90,6 +90,12 @@ def test_seeding_goes_through_ingestion_and_the_queue_handler(aws, sqs):
     assert seed.already_seeded(aws)
     [campaign] = aws.campaigns.all()  # the demo learning week, live while the events were scored
     assert (campaign.scope, campaign.status) == ("national", "live")
+    # The platform's own records (local/platform_sample.py): each kind stored, the newcomer released and scored.
+    from local.platform_sample import NEWCOMER
+    kinds = {e.type for p in events.profiles for e in aws.events.stream(f"learner:{p['learner']['id']}")
+             if e.id.startswith(("platform:", "completion:"))}
+    assert kinds == {"course.completed", "course.enrolled", "course.rated", "event.attended", "learning.time_spent"}
+    assert aws.directory.parked.count() == 0 and aws.learners.get(NEWCOMER["userId"]).standing.points > 0
 
 
 def _seed_in_memory(seed_number: int) -> dict:
@@ -114,7 +120,7 @@ def _seed_in_memory(seed_number: int) -> dict:
 
 def test_seeding_is_deterministic_for_a_seed():
     first = _seed_in_memory(7)
-    assert len(first) == 50 and any(points for points, _, _ in first.values())
+    assert len(first) == 50 + 1 and any(points for points, _, _ in first.values())  # + the platform sample's newcomer
     assert _seed_in_memory(7) == first
     assert _seed_in_memory(8) != first
 

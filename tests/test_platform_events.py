@@ -191,3 +191,38 @@ def test_the_parked_count_is_published_as_a_metric_when_it_moves(capsys):
     metrics = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [m["ParkedActivities"] for m in metrics] == [[1.0], [0.0]]
     assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "KarmayogiEngage"
+
+
+def test_erasure_empties_the_directory_entry_and_nothing_personal_comes_back():
+    from chalicelib.identity.tokens import Principal
+    known = memory_adapters()
+    from chalicelib.ingestion.webhook import accept_events
+    from chalicelib.learners.erasure import erase_learner
+    from chalicelib.scoring.pipeline import recompute_stream
+    profile = {"id": "p-1", "type": "learner.upserted", "occurred_at": "2026-11-19T10:00:00Z",
+               "learner": {"id": MEERA, "org_id": "org-posts", "name": "Meera Iyer", "email": "meera@example.gov.in"}}
+    accept_events([profile], known, NOW)
+    recompute_stream(f"learner:{MEERA}", known)
+    erase_learner(MEERA, Principal("admin", None, ("national_admin",)), known, NOW)
+    after = known.directory.users.get(MEERA)
+    assert (after.name, after.email, after.org_id) == (None, None, "org-posts")
+    directory.import_users(record("users"), known, NOW)
+    accept_events([{**profile, "id": "p-2", "occurred_at": "2026-11-19T11:00:00Z"}], known, NOW)
+    after = known.directory.users.get(MEERA)
+    assert (after.name, after.email, after.phone, after.designation) == (None, None, None, None)
+    assert known.directory.users.find_by_email("meera@example.gov.in") is None
+
+
+def test_an_older_profile_event_arriving_late_does_not_undo_a_newer_one():
+    from chalicelib.ingestion.webhook import accept_events
+    adapters = memory_adapters()
+
+    def profile(event_id, at, org):
+        return {"id": event_id, "type": "learner.upserted", "occurred_at": at,
+                "learner": {"id": MEERA, "org_id": org}}
+    accept_events([profile("p-new", "2026-11-19T10:00:00Z", "org-new")], adapters, NOW)
+    accept_events([profile("p-old", "2026-11-01T10:00:00Z", "org-old")], adapters, NOW)
+    assert adapters.directory.users.get(MEERA).org_id == "org-new"
+    directory.import_users(record("users")[:1], adapters, NOW)  # the platform's user read: as of now
+    accept_events([profile("p-mid", "2026-11-19T12:00:00Z", "org-mid")], adapters, NOW)
+    assert adapters.directory.users.get(MEERA).org_id == "01376822290813747263"

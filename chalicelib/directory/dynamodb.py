@@ -31,7 +31,7 @@ def _course(r: CourseRecord) -> CatalogueCourse:
 def _user(r: UserRecord) -> DirectoryUser:
     return DirectoryUser(user_id=r.user_id, org_id=r.org_id, root_org_id=r.root_org_id, name=r.name,
                          designation=r.designation, language=r.language, email=r.email, phone=r.phone,
-                         accounts=tuple((a[0], a[1]) for a in r.accounts or []))
+                         accounts=tuple((a[0], a[1]) for a in r.accounts or []), as_of=r.as_of)
 
 
 class DynamoCourseCatalogue:
@@ -86,11 +86,12 @@ class DynamoUserDirectory:
 
     def put(self, user: DirectoryUser) -> Optional[DirectoryUser]:
         before = self.get(user.user_id)
-        if before == user:
+        if before == user and before.as_of == user.as_of:
             return before
         UserRecord(user.user_id, org_id=user.org_id, root_org_id=user.root_org_id, name=user.name,
                    designation=user.designation, language=user.language, email=user.email, phone=user.phone,
-                   accounts=[list(a) for a in user.accounts], updated_at=datetime.now(timezone.utc)).save()
+                   accounts=[list(a) for a in user.accounts], as_of=user.as_of,
+                   updated_at=datetime.now(timezone.utc)).save()
         keys = {account_key(h, n) for h, n in user.accounts} | ({mbox_key(user.email)} if user.email else set())
         old = ({account_key(h, n) for h, n in before.accounts} | ({mbox_key(before.email)} if before.email else set())
                if before else set())

@@ -51,6 +51,7 @@ class UserRecord(Model):
     email = UnicodeAttribute(null=True)
     phone = UnicodeAttribute(null=True)
     accounts = JSONAttribute(default=list)  # [[homePage, name]]
+    as_of = UnicodeAttribute(null=True)  # "<ISO instant>|<what>": older profile events change nothing
     updated_at = UTCDateTimeAttribute()
 
 

@@ -181,25 +181,51 @@ def import_courses(payload, adapters, now: datetime) -> dict:
 
 
 def import_users(payload, adapters, now: datetime) -> dict:
-    results, released = [], 0
+    results: list[Optional[dict]] = []
+    released, users = 0, []
     for item in _items(payload):
         try:
-            user = user_from_platform(item)
+            users.append(user_from_platform(item))
+            results.append(None)
         except InvalidItem as exc:
             results.append({"id": _raw(item, "userId"), "status": "rejected",
                             "error": {"field": exc.field, "message": exc.problem}})
-            continue
-        status, count = learn_user(user, adapters, now)
+    erased = adapters.learners.erased([u.user_id for u in users]) if users else set()
+    for position, user in zip([n for n, r in enumerate(results) if r is None], users):
+        if user.user_id in erased:  # an erased learner's personal data never comes back (learners/erasure.py)
+            user = without_personal_data(user)
+        status, count = learn_user(replace(user, as_of=f"{now.isoformat()}|import"), adapters, now)
         released += count
-        results.append({"id": user.user_id, "status": status, "error": None})
+        results[position] = {"id": user.user_id, "status": status, "error": None}
     return {"results": results, "released": released}
 
 
-def learn_user(user: DirectoryUser, adapters, now: datetime, keep_accounts: bool = True) -> tuple[str, int]:
-    """Write a user (accounts already known are kept) and release what waited for them."""
+def without_personal_data(user: DirectoryUser) -> DirectoryUser:
+    """What is kept of an erased learner: ids, org and xAPI accounts (which map statements to them), no name,
+    designation, language, email or phone."""
+    return replace(user, name=None, designation=None, language=None, email=None, phone=None)
+
+
+def forget_personal_data(learner_id: str, adapters) -> bool:
+    """Erasure (learners/erasure.py): the user directory keeps no personal data of the learner. True if it held
+    some."""
+    before = adapters.directory.users.get(learner_id)
+    if before is None or before == without_personal_data(before):
+        return False
+    adapters.directory.users.put(without_personal_data(before))
+    return True
+
+
+_UNREAD = object()
+
+
+def learn_user(user: DirectoryUser, adapters, now: datetime, before=_UNREAD) -> tuple[str, int]:
+    """Write a user (accounts already known are kept) and release what waited for them. `before`: the stored
+    user when the caller has read it already."""
     users = adapters.directory.users
-    before = users.get(user.user_id)
-    if before is not None and keep_accounts:
+    if before is _UNREAD:
+        before = users.get(user.user_id)
+    if before is not None:
         user = replace(user, accounts=tuple(dict.fromkeys(before.accounts + user.accounts)))
     if before == user:
         return "unchanged", 0
@@ -218,13 +244,16 @@ def learn_from_profiles(events: Iterable, adapters, now: datetime) -> int:
         if getattr(event, "type", None) != "learner.upserted":
             continue
         p = event.learner
+        as_of = f"{event.occurred_at.isoformat()}|{event.id}"
         before = adapters.directory.users.get(p.id)
+        if before is not None and before.as_of is not None and before.as_of >= as_of:
+            continue  # a later profile (or import) is there already: the latest wins, as in scoring
         user = DirectoryUser(user_id=p.id, org_id=p.org_id, root_org_id=before.root_org_id if before else None,
                              name=p.name, designation=p.designation, language=p.language, email=p.email,
-                             phone=p.phone, accounts=before.accounts if before else ())
+                             phone=p.phone, accounts=before.accounts if before else (), as_of=as_of)
         if before == user:
             continue
-        released += learn_user(user, adapters, now)[1]
+        released += learn_user(user, adapters, now, before)[1]
     return released
 
 
@@ -269,7 +298,8 @@ PARKED_POSITION = r"[A-Za-z0-9_.:@\-]{1,128}"
 
 
 def parked_list(principal, adapters, limit, cursor) -> dict:
-    """GET /v1/platform/parked (national admins): what waits for the directory, oldest key first."""
+    """GET /v1/platform/parked (national admins): what waits for the directory, a page at a time (in the store's
+    order), with how many wait in all."""
     require_national_admin(principal)
     size = parse_limit(limit, 50, adapters.limits.max_page_size)
     rows, after = adapters.directory.parked.page(size, decode_cursor(cursor, PARKED_POSITION) if cursor else None)

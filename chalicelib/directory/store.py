@@ -43,6 +43,8 @@ class DirectoryUser:
     email: Optional[str] = None
     phone: Optional[str] = None
     accounts: tuple[tuple[str, str], ...] = ()  # xAPI accounts (homePage, name) that are this user
+    # "<ISO instant>|<what>" of the write this entry is as of: a profile event older than that changes nothing.
+    as_of: Optional[str] = field(default=None, compare=False)
 
 
 class CourseCatalogue(Protocol):

@@ -40,13 +40,15 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
         valid.append((len(outcomes), event, body_hash))
         outcomes.append(None)
     hashes = {position: body_hash for position, _, body_hash in valid}
-    streams = []
+    streams, stored = [], []
     try:
         for position, event in _erasure_kept([(p, e) for p, e, _ in valid], adapters):
             if adapters.events.add(event, now, hashes[position]):
                 outcomes[position] = Outcome(event.id, "accepted")
+                stored.append(event)
             elif adapters.events.body_hash(stream_of(event), event.id) in (None, hashes[position]):
                 outcomes[position] = Outcome(event.id, "duplicate")
+                stored.append(event)  # a retry after a failure below must still reach the directory
             else:  # the id is taken by another body: nothing overwritten, nothing queued
                 outcomes[position] = Outcome(event.id, "rejected", {
                     "field": "id", "code": "conflict",
@@ -57,8 +59,7 @@ def accept_events(raw_events: list, adapters, now: datetime) -> list[Outcome]:
     finally:
         if streams:
             adapters.queue.send(streams)
-    _keep_directory_current([e for p, e, _ in valid if outcomes[p] is not None and outcomes[p].status == "accepted"],
-                            adapters, now)
+    _keep_directory_current(stored, adapters, now)  # as stored: an erased learner's without personal data
     return outcomes
 
 

@@ -58,6 +58,8 @@ def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
     if erased_at is None:
         raise not_found(f"learner {learner_id}")
     rewritten, fields = scrub_events(learner_id, adapters.events.stream(f"learner:{learner_id}"), adapters)
+    from chalicelib.directory.service import forget_personal_data  # the platform's user directory too
+    forget_personal_data(learner_id, adapters)
     return {
         "learner_id": learner_id,
         "erased_at": utc_iso(erased_at),

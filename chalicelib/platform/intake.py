@@ -159,7 +159,8 @@ def _accept_one(activity: Activity, users: dict, courses: dict, adapters, now: d
         status = _claim(event, adapters, now)
     else:
         status = "accepted" if adapters.events.add(event, now) else "duplicate"
-    if activity.kind in ("course.completed", "acbp.claimed") and status == "accepted":
+    if activity.kind in ("course.completed", "acbp.claimed"):
+        # Duplicates too (an idempotent put): the first delivery may have been stored but never noted.
         adapters.directory.courses.note_completion(event.course.id, stream, event.id)  # type: ignore[union-attr]
     streams.append(stream)  # duplicates too: the first delivery may have been stored but never queued
     return result(rid, status, None, event_id=event.id)
