@@ -83,6 +83,7 @@ def _measure() -> int:
                         directory=Directory(DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()),
                         xapi_statements=DynamoStatementStore(), xapi_clients=lambda: [(CLIENT, SECRET)])
     meter = DynamoMeter().install_for(adapters)
+    meter.watch(adapters.directory.parked._connection)  # parking and releasing are transactions on its own
     now = datetime.now(timezone.utc)
     at = now - timedelta(hours=2)
     auth = "Basic " + base64.b64encode(f"{CLIENT}:{SECRET}".encode()).decode()
