@@ -75,6 +75,13 @@ def test_an_invalid_statement_is_400_naming_the_field(broken, field):
     assert (error.status, error.field) == (400, field), error.message
 
 
+def test_what_trips_the_library_itself_is_a_400_not_a_crash():
+    statement = cmi5_statement("completed", SID)
+    statement["context"]["platform"] = "Moodle"
+    del statement["object"]  # ralph's context check reads the object before the model finds it missing
+    assert refused(statement).status == 400
+
+
 def test_the_error_never_echoes_an_email_address():
     statement = changed(cmi5_statement("completed", SID), actor={"mbox": "mailto:ravi.kumar@@nic.in"})
     error = refused(statement)
@@ -178,6 +185,13 @@ def test_the_course_may_be_the_grouping_and_a_platform_iri_names_a_catalogue_cou
         {"id": "https://portal.igotkarmayogi.gov.in/app/toc/do_1139/overview"})
     m = meaning(statement)
     assert m.courses == ("https://lms.lbsnaa.gov.in/mod/page/view.php?id=7", COURSE_IRI, "do_1139")
+
+
+def test_an_object_that_is_no_activity_scores_nothing():
+    statement = cmi5_statement("completed", SID)
+    statement["object"] = {"objectType": "StatementRef", "id": "9c1d4a1e-0000-4000-8000-00000000abcd"}
+    statement["context"]["contextActivities"]["grouping"] = [{"id": COURSE_IRI}]
+    assert meaning(statement) is None
 
 
 def test_a_group_or_an_unfindable_agent_names_no_learner():

@@ -172,7 +172,8 @@ def one_statement(item: Any, version: str, config: XapiConfig, now: datetime, ne
         path, message = _first_error(exc)
         raise bad_request(prefix + path if path else (prefix.rstrip(".") or "body"), message,
                           "invalid_statement") from None
-    except (ValueError, TypeError, RecursionError):  # a validator of the library failing in its own way
+    except Exception:  # noqa: BLE001 - a validator of the library failing in its own way (ralph's context check
+        # reads `object` before the model says it is missing): this statement's problem, never a 5xx
         raise bad_request(prefix.rstrip(".") or "body", "is not a valid statement", "invalid_statement") from None
     body = model.model_dump(mode="json", exclude_none=True)
     body["id"] = str(model.id) if model.id is not None else new_id()
@@ -301,7 +302,7 @@ def meaning_of(statement: Statement, config: XapiConfig) -> Optional[Meaning]:
     findable learner, an `experienced` without a duration, an object that is no activity)."""
     kind = config.verbs.get(statement.body["verb"]["id"])
     user = learner_of(statement)
-    if kind is None or user is None:
+    if kind is None or user is None or statement.body["object"].get("objectType", "Activity") != "Activity":
         return None
     result = statement.model.result
     details: dict[str, Any] = {"verb": statement.body["verb"]["id"]}
