@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from chalicelib.errors import ApiError
 from chalicelib.xapi import clients
-from chalicelib.xapi.statements import (config_from, default_config, digest, meaning_of, minutes_of,
+from chalicelib.xapi.statements import (config_from, default_config, digest, kept, meaning_of, minutes_of,
                                         one_statement, protocol_version, statements_in)
 from tests.xapi_samples import (AU, COURSE_IRI, HOME, attended, basic, changed, cmi5_passed, cmi5_statement,
                                 moodle_experienced, xapi20_completed)
@@ -271,3 +271,35 @@ def test_a_surrogate_or_any_text_in_a_field_is_refused_or_kept_never_a_crash(nam
     statement["actor"]["account"]["name"] = name + "\ud800"
     statement["context"]["extensions"]["https://example.gov.in/x"] = extra
     assert refused(statement).status in (400, 413)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _paths(child, prefix + (index,))
+
+
+SAMPLES = [cmi5_statement("completed", SID), cmi5_passed(SID), moodle_experienced(SID, "asha@nic.in", 30),
+           attended(SID, "lbsnaa-9", "https://lms.lbsnaa.gov.in/webinar/17")]
+
+
+@given(st.sampled_from(range(len(SAMPLES))), st.data(), JSON)
+def test_a_valid_statement_with_any_one_value_replaced_is_valid_or_a_4xx(which, data, replacement):
+    import copy
+    statement = copy.deepcopy(SAMPLES[which])
+    path = data.draw(st.sampled_from([p for p in _paths(statement) if p]))
+    node = statement
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = replacement
+    try:
+        [s] = parse(statement)
+    except ApiError as error:
+        assert 400 <= error.status < 500 and error.field
+        return
+    meaning_of(s, CONFIG)  # whatever it means, reading it never fails, nor keeping it
+    assert "mbox" not in kept(s.body, "lms", NOW, "https://engage.example")["actor"]
