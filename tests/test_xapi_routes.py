@@ -260,3 +260,22 @@ def test_a_json_content_type_with_a_charset_is_taken(xapi, aws):
     assert answer.status_code == 200 and answer.headers["X-Experience-API-Version"] == "1.0.3"
     about = xapi.http.get("/xapi/about", authorization=None)
     assert about.headers["X-Experience-API-Version"] == "2.0.0"
+
+
+def test_in_aws_the_clients_come_from_ssm_read_once_per_ttl_and_absent_means_none(aws):
+    """KARMAYOGI_SECRETS_SOURCE=ssm: /karmayogi/<stage>/xapi-clients, cached for the TTL; a rotation needs no
+    redeploy."""
+    from dataclasses import replace as replaced
+    from chalicelib import bootstrap, settings
+    ssm, now = bootstrap._ssm_client(), [1000.0]
+    config = replaced(settings.secrets_config(), source="ssm", ttl_seconds=60)
+    clients = bootstrap.secret_adapters(config, clock=lambda: now[0])["xapi_clients"]
+    assert clients() == []  # no parameter yet: no client, every request refused
+    ssm.put_parameter(Name=config.xapi_clients_parameter, Value="lbsnaa-moodle:old", Type="SecureString")
+    now[0] += 61  # an absent parameter is an answer (no client), kept for the TTL like any other
+    assert clients() == [("lbsnaa-moodle", "old")]
+    ssm.put_parameter(Name=config.xapi_clients_parameter, Value="lbsnaa-moodle:new,lbsnaa-moodle:old",
+                      Type="SecureString", Overwrite=True)
+    assert clients() == [("lbsnaa-moodle", "old")]  # within the TTL
+    now[0] += 61
+    assert clients() == [("lbsnaa-moodle", "new"), ("lbsnaa-moodle", "old")]
