@@ -1,7 +1,8 @@
 """xAPI statements in the shapes LMS clients send: cmi5 AU statements (cmi5 spec, "cmi5 defined" statements: the
 cmi5 and moveOn context categories, the session id extension, the registration; shapes copied, values our own),
 a Moodle-like xAPI 1.0.3 statement (course in contextActivities.grouping) and an xAPI 2.0 statement with
-context agents. Shared by tests/test_xapi*.py and the local stack's demo (local/seed.py reads the same shapes)."""
+context agents. Shared by tests/test_xapi.py and tests/test_xapi_routes.py (the demo's own, in local/xapi_demo.py,
+have the same shapes)."""
 from __future__ import annotations
 
 import base64
