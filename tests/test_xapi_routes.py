@@ -279,3 +279,19 @@ def test_in_aws_the_clients_come_from_ssm_read_once_per_ttl_and_absent_means_non
     assert clients() == [("lbsnaa-moodle", "old")]  # within the TTL
     now[0] += 61
     assert clients() == [("lbsnaa-moodle", "new"), ("lbsnaa-moodle", "old")]
+
+
+def test_a_pass_after_the_completion_adds_the_assessment_to_it_once(xapi, aws):
+    post(xapi, cmi5_statement("completed", SID))
+    pump(xapi, aws)
+    points = aws.rules.points
+    assert aws.learners.get("u-1042").standing.points == points.course_completion
+    post(xapi, cmi5_passed(SID2, scaled=0.75))
+    [event] = events_of(aws)
+    assert (event.assessment.passed, event.assessment.score_percent) == (True, 75.0)
+    pump(xapi, aws)
+    assert aws.learners.get("u-1042").standing.points == points.course_completion + points.assessment_passed
+    post(xapi, cmi5_statement("failed", "5d2f8a1b-3c4e-4f6a-8b9c-0d1e2f3a4b5c", success=False))
+    post(xapi, cmi5_passed(SID2, scaled=0.75))  # a re-post
+    [event] = [e for e in events_of(aws) if e.type == "course.completed"]
+    assert event.assessment.passed is True

@@ -139,12 +139,39 @@ def _take(statements: list[Statement], client: str, adapters, now: datetime, con
             continue
         course = _course(meaning.courses, client, adapters) if meaning.courses else None
         activities.append(activity_of(s, meaning, client, course))
-    for outcome in intake.accept(activities, adapters, now) if activities else []:
+    outcomes = intake.accept(activities, adapters, now) if activities else []
+    for activity, outcome in zip(activities, outcomes):
         counts[outcome["status"]] += 1
         if outcome["status"] == "rejected":  # the statement is kept; why its activity could not be is logged
             log.warning("an xapi statement's activity was rejected",
                         extra={"client": client, "statement_id": outcome["id"], "error": outcome["error"]})
+        elif outcome["status"] == "duplicate" and activity.kind == "course.completed" and \
+                activity.details.get("passed") is True and _assessment_passed(activity, outcome, adapters):
+            counts["assessment_added"] += 1
     return dict(counts)
+
+
+def _assessment_passed(activity: intake.Activity, outcome: dict, adapters) -> bool:
+    """A `passed` after the `completed` of the same course (cmi5 AUs send them in either order): the completion is
+    one event per learner and course, so the assessment is written into the one stored, once, and the learner
+    queued for scoring. A pass is never taken back by a later `failed`. True when it was written."""
+    users = adapters.directory.users
+    ref = activity.user
+    user = users.get(ref.user_id) if ref.user_id else (
+        users.find_by_account(ref.account_home_page, ref.account_name) if ref.account_home_page and ref.account_name
+        else users.find_by_email((ref.mbox or "").strip().removeprefix("mailto:")))
+    if user is None:
+        return False
+    stream = f"learner:{user.user_id}"
+    stored = next((e for e in adapters.events.stream(stream) if e.id == outcome.get("event_id")), None)
+    if stored is None or getattr(stored, "assessment", None) is not None and stored.assessment.passed:
+        return False
+    body = stored.model_dump(mode="json")
+    score = activity.details.get("score_percent")
+    body["assessment"] = {"passed": True, **({"score_percent": score} if score is not None else {})}
+    adapters.events.rewrite(stream, stored.id, body)
+    adapters.queue.send([stream])
+    return True
 
 
 def _course(candidates: tuple[str, ...], client: str, adapters) -> str:
