@@ -119,8 +119,37 @@ def _store_and_take(statements: list[Statement], client: str, adapters, now: dat
                 raise _conflict(index if batch else None)
             continue
         taken.append(s)
-    outcomes = _take(taken, client, adapters, now, config)
+    outcomes = _take(taken, client, _remembering(adapters), now, config)
     log.info("xapi statements", extra={"client": client, "statements": len(statements), "outcomes": outcomes})
+
+
+class _Remembered:
+    """A directory port whose look-ups are remembered for one request: an array of statements by one learner about
+    one course reads the learner and the course once, not once per statement. Writes pass through."""
+    LOOKUPS = ("get", "find_by_account", "find_by_email", "by_activity")
+
+    def __init__(self, port):
+        self._port, self._seen = port, {}
+
+    def __getattr__(self, name):
+        found = getattr(self._port, name)
+        if name not in self.LOOKUPS:
+            return found
+
+        def remembered(*args):
+            if (name, args) not in self._seen:
+                self._seen[(name, args)] = found(*args)
+            return self._seen[(name, args)]
+        return remembered
+
+
+def _remembering(adapters):
+    from dataclasses import replace
+
+    from chalicelib.directory.store import Directory
+    directory = adapters.directory
+    return replace(adapters, directory=Directory(_Remembered(directory.courses), _Remembered(directory.users),
+                                                 directory.parked))
 
 
 def _conflict(index: Optional[int]) -> ApiError:
