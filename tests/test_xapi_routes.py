@@ -2,6 +2,7 @@
 (DynamoDB statements table, events, the scoring queue): cmi5 and xAPI 1.0.3/2.0 statements become our events
 exactly once, unknown learners and courses are parked, and scoring gives the learner their points."""
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -227,7 +228,6 @@ def test_registering_needs_the_client_s_credentials(xapi):
 
 def test_a_learner_arriving_in_the_directory_releases_their_statements(xapi, aws):
     from chalicelib.directory.service import learn_user
-    from datetime import datetime, timezone
     post(xapi, [cmi5_statement("completed", SID, learner="lbsnaa-2001"),
                 moodle_experienced(SID2, "new.officer@nic.in", 25)])
     assert aws.directory.parked.count() == 2
@@ -295,3 +295,20 @@ def test_a_pass_after_the_completion_adds_the_assessment_to_it_once(xapi, aws):
     post(xapi, cmi5_passed(SID2, scaled=0.75))  # a re-post
     [event] = [e for e in events_of(aws) if e.type == "course.completed"]
     assert event.assessment.passed is True
+
+
+def test_a_race_lost_to_another_request_is_409_and_what_was_stored_before_it_is_scored(xapi, aws, monkeypatch):
+    """Another request stores other content under the second id between this one's read and its put."""
+    from chalicelib.xapi.store import StoredStatement
+    store = aws.xapi_statements
+    real_digests = store.digests
+
+    def read_then_lose_the_race(ids):
+        known = real_digests(ids)
+        store.add(StoredStatement(SID2, CLIENT, "0" * 64, datetime.now(timezone.utc), {"id": SID2}))
+        return known
+    monkeypatch.setattr(store, "digests", read_then_lose_the_race)
+    answer = post(xapi, [cmi5_statement("completed", SID), moodle_experienced(SID2, "asha@nic.in", 30)])
+    assert answer.status_code == 409 and json.loads(answer.body)["error"]["field"] == "[1].id"
+    assert [e.type for e in events_of(aws)] == ["course.completed"]  # the first was stored: it is scored
+

@@ -106,7 +106,7 @@ def _store_and_take(statements: list[Statement], client: str, adapters, now: dat
     for index, s in enumerate(statements):
         if s.id in known and known[s.id][1] != s.digest:
             raise _conflict(index if batch else None)
-    taken = []
+    taken, raced = [], None
     for index, s in enumerate(statements):
         if s.id in known:
             if known[s.id][0] == client:
@@ -116,11 +116,15 @@ def _store_and_take(statements: list[Statement], client: str, adapters, now: dat
                                            kept(s.body, client, now, settings.public_base_url())))
         if stored is not None and stored != (client, s.digest):
             if stored[1] != s.digest:  # another request stored other content under this id meanwhile
-                raise _conflict(index if batch else None)
+                raced = index
+                break
             continue
         taken.append(s)
+    # What was stored is taken in even when a race ends the request with 409 (a client need not retry a 409).
     outcomes = _take(taken, client, _remembering(adapters), now, config)
     log.info("xapi statements", extra={"client": client, "statements": len(statements), "outcomes": outcomes})
+    if raced is not None:
+        raise _conflict(raced if batch else None)
 
 
 class _Remembered:
