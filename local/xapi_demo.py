@@ -96,7 +96,9 @@ def seed_xapi(adapters, profiles: list[dict], now: datetime, score: Callable[...
     # for statements posted by hand: docs/xapi.md).
     adapters = replace(adapters, xapi_clients=lambda: [(CLIENT, SECRET)])
     rng = random.Random(f"xapi-{seed}")
-    chosen = rng.sample(profiles, min(learners, len(profiles)))
+    # The first demo learner (Ananya Mehta, the one the banner and docs name) always has an LMS account, so that
+    # local/fixtures/xapi/*.json can be posted by hand (docs/xapi.md); the others are drawn.
+    chosen = profiles[:1] + rng.sample(profiles[1:], max(0, min(learners, len(profiles)) - 1))
     counts: Counter = Counter()
     for profile in chosen:
         person = profile["learner"]
