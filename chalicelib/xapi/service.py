@@ -73,8 +73,9 @@ def post_statements(raw_body: Optional[bytes], authorization: Optional[str], ver
     version = protocol_version(version_header)
     config = config or default_config()
     earliest, future = _limits(adapters)
-    statements = statements_in(_body(raw_body, adapters), version, config, now, new_id, earliest, future)
-    _store_and_take(statements, client, adapters, now, config)
+    payload = _body(raw_body, adapters)
+    statements = statements_in(payload, version, config, now, new_id, earliest, future)
+    _store_and_take(statements, client, adapters, now, config, batch=isinstance(payload, list))
     return [s.id for s in statements], version
 
 
@@ -96,13 +97,14 @@ def put_statement(statement_id: Optional[str], raw_body: Optional[bytes], author
     return version
 
 
-def _store_and_take(statements: list[Statement], client: str, adapters, now: datetime, config: XapiConfig) -> None:
-    """Nothing is stored when one statement's id is taken by other content (409 naming it). The new ones are
+def _store_and_take(statements: list[Statement], client: str, adapters, now: datetime, config: XapiConfig,
+                    batch: bool = False) -> None:
+    """Nothing is stored when one statement's id is taken by other content (409 naming it: `[index].id` when the
+    body was an array, as validation errors name fields). The new ones are
     stored; new ones and identical re-posts of this client's own go to the intake (which stores each event once,
     so a re-post whose first delivery got through changes nothing)."""
     store = adapters.xapi_statements
     known = store.digests([s.id for s in statements])
-    batch = len(statements) > 1
     for index, s in enumerate(statements):
         if s.id in known and known[s.id][1] != s.digest:
             raise _conflict(index if batch else None)
