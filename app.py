@@ -79,6 +79,50 @@ def post_events():
     return Response(body=body, status_code=status)
 
 
+# --- xAPI statements from other learning systems: chalicelib/xapi/ (docs/xapi.md) ---------------------------
+# Imported when called: the xAPI models (ralph) take about 0.3 s to import, which no other function should pay
+# at its cold start.
+XAPI_TYPES = ["application/json"]
+
+
+def _xapi_answer(answer):
+    """An xAPI route's answer, its errors too with the X-Experience-API-Version (and a 401's WWW-Authenticate)."""
+    from chalicelib.xapi import service as xapi
+    try:
+        return answer(xapi)
+    except ApiError as error:
+        version = app.current_request.headers.get("x-experience-api-version")
+        return Response(body=error.body(), status_code=error.status, headers=xapi.error_headers(error, version))
+
+
+@app.route("/xapi/statements", methods=["POST", "PUT"], content_types=XAPI_TYPES)
+def xapi_statements():
+    request, wiring = app.current_request, adapters()
+    auth, version = request.headers.get("authorization"), request.headers.get("x-experience-api-version")
+
+    def answer(xapi):
+        if request.method == "PUT":
+            spoken = xapi.put_statement((request.query_params or {}).get("statementId"), request.raw_body, auth,
+                                        version, wiring, _now())
+            return Response(body="", status_code=204, headers=xapi.response_headers(spoken))
+        ids, spoken = xapi.post_statements(request.raw_body, auth, version, wiring, _now())
+        return Response(body=ids, status_code=200, headers=xapi.response_headers(spoken))
+    return _xapi_answer(answer)
+
+
+@app.route("/xapi/courses", methods=["PUT"], content_types=XAPI_TYPES)
+def xapi_courses():
+    request = app.current_request
+    return _xapi_answer(lambda xapi: xapi.register_courses(request.raw_body, request.headers.get("authorization"),
+                                                           adapters(), _now()))
+
+
+@app.route("/xapi/about")
+def xapi_about():
+    return _xapi_answer(lambda xapi: Response(body=xapi.about(), status_code=200, headers=xapi.response_headers("2.0")))
+# --- end of xAPI ------------------------------------------------------------------------------------------------
+
+
 # --- the platform's own events, and the directories they need (chalicelib/platform/, chalicelib/directory/) ----
 @app.route("/v1/platform/events", methods=["POST"], content_types=["application/json"])
 def post_platform_events():

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the notification adapters are imported when wired (memory_n
     from chalicelib.notifications.policy import Config as NotificationConfig
     from chalicelib.notifications.sending import EmailSender, NotificationQueue, SmsSender
     from chalicelib.notifications.store import NotificationStore
+    from chalicelib.xapi.store import StatementStore
 
 
 @dataclass
@@ -84,6 +85,10 @@ class Adapters:
     # The platform's course catalogue, user directory and parked activities (chalicelib/directory/), read by the
     # intake of outside events (chalicelib/platform/intake.py). In-memory default; aws_adapters() wires DynamoDB.
     directory: Directory = field(default_factory=Directory)
+    # xAPI (chalicelib/xapi/): the clients' Basic credentials (environment here, SSM in AWS: secret_adapters) and
+    # the statements received. In-memory default; aws_adapters() wires DynamoDB.
+    xapi_clients: Callable[[], list] = field(default_factory=lambda: _env_xapi_clients)
+    xapi_statements: "StatementStore" = field(default_factory=lambda: _memory_xapi_statements())
     # Facts not yet handled (chalicelib/facts.py): the facts table's pending index. None: a wiring without one.
     facts: Optional[FactFeed] = None
     # Scoring (chalicelib/scoring/): what it asks of the features, and its projections in order.
@@ -214,7 +219,8 @@ def secret_adapters(config: settings.SecretsConfig | None = None,
             "session_secrets": parameters.session_secrets_source(config, _ssm_client, clock, logger),
             "issuer_keys": IssuerKeys(parameters.issuer_keys_source(config, _ssm_client, clock, logger)),
             "unsubscribe_secrets": parameters.unsubscribe_secrets_source(config, _ssm_client, clock, logger),
-            "admin_summary_recipients": parameters.admin_summary_recipients_source(config, _ssm_client, clock, logger)}
+            "admin_summary_recipients": parameters.admin_summary_recipients_source(config, _ssm_client, clock, logger),
+            "xapi_clients": parameters.xapi_clients_source(config, _ssm_client, clock, logger)}
 
 
 def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
@@ -227,6 +233,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
     from chalicelib.credentials.store import DynamoCredentialStore, DynamoDomainEvents
     from chalicelib.rosters.store import DynamoRosterStore
     from chalicelib.campaigns.store import DynamoCampaignStore
+    from chalicelib.xapi.store import DynamoStatementStore
     from chalicelib.directory.dynamodb import DynamoCourseCatalogue, DynamoParkedStore, DynamoUserDirectory
     return Adapters(events=DynamoEventStore(), learners=DynamoLearnerRepository(), orgs=DynamoOrgRepository(),
                     queue=SqsStreamQueue(_aws_clients()["sqs"], settings.SCORING_QUEUE),
@@ -236,6 +243,7 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
                     campaigns=DynamoCampaignStore(campaign_config().operation["progress_shards"]),
                     notifications=aws_notifications(), facts=DynamoFactFeed(),
                     audit_queue=SqsQueue(_aws_clients()["sqs"], settings.AUDIT_QUEUE),
+                    xapi_statements=DynamoStatementStore(),
                     directory=Directory(DynamoCourseCatalogue(), DynamoUserDirectory(), DynamoParkedStore()),
                     **secret_adapters(secrets_config, clock))
 
@@ -243,6 +251,16 @@ def aws_adapters(secrets_config: settings.SecretsConfig | None = None,
 def _env_unsubscribe_secrets() -> list[str]:
     from chalicelib.notifications.unsubscribe import secrets
     return secrets()
+
+
+def _env_xapi_clients() -> list:
+    from chalicelib.xapi.clients import clients_from
+    return clients_from(settings.xapi_clients())
+
+
+def _memory_xapi_statements() -> "StatementStore":
+    from chalicelib.xapi.store import MemoryStatementStore
+    return MemoryStatementStore()
 
 
 def _memory_campaigns() -> CampaignStore:

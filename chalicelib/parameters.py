@@ -10,6 +10,8 @@
                                          (chalicelib/credentials/keys.py; locally KARMAYOGI_ISSUER_KEYS)
     /karmayogi/<stage>/unsubscribe-secrets  SecureString, comma-separated keys of one-click unsubscribe links
                                          (notifications/unsubscribe.py; locally KARMAYOGI_UNSUBSCRIBE_SECRET)
+    /karmayogi/<stage>/xapi-clients      SecureString, comma-separated client:secret pairs: the xAPI clients'
+                                         Basic credentials (xapi/clients.py; locally KARMAYOGI_XAPI_CLIENTS)
     /karmayogi/<stage>/admin-summary-recipients  String, JSON org id -> admin learner ids of the weekly summary
                                          (not secret; locally KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS)
   The platform team creates and rotates both (infra/resources.yaml says how). A value is read at most once
@@ -174,3 +176,13 @@ def session_secrets_source(config: SecretsConfig, ssm_client: Callable[[], objec
     from chalicelib.settings import session_secrets
     return _parameter_source(config, session_secrets, config.session_secrets_parameter, split_secrets, ssm_client,
                              clock, log)
+
+
+def xapi_clients_source(config: SecretsConfig, ssm_client: Callable[[], object], clock: Clock = time.monotonic,
+                        log=None) -> Callable[[], list]:
+    """The xAPI clients' (client, secret) pairs (xapi/clients.py): Adapters.xapi_clients, once per request. A
+    parameter not created yet means no client (optional): every xAPI request is then refused with 401."""
+    from chalicelib.settings import xapi_clients
+    from chalicelib.xapi.clients import clients_from
+    return _parameter_source(config, lambda: clients_from(xapi_clients()), config.xapi_clients_parameter,
+                             clients_from, ssm_client, clock, log, optional=True)

@@ -78,6 +78,12 @@ def webhook_secrets() -> list[str]:
     return [s.strip() for s in os.environ.get("KARMAYOGI_WEBHOOK_SECRETS", "").split(",") if s.strip()]
 
 
+def xapi_clients() -> str:
+    """The xAPI clients' HTTP Basic credentials, `client:secret` pairs separated by commas (several secrets per
+    client during a rotation; xapi/clients.py). Locally and in tests; SSM in AWS. Read on each call."""
+    return os.environ.get("KARMAYOGI_XAPI_CLIENTS", "")
+
+
 # Bearer tokens: who issues them, for whom, and where their public keys are (a JWKS as JSON, or a URL).
 JWT_ISSUER = _env("KARMAYOGI_JWT_ISSUER", "karmayogi-engage-local")
 JWT_AUDIENCE = _env("KARMAYOGI_JWT_AUDIENCE", "karmayogi-engage")
@@ -162,6 +168,9 @@ class SecretsConfig:
     # SecureString, comma-separated: keys of the page session cookie, the first signing (locally
     # KARMAYOGI_SESSION_SECRETS)
     session_secrets_parameter: str = "/karmayogi/dev/session-secrets"
+    # SecureString, comma-separated client:secret pairs: the xAPI clients' Basic credentials (xapi/clients.py;
+    # locally KARMAYOGI_XAPI_CLIENTS)
+    xapi_clients_parameter: str = "/karmayogi/dev/xapi-clients"
 
 
 def secrets_config() -> SecretsConfig:
@@ -182,4 +191,5 @@ def secrets_config() -> SecretsConfig:
                                                 f"/karmayogi/{stage}/admin-summary-recipients"),
         oidc_client_secret_parameter=_env("KARMAYOGI_OIDC_CLIENT_SECRET_PARAMETER",
                                           f"/karmayogi/{stage}/oidc-client-secret"),
-        session_secrets_parameter=_env("KARMAYOGI_SESSION_SECRETS_PARAMETER", f"/karmayogi/{stage}/session-secrets"))
+        session_secrets_parameter=_env("KARMAYOGI_SESSION_SECRETS_PARAMETER", f"/karmayogi/{stage}/session-secrets"),
+        xapi_clients_parameter=_env("KARMAYOGI_XAPI_CLIENTS_PARAMETER", f"/karmayogi/{stage}/xapi-clients"))

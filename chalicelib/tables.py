@@ -10,6 +10,7 @@ from chalicelib.notifications.models import NOTIFICATION_MODELS
 from chalicelib.review.models import REVIEW_MODELS
 from chalicelib.rosters.models import ROSTER_MODELS
 from chalicelib.storage.models import CORE_MODELS
+from chalicelib.xapi.models import XAPI_MODELS
 
 ALL_MODELS = (CORE_MODELS + BOARD_MODELS + REVIEW_MODELS + CREDENTIAL_MODELS + ROSTER_MODELS + CAMPAIGN_MODELS
-              + NOTIFICATION_MODELS + DIRECTORY_MODELS)
+              + NOTIFICATION_MODELS + DIRECTORY_MODELS + XAPI_MODELS)

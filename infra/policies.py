@@ -81,7 +81,8 @@ ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-en
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
               "campaigns", "campaign-progress", "campaign-stats", "campaign-awards", "notifications",
               "suppressions", "notification-counters", "nudge-schedule",
-              "platform-courses", "platform-completions", "platform-users", "platform-user-keys", "platform-parked")
+              "platform-courses", "platform-completions", "platform-users", "platform-user-keys", "platform-parked",
+              "xapi-statements")
 
 # Deciding to send (notifications/outbox.py decide): the learner or roster entry for contact and preferences,
 # the learner's recent records (by_created), the suppression list, the SNS opt-out check (no Publish: deciding
@@ -101,7 +102,7 @@ FUNCTIONS: dict[str, Needs] = {
         indexes=tuple(f"{t}/{i}" for t, names in INDEXES.items() for i in names),
         sends_to=("scoring", "notifications", "audit"),  # audit: a rule version's or a campaign's re-score job
         secrets=("webhook-secrets", "jwks", "issuer-keys", "unsubscribe-secrets", "oidc-client-secret",
-                 "session-secrets"),
+                 "session-secrets", "xapi-clients"),
         roster_files=True),
     "score_streams": SCORING,
     # The weekly audit's start: the learners table's item count sizes the run, one message per auditor and segment.

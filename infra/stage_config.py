@@ -24,6 +24,7 @@ VARIABLE_OF = {
     "admin_summary_recipients_parameter": "KARMAYOGI_ADMIN_SUMMARY_RECIPIENTS_PARAMETER",
     "oidc_client_secret_parameter": "KARMAYOGI_OIDC_CLIENT_SECRET_PARAMETER",
     "session_secrets_parameter": "KARMAYOGI_SESSION_SECRETS_PARAMETER",
+    "xapi_clients_parameter": "KARMAYOGI_XAPI_CLIENTS_PARAMETER",
 }
 REQUIRED = tuple(VARIABLE_OF.values())
 # Signing in on the pages (docs/sign-in.md): the provider and our client there; https only.

@@ -608,12 +608,24 @@ def seed_population(adapters, score: Callable[..., Counter], *, learners: int = 
     through_platform = platform_sample.replay(adapters, events, now, lambda: score(workers=score_workers), seed)
     say(f"  the platform's own records replayed: {dict(sorted(through_platform.items()))} in "
         f"{time.monotonic() - lap:.1f} s")
+    lap = time.monotonic()
+    through_xapi = seed_xapi_door(adapters, events, now, score, seed)
+    say(f"  xAPI: {through_xapi['learners']} learners with an LMS account, {through_xapi['statements']} statements "
+        f"posted by {through_xapi['client']} in {time.monotonic() - lap:.1f} s")
     report = SeedReport(outcomes, scoring, timing["ingest"], timing["score"])
     say(f"seeded in {time.monotonic() - started:.1f} s (ingesting {report.ingest_seconds:.1f} s, scoring "
         f"{report.score_seconds:.1f} s): {outcomes['accepted']:,} events accepted, {outcomes['duplicate']:,} "
         f"duplicate, {outcomes['rejected']:,} rejected; {scoring['received']:,} scoring messages, "
         f"{scoring['failed']:,} failed")
     return report
+
+
+def seed_xapi_door(adapters, events: SeedEvents, now: datetime, score: Callable[..., Counter], seed: int = 1) -> dict:
+    """Demo learners earn through the xAPI door too: a training institute's LMS posts cmi5 and Moodle statements
+    for some of them (local/xapi_demo.py)."""
+    from local import xapi_demo
+    counts = xapi_demo.seed_xapi(adapters, events.profiles, now, score, seed=seed)
+    return {**counts, "client": xapi_demo.CLIENT}
 
 
 def demo_campaign(adapters, now: datetime) -> dict:

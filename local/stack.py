@@ -127,6 +127,9 @@ def set_environment(ports: Ports, webhook_secret: Optional[str] = None) -> None:
         os.environ["KARMAYOGI_WEBHOOK_SECRETS"] = webhook_secret
     # Unsubscribe links: the code has no fallback secret on any stage; the local stack brings its own.
     os.environ.setdefault("KARMAYOGI_UNSUBSCRIBE_SECRET", "karmayogi-local-unsubscribe-secret")
+    # xAPI: the demo LMS client's Basic credentials (local/xapi_demo.py; docs/xapi.md)
+    from local import xapi_demo
+    os.environ.setdefault("KARMAYOGI_XAPI_CLIENTS", f"{xapi_demo.CLIENT}:{xapi_demo.SECRET}")
 
 
 def wire(ports: Ports, webhook_secret: Optional[str] = None):
@@ -305,6 +308,8 @@ def banner(ports: Ports, secret: str, generated: bool, seeding: bool = False) ->
         f"  moto server     {ports.url('moto')}   (SQS, SES, SNS, S3; sent mail: /moto-api/data.json)",
         f"  sent messages   {api}/dev/outbox   (each email as its recipient sees it, each SMS with segments)",
         f"  webhook secret  {secret}   ({source})",
+        f"  xAPI client     {os.environ.get('KARMAYOGI_XAPI_CLIENTS', '')}   (client:secret, HTTP Basic on /xapi/*;"
+        " docs/xapi.md)",
         "",
         "  Every route but /health and the webhook needs a bearer token (from the local OpenID provider):",
         f"    TOKEN=$(make -s token SUB={DEMO_LEARNER} ROLE=learner ORG=org_mines_hq | tail -1)",

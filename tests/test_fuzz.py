@@ -13,6 +13,7 @@ path, headers and body to `client.http.request`, decoding the path's percent esc
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -30,7 +31,8 @@ from tests.openapi_check import SPEC_PATH, assert_matches_spec, documented_media
 
 EXAMPLES = int(os.environ.get("KARMAYOGI_FUZZ_EXAMPLES", "25"))
 BASE_URL = "http://fuzz.invalid"
-KNOWN_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"  # the learner of the fixture events (local/fixtures/events)
+KNOWN_LEARNER = "5f1c2a9e-8d44-4b7a-9a6e-1c2d3e4f5a6b"
+XAPI_CLIENT = "fuzz-lms:fuzz-secret"  # client:secret, configured as KARMAYOGI_XAPI_CLIENTS for the pass  # the learner of the fixture events (local/fixtures/events)
 
 SCHEMA = schemathesis.openapi.from_path(str(SPEC_PATH))
 OPERATIONS = sorted((result.ok() for result in SCHEMA.get_all_operations()), key=lambda op: (op.path, op.method))
@@ -99,6 +101,8 @@ def send(client, case, token: str, change_body=None, change_bytes=None):
         headers["Authorization"] = token
     if "KarmayogiSignature" in security:
         headers[HEADER] = sign(body, SECRET, int(time.time()))
+    if "XapiBasic" in security:  # an xAPI client's credentials (the world fixture configures the client)
+        headers["Authorization"] = "Basic " + base64.b64encode(XAPI_CLIENT.encode()).decode()
     response = client.http.request(case.method.upper(), path, headers=headers, body=body, authorization=None)
 
     where = f"{case.method.upper()} {path}\nheaders: {headers}\nbody: {body[:2000]!r}"
@@ -127,6 +131,7 @@ def world():
     """One moto world for the whole pass (seeding it per operation would cost more than the fuzzing), with some
     real data so that reads find something: the fixture events (local/fixtures/events), scored. What one operation's cases
     write, the next operation's cases may read, as in a running service."""
+    os.environ["KARMAYOGI_XAPI_CLIENTS"] = XAPI_CLIENT
     with aws_world() as adapters, app_client() as client:
         for path in sorted((FIXTURES / "events").glob("*.json")):
             body = path.read_bytes()

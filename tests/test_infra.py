@@ -493,7 +493,8 @@ SECRET_PARAMETERS = {"webhook-secrets": "webhook_secrets_parameter", "jwks": "jw
                      "issuer-keys": "issuer_keys_parameter", "unsubscribe-secrets": "unsubscribe_secrets_parameter",
                      "admin-summary-recipients": "admin_summary_recipients_parameter",
                      "oidc-client-secret": "oidc_client_secret_parameter",
-                     "session-secrets": "session_secrets_parameter"}
+                     "session-secrets": "session_secrets_parameter",
+                     "xapi-clients": "xapi_clients_parameter"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
