@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +67,15 @@ def use_endpoint(endpoint: str, stage: str) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", "ap-south-1")
     os.environ["KARMAYOGI_STAGE"] = stage
+
+
+def run_against_fresh(work: Callable[[], int], stage: str = "measure") -> int:
+    """Start an in-memory DynamoDB Local on a free port, point the adapters at it, run `work`, stop it."""
+    port = free_port()
+    use_endpoint(f"http://127.0.0.1:{port}", stage)
+    server = start(port)
+    try:
+        return work()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

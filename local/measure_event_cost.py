@@ -14,7 +14,7 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 
-from local.dynamodb_local import free_port, start, use_endpoint
+from local.dynamodb_local import run_against_fresh
 
 SECRET = "measure-secret"
 PRIOR_EVENTS = 20
@@ -60,14 +60,7 @@ def _history(learner: str, start_at: datetime) -> list[dict]:
 
 
 def main() -> int:
-    port = free_port()
-    use_endpoint(f"http://127.0.0.1:{port}", "measure")
-    server = start(port)
-    try:
-        return _measure()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    return run_against_fresh(_measure)
 
 
 def _measure() -> int:

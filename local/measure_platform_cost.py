@@ -16,7 +16,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from local.dynamodb_local import free_port, start, use_endpoint
+from local.dynamodb_local import run_against_fresh
 
 SECRET = "measure-secret"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "platform"
@@ -27,14 +27,7 @@ def fixture(name: str):
 
 
 def main() -> int:
-    port = free_port()
-    use_endpoint(f"http://127.0.0.1:{port}", "measure")
-    server = start(port)
-    try:
-        return _measure()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    return run_against_fresh(_measure)
 
 
 def _measure() -> int:

@@ -18,7 +18,7 @@ import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from local.dynamodb_local import free_port, start, use_endpoint
+from local.dynamodb_local import run_against_fresh
 
 CLIENT, SECRET = "measure-lms", "measure-secret"
 HOME = "https://lms.example.gov.in"
@@ -27,14 +27,7 @@ CMI5 = "https://w3id.org/xapi/cmi5/context/categories/cmi5"
 
 
 def main() -> int:
-    port = free_port()
-    use_endpoint(f"http://127.0.0.1:{port}", "measure")
-    server = start(port)
-    try:
-        return _measure()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    return run_against_fresh(_measure)
 
 
 def _completed(learner: str, n: int, at: datetime) -> dict:
