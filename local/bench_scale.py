@@ -679,6 +679,9 @@ def run(args) -> int:
     create_tables()
     sqs = boto3.client("sqs", region_name=bench.REGION)
     queue_url = sqs.create_queue(QueueName=settings.SCORING_QUEUE, Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+    # The bench's campaign starts before it is made: its backfill job (chalicelib/rescore.py) goes to the audit
+    # queue. Nothing here consumes it: the replay's events are what the campaign figures measure.
+    sqs.create_queue(QueueName=settings.AUDIT_QUEUE)
     adapters = bootstrap.adapters()
     meter = DynamoMeter().install_for(adapters)
     client = Client(app_module.app, stage_name="dev", project_dir=str(bench.PROJECT))
