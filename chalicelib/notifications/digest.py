@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.facts import BADGE_AWARDED, DomainEvent, FactHandler, consume, pending_for
 from chalicelib.notifications import policy
-from chalicelib.notifications.outbox import Intent, decide
+from chalicelib.notifications.outbox import decide_for_learner
 
 BATCH = 500
 
@@ -37,10 +37,7 @@ def send_digests(facts: list[DomainEvent], adapters, now: datetime, log=None) ->
     for (learner_id, window), group in sorted(groups.items()):
         badges = [_badge(fact.payload, catalogue) for fact in sorted(group, key=lambda f: (f.occurred_at, f.id))]
         try:
-            stored = adapters.learners.get(learner_id)
-            context = {"badges": badges, "total_points": stored.standing.points if stored else 0}
-            decision = decide(Intent(learner_id, "badge_awarded", window, context,
-                                     stored.standing.profile.org_id if stored else None), adapters, now)
+            decision = decide_for_learner(learner_id, "badge_awarded", window, {"badges": badges}, adapters, now)
         except Exception as exc:  # noqa: BLE001 (one learner's trouble must not hold up the others)
             if log:
                 log.error("badge digest failed", extra={"error": type(exc).__name__})

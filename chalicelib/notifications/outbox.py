@@ -125,6 +125,15 @@ def decide(intent: Intent, adapters, now: datetime) -> Decision:
     return Decision("queued", why, channel, not_before)
 
 
+
+def decide_for_learner(learner_id: str, kind: str, key: str, context: dict, adapters, now: datetime):
+    """decide() for a message about a learner's points: their total now and their org (for the org's caps) are
+    read here, once, so every fact handler that tells a learner something says the same."""
+    stored = adapters.learners.get(learner_id)
+    context = {**context, "total_points": stored.standing.points if stored else 0}
+    return decide(Intent(learner_id, kind, key, context, stored.standing.profile.org_id if stored else None),
+                  adapters, now)
+
 def _replace(reach, **changes):
     return dataclasses.replace(reach, **changes)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.facts import DomainEvent, FactHandler
-from chalicelib.notifications.outbox import Intent, decide
+from chalicelib.notifications.outbox import decide_for_learner
 
 BATCH = 500
 
@@ -22,14 +22,12 @@ def tell(facts: list[DomainEvent], adapters, now: datetime, log=None) -> int:
     queued = 0
     for fact in facts:
         try:
-            stored = adapters.learners.get(fact.learner_id)
             version = book.get(fact.payload["version"])
             context = {"version": fact.payload["version"], "reason": fact.payload["reason"],
                        "reasons": dict(version.translations) if version else {},
-                       "points": int(fact.payload["points"]),
-                       "total_points": stored.standing.points if stored else 0}
-            decision = decide(Intent(fact.learner_id, "rules_changed", fact.payload["version"], context,
-                                     stored.standing.profile.org_id if stored else None), adapters, now)
+                       "points": int(fact.payload["points"])}
+            decision = decide_for_learner(fact.learner_id, "rules_changed", fact.payload["version"], context,
+                                          adapters, now)
         except Exception as exc:  # noqa: BLE001 (one learner's trouble must not hold up the others)
             if log:
                 log.error("rules message failed", extra={"error": type(exc).__name__})
