@@ -3,7 +3,8 @@
 Properties (hypothesis): for any event stream and any pair of versions A and B, scoring under A and then applying
 B with effective_from t gives what scoring from scratch with A before t and B from t on gives (points, ledger,
 periods, minutes, claps), badges excepted only in that none is ever taken away; and a re-score job stopped at any
-point and resumed ends exactly where an uninterrupted one does.
+point and resumed, or crashing mid-page and retried, ends exactly where an uninterrupted one does (an org move's
+job too); each completion is held by the anti-abuse limits of the version in force when it happened.
 """
 from __future__ import annotations
 
@@ -703,3 +704,51 @@ def test_size_categories_are_checked(categories):
     text = '[version]\nid = "x"\neffective_from = 2026-11-01T00:00:00Z\nreason = "r"\n' + categories
     with pytest.raises(RuleVersionError, match="size_category|size categories"):
         candidate_version(default_book(), text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["org_x", "org_y", "org_z"]), st.integers(0, 20)),
+                min_size=1, max_size=12), st.integers(1, 3), st.integers(0, 6), st.integers(0, 6))
+def test_an_org_moves_job_resumed_or_crashed_anywhere_equals_an_uninterrupted_one(learning, page, stop_after,
+                                                                                  crash_at):
+    """An org move's job (dept_x, with org_x and org_z below it, moves from min_a to min_b) stopped between pages
+    and crashing in the middle of one, then retried, ends with the boards and statistics of an uninterrupted one."""
+    from chalicelib.leaderboards.projection import MEMBERS
+    worlds = []
+    for interrupted in (False, True):
+        a = adapters()
+        _add_orgs(a, [_org("min_a", "ministry", None, 0), _org("min_b", "ministry", None, 0),
+                      _org("dept_x", "department", "min_a", 0), _org("org_x", "mdo", "dept_x", 0),
+                      _org("org_z", "mdo", "dept_x", 0), _org("org_y", "mdo", "min_a", 0)])
+        deliver(a, [completion(f"p{n}", f"c{k}", ist(2026, 11, 2) + timedelta(hours=k), org=org)
+                    for n, org, k in learning])
+        run_rescore_jobs(a)
+        _add_orgs(a, [_org("dept_x", "department", "min_b", 1, at="2026-11-05T09:00:00+05:30")])
+        a.caches.clear()
+        if interrupted:
+            messages, a.audit_queue.sent = a.audit_queue.sent, []
+            checks, calls = iter(range(10_000)), iter(range(10_000))
+
+            def score(learner: str, a=a, calls=calls) -> None:
+                if next(calls) == crash_at:
+                    raise RuntimeError("crash")
+                recompute_stream(f"learner:{learner}", a)
+            for message in messages:
+                try:
+                    rescore.run_segment(a, message, page=page, rescore=score,
+                                        out_of_time=lambda checks=checks: next(checks) >= stop_after)
+                except RuntimeError:
+                    pass
+            a.audit_queue.sent = messages  # SQS delivers them again (or the function queued itself again)
+        run_rescore_jobs(a)
+        learners = sorted(a.learners.learners)
+        worlds.append({
+            "boards": {scope: _on_board(a, scope) for scope in ("ministry:min_a", "ministry:min_b", "dept:dept_x",
+                                                                "national")},
+            "scopes": {i: a.learners.get(i).scopes for i in learners},
+            "orgs": {i: a.learners.get(i).standing.profile.org_id for i in learners},
+            "members": sorted((s.org_id, s.learners, s.parents) for s in a.boards.org_stats(MEMBERS)),
+        })
+    assert worlds[0] == worlds[1]
+    for learner, org in worlds[0]["orgs"].items():  # and the move did happen: below dept_x means under min_b
+        assert ("ministry:min_b" in worlds[0]["scopes"][learner]) == (org in ("org_x", "org_z")), learner
