@@ -19,7 +19,8 @@ local/bench_scale.py seeds) for the other --active learners, with the learner id
 "<board>#<shard>" key re-sharded for the new id, so each copy is exactly what scoring would have stored for the
 same events. The remaining learners are learner records only, last active before the version (a scan reads
 them, nothing else does). Then, on the whole table: the preview with --sample, and ONE segment of the apply job
-as one audit-queue message runs it (segment 0 of the job's planned segments), not the whole job (hours here).
+as one audit-queue message runs it (the first --apply-segments of the job's planned segments, one after another),
+not the whole job (hours here).
 Score counts and org statistics (additive counters) are not copied: the writes to them cost the same either way.
 """
 from __future__ import annotations
@@ -168,10 +169,17 @@ def run_scale(args, adapters, meter, seeding: float) -> dict:
     count = adapters.learners.approximate_count()
     messages = rescore.plan(target, count, settings.AUDIT_LEARNERS_PER_SEGMENT, settings.AUDIT_MIN_SEGMENTS,
                             settings.AUDIT_MAX_SEGMENTS)
-    say(f"apply: segment 0 of {len(messages)} (one audit-queue message)")
+    say(f"apply: {args.apply_segments} of {len(messages)} segments (each one audit-queue message)")
     before = meter.snapshot()
     started = time.perf_counter()
-    segment = rescore.run_segment(adapters, messages[0])
+    segment = {"scanned": 0, "rescored": 0, "done": True, "seconds": []}
+    for message in messages[:args.apply_segments]:
+        one = time.perf_counter()
+        result = rescore.run_segment(adapters, message)
+        segment["seconds"].append(round(time.perf_counter() - one, 2))
+        segment["scanned"] += result["scanned"]
+        segment["rescored"] += result["rescored"]
+        segment["done"] = segment["done"] and result["done"]
     apply_seconds = time.perf_counter() - started
     apply_usage = meter.since(before)
     scan = apply_usage.operations.get("Scan")
@@ -190,7 +198,8 @@ def run_scale(args, adapters, meter, seeding: float) -> dict:
                     if preview_scan else None,
                     "by_table": {name: {"requests": c.requests, "rcu": round(c.rcu, 1)}
                                  for name, c in sorted(preview_usage.tables.items())}},
-        "apply_one_segment": {"segments": len(messages), "seconds": round(apply_seconds, 2),
+        "apply_segments": {"segments": len(messages), "run": args.apply_segments,
+                           "seconds_per_segment": segment["seconds"], "seconds": round(apply_seconds, 2),
                               "scanned": segment["scanned"], "rescored": rescored, "done": segment["done"],
                               "ms_per_learner": round(1000 * apply_seconds / max(rescored, 1), 2),
                               **_per(apply_usage, rescored),
@@ -311,6 +320,8 @@ def main(argv=None) -> int:
                                                              "version (copies of the templates' items)")
     parser.add_argument("--sample", type=int, default=10, help="with --population: the preview's 1 learner in N")
     parser.add_argument("--workers", type=int, default=6, help="with --population: copying threads")
+    parser.add_argument("--apply-segments", type=int, default=1,
+                        help="with --population: how many of the job's segments to run (one after another)")
     args = parser.parse_args(argv)
     if args.population and not args.learners <= args.active <= args.population:
         parser.error("--learners <= --active <= --population")
