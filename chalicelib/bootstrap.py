@@ -129,12 +129,12 @@ def fact_handlers() -> dict[str, FactHandler]:
     """One handler per kind of fact (chalicelib/facts.py), run every minute and, if immediate, at publish."""
     from chalicelib import facts
     from chalicelib.credentials.service import revoke_on_rejection
-    from chalicelib.leaderboards.projection import requeue_moved_orgs
+    from chalicelib.rescore import rescore_moved_orgs
     from chalicelib.notifications import campaigns as campaign_notices, digest, rescored
     return {facts.BADGE_AWARDED: digest.HANDLER,
             facts.CAMPAIGN_RESULT: campaign_notices.RESULTS_HANDLER,
             facts.REVIEW_REJECTED: FactHandler(revoke_on_rejection, immediate=True),
-            facts.ORG_MOVED: FactHandler(requeue_moved_orgs, immediate=True),
+            facts.ORG_MOVED: FactHandler(rescore_moved_orgs, immediate=True),
             facts.RULES_RESCORED: rescored.HANDLER}
 
 

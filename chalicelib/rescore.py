@@ -1,10 +1,12 @@
 """Re-scoring many learners at once: a resumable job, fanned out over scan segments like the weekly audit.
 
-Two triggers, one job (docs/rule-versions.md):
+Three triggers, one job (docs/rule-versions.md):
   rules     a rule version that reaches into the past: every learner active since its effective_from
             (`make rules-apply VERSION=...`, or the national-admin route)
   campaign  a campaign published after its start: every learner of its scope active since the start, so learning
             already done in its window shows on the dashboard at once (campaigns/service.py)
+  org       an org that moved in the tree (the org.moved fact): every learner in the org or below it, active or
+            not, whose board scopes (department, ministry) and campaign scopes changed (`rescore_moved_orgs`)
 
 Each message is one scan segment of the learners table. A segment is read a page at a time; each learner the
 target names is re-scored by the normal pipeline (scoring/pipeline.py recompute_stream: ledger corrections, boards,
@@ -23,7 +25,7 @@ from chalicelib.rules.periods import utc_iso
 
 PAGE = 100
 DONE = "done"
-RULES, CAMPAIGN = "rules", "campaign"
+RULES, CAMPAIGN, ORG = "rules", "campaign", "org"
 
 
 def rules_target(version_id: str, effective_from: datetime) -> dict:
@@ -34,8 +36,16 @@ def campaign_target(campaign_id: str, scope: str, start: datetime) -> dict:
     return {"kind": CAMPAIGN, "campaign_id": campaign_id, "scope": scope, "since": utc_iso(start)}
 
 
+def org_target(org_id: str, token: str) -> dict:
+    """`token`: the org event that moved it (the org.moved fact's): each move is its own job, and the same move's
+    fact handled again (a crash before it was consumed) starts the same job, which resumes."""
+    return {"kind": ORG, "org_id": org_id, "token": token}
+
+
 def job_id(target: dict) -> str:
     """One job per target: starting it again resumes it (its positions are kept), it never re-runs pages."""
+    if target["kind"] == ORG:
+        return f"{ORG}:{target['org_id']}:{target['token']}"
     return f"{target['kind']}:{target.get('version') or target.get('campaign_id')}"
 
 
@@ -59,6 +69,12 @@ def start(adapters, target: dict, log, delay_seconds: int = 0) -> dict:
 
 
 def _wanted(target: dict, adapters) -> Callable[[Optional[str], Optional[datetime]], bool]:
+    if target["kind"] == ORG:
+        # Everyone in the moved org's subtree, active or not: their entries on every period's boards move.
+        from chalicelib.identity.access import within
+        from chalicelib.orgtree import parent_lookup
+        parent_of, moved = parent_lookup(adapters), target["org_id"]
+        return lambda org, active: within(org, moved, parent_of)
     since = datetime.fromisoformat(target["since"].replace("Z", "+00:00"))
     if target["kind"] == CAMPAIGN:
         from chalicelib.campaigns.scope import in_scope
@@ -98,6 +114,26 @@ def run_segment(adapters, message: dict, out_of_time: Callable[[], bool] = lambd
             return {"done": False, "scanned": scanned, "rescored": rescored, "position": counters.position(key)}
         position = moved
     return {"done": True, "scanned": scanned, "rescored": rescored, "position": DONE}
+
+
+def rescore_moved_orgs(facts, adapters, now: datetime, log=None) -> int:
+    """The org.moved handler (bootstrap.fact_handlers): everyone below a moved org belongs to other department and
+    ministry boards, and maybe to other campaigns' scopes, now. Starts the org's job, delayed until every function
+    has dropped its cached copy of the tree (SQS delays at most 15 minutes). The fact is consumed only once the
+    job's messages are queued: a crash before leaves it pending for the minute's dispatch, which starts the same
+    job again (same id, same positions: it resumes, and a re-score writes only what is missing)."""
+    import logging
+    from chalicelib.facts import consume
+    from chalicelib.orgtree import forget_org
+    log = log or logging.getLogger(__name__)
+    delay = min(adapters.boards.config.org_tree_cache_seconds + 5, 900)
+    for fact in facts:
+        org_id = fact.payload["org_id"]
+        forget_org(org_id, adapters)
+        token = fact.id[len(f"{fact.kind}:{org_id}:"):]  # facts.org_moved: the id ends with the moving event
+        start(adapters, org_target(org_id, token), log, delay_seconds=max(delay, 0))
+        consume(adapters, [fact])
+    return len(facts)
 
 
 def rescore_segment(adapters, message: dict, log, remaining_ms: Callable[[], int], reserve_ms: int = 60_000) -> dict:

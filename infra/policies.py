@@ -69,13 +69,14 @@ def _all(actions, *shorts):
 # reviews (held events), boards and org statistics, the org tree (org upserts write it), the campaign
 # definitions (a small table read whole: Scan) with the learner's campaign progress and statistics
 # (campaigns.sync_progress), the nudge schedule (nudge_schedule.on_scored) and the badge facts saved with the
-# learner (domain-events). Org moves send the learners below the org back to the scoring queue.
+# learner (domain-events). An org move starts the re-score job of the learners below the org (chalicelib/rescore.py):
+# the learners table's item count sizes it, its segments go on the audit queue.
 SCORING = Needs(
     tables={**_all(READ, "events"),
-            **_all(RW, "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
+            **_all(RW, "ledger", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
                    "reviews", "campaign-progress", "campaign-stats", "nudge-schedule"),
-            "campaigns": READ + SCAN},
-    indexes=("orgs/by_parent",), sends_to=("scoring",), consumes=("scoring",))
+            "learners": RW + DESCRIBE, "campaigns": READ + SCAN},
+    indexes=("orgs/by_parent",), sends_to=("audit",), consumes=("scoring",))
 
 ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores",
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
@@ -140,11 +141,12 @@ FUNCTIONS: dict[str, Needs] = {
     # SES bounces and complaints (SNS) onto the suppression list.
     "ses_events": Needs(tables={"suppressions": ("dynamodb:PutItem",)}),
     # Badge digests from the pending badge facts (domain-events' sparse index, marked consumed), then the sweep
-    # of the outbox's pending index.
+    # of the outbox's pending index. The other facts due for their handlers too: an org move whose re-score job
+    # did not start at once starts here (the learners table's item count, the audit queue).
     "notifications_every_minute": Needs(
-        tables={**DECIDE_TABLES, "domain-events": READ + ("dynamodb:UpdateItem",)},
+        tables={**DECIDE_TABLES, "learners": READ + DESCRIBE, "domain-events": READ + ("dynamodb:UpdateItem",)},
         indexes=DECIDE_INDEXES + ("domain-events/pending", "notifications/pending"),
-        sends_to=("notifications",), sms_opt_out=True),
+        sends_to=("notifications", "audit"), sms_opt_out=True),
     # The nudge ladder: due entries (the schedule's sparse index), the org's name, a decision per learner.
     "nightly_nudges": Needs(
         tables={**DECIDE_TABLES, "nudge-schedule": RW, "orgs": READ},

@@ -11,6 +11,17 @@
    when there is nothing left to write.
 
 python -m local.bench_rules [--learners 2000] [--json out/bench-rules.json]
+
+At national scale (`--population 1000000 --active 100000`): scoring 10 lakh learners through the pipeline would
+take a day here, so the --learners scored through the pipeline are templates: every item they wrote (learner,
+ledger, events, board entries, nudge schedule) is copied in bulk (BatchWriteItem from threads, as
+local/bench_scale.py seeds) for the other --active learners, with the learner id replaced and every
+"<board>#<shard>" key re-sharded for the new id, so each copy is exactly what scoring would have stored for the
+same events. The remaining learners are learner records only, last active before the version (a scan reads
+them, nothing else does). Then, on the whole table: the preview with --sample, and ONE segment of the apply job
+as one audit-queue message runs it (the first --apply-segments of the job's planned segments, one after another),
+not the whole job (hours here).
+Score counts and org statistics (additive counters) are not copied: the writes to them cost the same either way.
 """
 from __future__ import annotations
 
@@ -58,6 +69,147 @@ def _per(usage, learners: int) -> dict:
             "rcu_per_learner": round(usage.rcu / learners, 2), "wcu_per_learner": round(usage.wcu / learners, 2)}
 
 
+def _copies(adapters, templates: int, population: int, active: int, workers: int) -> dict:
+    """Copy the templates' items for learners templates..population (see the module doc). Seeding is not metered."""
+    import boto3
+    from chalicelib.notifications.policy import default_config
+    from chalicelib.sharding import shard_of
+    from chalicelib.storage.models import EventRecord, LearnerRecord, LedgerRecord
+    from chalicelib.leaderboards.models import BoardEntryRecord
+    from chalicelib.notifications.models import NudgeScheduleRecord
+    from local.bench_scale import Writer
+
+    client = boto3.client("dynamodb")
+    tables = {m.Meta.table_name: m for m in (LearnerRecord, LedgerRecord, EventRecord, BoardEntryRecord,
+                                             NudgeScheduleRecord)}
+    by_learner: dict[str, dict[str, list[dict]]] = {}
+    for table_name in tables:
+        for page in client.get_paginator("scan").paginate(TableName=table_name):
+            for item in page["Items"]:
+                owner = item["learner_id"]["S"] if "learner_id" in item else item["stream"]["S"].split(":", 1)[1]
+                by_learner.setdefault(owner, {}).setdefault(table_name, []).append(item)
+    ids = sorted(by_learner)
+    assert len(ids) == templates, (len(ids), templates)
+    board_shards = adapters.boards.config.shards_for
+    nudge_shards = default_config().pending_shards
+    learners_table = LearnerRecord.Meta.table_name
+
+    def reshard(value: str, shards: int, new_id: str) -> str:
+        prefix = value.rsplit("#", 1)[0]
+        return f"{prefix}#{shard_of(new_id, shards(prefix) if callable(shards) else shards)}"
+
+    def copy(item: dict, old: str, new: str) -> dict:
+        out = {}
+        for name, value in item.items():
+            if "S" in value:
+                out[name] = {"S": value["S"].replace(old, new)}
+            elif "L" in value:
+                out[name] = {"L": [{"S": v["S"].replace(old, new)} if "S" in v else v for v in value["L"]]}
+            else:
+                out[name] = value
+        if "board_shard" in out:
+            out["board_shard"] = {"S": reshard(out["board_shard"]["S"], board_shards, new)}
+        if "nudge_shard" in out:
+            out["nudge_shard"] = {"S": reshard(out["nudge_shard"]["S"], nudge_shards, new)}
+        return out
+
+    writer = Writer(workers)
+    started = time.perf_counter()
+    last = started
+    chunk: dict[str, list[dict]] = {}
+    for n in range(templates, population):
+        old = ids[n % templates]
+        new = f"b{n:07d}"
+        if n < active:
+            for table_name, items in by_learner[old].items():
+                chunk.setdefault(table_name, []).extend(copy(i, old, new) for i in items)
+        else:  # a learner record only, last active before the version
+            record = copy(by_learner[old][learners_table][0], old, new)
+            record["last_active_at"] = {"S": "2029-09-15T04:30:00.000000+0000"}
+            chunk.setdefault(learners_table, []).append(record)
+        if sum(len(v) for v in chunk.values()) >= 5000:
+            for table_name, items in chunk.items():
+                writer.put(table_name, items)
+            chunk = {}
+        if time.perf_counter() - last > 30:
+            last = time.perf_counter()
+            rate = (n - templates) / (last - started)
+            say(f"  copied {inr(n)}/{inr(population)} learners, {inr(writer.items / (last - started))} items/s, "
+                f"ETA {(population - n) / max(rate, 1) / 60:.1f} min")
+    for table_name, items in chunk.items():
+        writer.put(table_name, items)
+    writer.close()
+    return {"seconds": round(time.perf_counter() - started, 1), "items": writer.items,
+            "items_per_template": {t: len(v) for t, v in by_learner[ids[0]].items()}}
+
+
+def run_scale(args, adapters, meter, seeding: float) -> dict:
+    """National scale: the sampled preview and one segment of the apply job on the whole table."""
+    from chalicelib import rescore, settings
+    from chalicelib.rules.config import as_book, candidate_version
+    from chalicelib.rules_preview import preview
+
+    say(f"copying the templates' items to {inr(args.active)} active learners and "
+        f"{inr(args.population - max(args.active, args.learners))} learner records")
+    copied = _copies(adapters, args.learners, args.population, args.active, args.workers)
+    book = as_book(adapters.rules, adapters.catalogue)
+    version = candidate_version(book, CANDIDATE)
+    candidate = book.with_version(version)
+
+    say(f"preview, 1 learner in {args.sample}")
+    before = meter.snapshot()
+    started = time.perf_counter()
+    report = preview(adapters, candidate, version, NOW.astimezone(timezone.utc), segments=4, sample=args.sample)
+    preview_seconds = time.perf_counter() - started
+    preview_usage = meter.since(before)
+    looked = report["learners_looked_at"]
+
+    adapters.rules = candidate
+    target = rescore.rules_target(version.id, version.effective_from)
+    count = adapters.learners.approximate_count()
+    messages = rescore.plan(target, count, settings.AUDIT_LEARNERS_PER_SEGMENT, settings.AUDIT_MIN_SEGMENTS,
+                            settings.AUDIT_MAX_SEGMENTS)
+    say(f"apply: {args.apply_segments} of {len(messages)} segments (each one audit-queue message)")
+    before = meter.snapshot()
+    started = time.perf_counter()
+    segment = {"scanned": 0, "rescored": 0, "done": True, "seconds": []}
+    for message in messages[:args.apply_segments]:
+        one = time.perf_counter()
+        result = rescore.run_segment(adapters, message)
+        segment["seconds"].append(round(time.perf_counter() - one, 2))
+        segment["scanned"] += result["scanned"]
+        segment["rescored"] += result["rescored"]
+        segment["done"] = segment["done"] and result["done"]
+    apply_seconds = time.perf_counter() - started
+    apply_usage = meter.since(before)
+    scan = apply_usage.operations.get("Scan")
+    preview_scan = preview_usage.operations.get("Scan")
+    rescored = segment["rescored"]
+    return {
+        "population": args.population, "active": max(args.active, args.learners), "templates": args.learners,
+        "templates_seconds": round(seeding, 1), "copy": copied, "approximate_count": count,
+        "preview": {"sample": args.sample, "seconds": round(preview_seconds, 2), "complete": report["complete"],
+                    "learners_scanned": report["learners_scanned"], "learners_looked_at": looked,
+                    "ms_per_learner_looked_at": round(1000 * preview_seconds / max(looked, 1), 2),
+                    "writes": preview_usage.wcu, **_per(preview_usage, looked),
+                    "learners_whose_points_change": report["learners_whose_points_change"],
+                    "scaled_learners_to_rescore": report["cost_of_applying"]["learners_to_rescore"],
+                    "scan": {"requests": preview_scan.requests, "rcu": round(preview_scan.rcu, 1)}
+                    if preview_scan else None,
+                    "by_table": {name: {"requests": c.requests, "rcu": round(c.rcu, 1)}
+                                 for name, c in sorted(preview_usage.tables.items())}},
+        "apply_segments": {"segments": len(messages), "run": args.apply_segments,
+                           "seconds_per_segment": segment["seconds"], "seconds": round(apply_seconds, 2),
+                              "scanned": segment["scanned"], "rescored": rescored, "done": segment["done"],
+                              "ms_per_learner": round(1000 * apply_seconds / max(rescored, 1), 2),
+                              **_per(apply_usage, rescored),
+                              "scan": {"requests": scan.requests, "rcu": round(scan.rcu, 1)} if scan else None,
+                              "by_table": {name: {"requests": c.requests, "rcu": round(c.rcu, 1),
+                                                  "wcu": round(c.wcu, 1)}
+                                           for name, c in sorted(apply_usage.tables.items())}},
+    }
+
+
 def run(args) -> int:
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
@@ -92,6 +244,14 @@ def run(args) -> int:
         if n and n % 500 == 0:
             say(f"  {inr(n)} scored ({time.perf_counter() - started:.0f} s)")
     seeding = time.perf_counter() - started
+
+    if args.population:
+        figures = run_scale(args, adapters, meter, seeding)
+        print(json.dumps(figures, indent=2))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     book = as_book(adapters.rules, adapters.catalogue)
     version = candidate_version(book, CANDIDATE)
@@ -154,7 +314,18 @@ def main(argv=None) -> int:
     parser.add_argument("--ministries", type=int, default=10, help="each with a department and 5 orgs")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default="out/bench-rules.json")
-    return run_with_backends(run, parser.parse_args(argv))
+    parser.add_argument("--population", type=int, default=0,
+                        help="national scale: learners in the table (--learners of them scored as templates)")
+    parser.add_argument("--active", type=int, default=0, help="with --population: learners active since the "
+                                                             "version (copies of the templates' items)")
+    parser.add_argument("--sample", type=int, default=10, help="with --population: the preview's 1 learner in N")
+    parser.add_argument("--workers", type=int, default=6, help="with --population: copying threads")
+    parser.add_argument("--apply-segments", type=int, default=1,
+                        help="with --population: how many of the job's segments to run (one after another)")
+    args = parser.parse_args(argv)
+    if args.population and not args.learners <= args.active <= args.population:
+        parser.error("--learners <= --active <= --population")
+    return run_with_backends(run, args)
 
 
 if __name__ == "__main__":

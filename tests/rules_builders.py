@@ -148,3 +148,21 @@ def deliver_one_by_one(adapters_, dicts: Iterable[dict]) -> None:
     """Arrival order: store one event, recompute its learner, then the next."""
     for d in dicts:
         deliver(adapters_, [d])
+
+
+def run_rescore_jobs(adapters) -> list[str]:
+    """Run the re-score jobs queued on the audit queue (an org move's, chalicelib/rescore.py) as its consumer would,
+    and return the streams re-scored, each once, in order."""
+    from chalicelib import rescore
+    rescored: list[str] = []
+
+    def score(learner_id: str) -> None:
+        rescored.append(f"learner:{learner_id}")
+        recompute_stream(f"learner:{learner_id}", adapters)
+
+    while adapters.audit_queue.sent:
+        messages, adapters.audit_queue.sent = adapters.audit_queue.sent, []
+        for message in messages:
+            if "rescore" in message:
+                rescore.run_segment(adapters, message, rescore=score)
+    return list(dict.fromkeys(rescored))

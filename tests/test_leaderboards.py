@@ -22,7 +22,7 @@ from chalicelib.learners.service import learner_summary
 from chalicelib.scoring.pipeline import recompute_stream
 from tests.rules_builders import (NOW, attended, completion, deliver, deliver_one_by_one, enrolment, first_login,
                                   ist, rating, time_spent, upserted)
-from tests.rules_builders import adapters as fresh_adapters
+from tests.rules_builders import adapters as fresh_adapters, run_rescore_jobs
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
@@ -484,11 +484,10 @@ def test_org_comparisons_follow_a_learner_who_moves_to_another_ministry(a):
 
 
 def _drain(adapters) -> list[str]:
-    """Run what the org recompute queued (learner re-scores), as the SQS consumer would."""
-    queued = adapters.queue.drain()
-    for stream in dict.fromkeys(queued):
-        recompute_stream(stream, adapters)
-    return queued
+    """Run the re-score jobs an org move started (chalicelib/rescore.py), as the audit queue's consumer would;
+    the learners it re-scored."""
+    adapters.queue.drain()
+    return run_rescore_jobs(adapters)
 
 
 def test_an_org_event_arriving_after_its_learners_puts_them_on_the_wider_boards(a):
@@ -504,7 +503,7 @@ def test_an_org_event_arriving_after_its_learners_puts_them_on_the_wider_boards(
 def test_an_org_moving_to_another_ministry_takes_its_learners_along(a):
     add_orgs(a, TREE)
     deliver(a, earn("g1", 30, ist(2024, 10, 1), "org_gsi") + earn("n1", 20, ist(2024, 10, 1), "org_ncl", tag="n"))
-    a.queue.drain()
+    _drain(a)
     assert rows(board(a, "ministry:min_mines")) == [("g1", 30, 1), ("n1", 20, 2)]
     # The department (with org_gsi under it) moves from the Ministry of Mines to the state of Karnataka.
     add_orgs(a, [org_event("dept_mines", "department", "state_ka", at="2024-06-01T09:00:00+05:30")])
@@ -521,7 +520,7 @@ def test_an_org_moving_to_another_ministry_takes_its_learners_along(a):
 def test_an_older_org_event_arriving_late_moves_nothing(a):
     add_orgs(a, TREE)
     deliver(a, earn("g1", 30, ist(2024, 10, 1), "org_gsi"))
-    a.queue.drain()
+    _drain(a)
     add_orgs(a, [org_event("dept_mines", "department", "state_ka", at="2023-06-01T09:00:00+05:30")])
     assert _drain(a) == []
     assert rows(board(a, "ministry:min_mines")) == [("g1", 30, 1)]

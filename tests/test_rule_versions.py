@@ -3,7 +3,8 @@
 Properties (hypothesis): for any event stream and any pair of versions A and B, scoring under A and then applying
 B with effective_from t gives what scoring from scratch with A before t and B from t on gives (points, ledger,
 periods, minutes, claps), badges excepted only in that none is ever taken away; and a re-score job stopped at any
-point and resumed ends exactly where an uninterrupted one does.
+point and resumed, or crashing mid-page and retried, ends exactly where an uninterrupted one does (an org move's
+job too); each completion is held by the anti-abuse limits of the version in force when it happened.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from chalicelib import facts, rescore
 from chalicelib.learners.ledger import recorded_totals
 from chalicelib.learners.service import ledger_entry
 from chalicelib.rules import config
+from chalicelib.rules.abuse import AbuseLimits
 from chalicelib.rules.config import (RuleBook, RuleVersion, RuleVersionError, candidate_version, default_book,
                                      fingerprint, load_book, recorded_digests)
 from chalicelib.rules.learner import evaluate
 from chalicelib.scoring.pipeline import recompute_stream
-from tests.rules_builders import (adapters, completion, deliver, enrolment, first_login, ist, models, rating,
+from tests.rules_builders import (adapters, completion, run_rescore_jobs, deliver, enrolment, first_login, ist, models, rating,
                                   time_spent)
 
 UTC = timezone.utc
@@ -211,7 +213,8 @@ def versions(draw):
                                  first_login=draw(st.integers(0, 8)))
     changed = dataclasses.replace(rules, points=points, monthly_cap=draw(st.integers(1, 6)),
                                   late_penalty_per_month=draw(st.integers(0, 3)),
-                                  clap_weekly_minutes=draw(st.sampled_from([30, 60, 120])))
+                                  clap_weekly_minutes=draw(st.sampled_from([30, 60, 120])),
+                                  abuse=AbuseLimits(draw(st.integers(0, 4)), draw(st.sampled_from([30, 600, 6000]))))
     threshold = draw(st.integers(1, 15))
     catalogue = tuple(dataclasses.replace(b, threshold=threshold) if b.id == "courses_10" else b
                       for b in base.catalogue)
@@ -435,7 +438,7 @@ def test_a_campaign_published_before_its_start_needs_no_backfill():
 
 
 def test_an_org_moving_into_or_out_of_a_campaigns_scope_brings_its_learners_progress_along():
-    """The org.moved fact re-scores everyone below the moved org (leaderboards/projection.py requeue_moved_orgs);
+    """The org.moved fact starts the re-score job for everyone below the moved org (rescore.rescore_moved_orgs);
     campaign progress runs on such a re-score, so an org moving into a scope counts its learning at once; one
     moving out keeps what was counted and counts nothing more (the progress record is no longer updated)."""
     from chalicelib.campaigns import service as campaign_service
@@ -452,11 +455,9 @@ def test_an_org_moving_into_or_out_of_a_campaigns_scope_brings_its_learners_prog
         event = {"id": f"org-c-{n}", "type": "org.upserted", "occurred_at": f"2026-12-0{3 + n}T12:00:00+05:30",
                  "org": {"id": "org_c", "name": "Org C", "type": "mdo", "parent_id": parent}}
         a.events.add(parse_event(event), cb.IN_WINDOW)
-        recompute_stream("org:org_c", a)  # records org.moved; its handler queues the learners below org_c
+        recompute_stream("org:org_c", a)  # records org.moved; its handler starts the job for org_c's subtree
         a.caches.clear()  # the functions' caches of the tree and the campaigns expire before the re-score
-        for stream in dict.fromkeys(a.queue.sent):
-            recompute_stream(stream, a)
-        a.queue.sent.clear()
+        assert run_rescore_jobs(a) == ["learner:u2"]
 
     move("dept_d", 1)  # into ministry min_m: the learning already done in the window counts at once
     assert a.campaigns.progress([(campaign, "u2")])[(campaign, "u2")].progress.minutes == 30
@@ -504,3 +505,250 @@ def test_a_draft_published_after_its_start_queues_the_backfill_once():
     queued = len(a.audit_queue.sent)
     campaign_service.update(draft["id"], b'{"name": "Saptah 2026"}', cb.NATIONAL, a)  # a rename: no new job
     assert len(a.audit_queue.sent) == queued
+
+
+# --- an org move: the same resumable job ---------------------------------------------------------------------------
+
+def _org(org_id: str, type_: str, parent, n: int, at: str = "2026-11-01T09:00:00+05:30") -> dict:
+    return {"id": f"org-{org_id}-{n}", "type": "org.upserted", "occurred_at": at,
+            "org": {"id": org_id, "name": org_id, "type": type_, "parent_id": parent}}
+
+
+def _add_orgs(a, events: list[dict]) -> None:
+    from chalicelib.events import parse_event
+    for event in events:
+        a.events.add(parse_event(event), NOW_RECEIVED)
+        recompute_stream(f"org:{event['org']['id']}", a)
+
+
+NOW_RECEIVED = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _on_board(a, scope: str) -> list[str]:
+    from chalicelib.identity.tokens import Principal
+    from chalicelib.leaderboards import service as leaderboards
+    admin = Principal("admin", None, frozenset({"national_admin"}))
+    return [e["learner_id"] for e in leaderboards.learner_board({"scope": scope, "period": "all"}, a,
+                                                                ist(2026, 11, 6), admin)["entries"]]
+
+
+def test_an_org_move_starts_one_resumable_job_for_its_subtree_and_handling_its_fact_again_resumes_it():
+    a = adapters()
+    _add_orgs(a, [_org("min_a", "ministry", None, 0), _org("min_b", "ministry", None, 0),
+                  _org("dept_x", "department", "min_a", 0), _org("org_x", "mdo", "dept_x", 0),
+                  _org("org_y", "mdo", "min_a", 0)])
+    deliver(a, [completion("in_x", "c1", ist(2026, 11, 2), org="org_x"),
+                completion("in_y", "c1", ist(2026, 11, 2), org="org_y")])
+    run_rescore_jobs(a)  # the orgs' own arrival jobs
+    assert _on_board(a, "ministry:min_a") == ["in_x", "in_y"]
+    _add_orgs(a, [_org("dept_x", "department", "min_b", 1, at="2026-11-05T09:00:00+05:30")])  # moves to min_b
+    targets = {m["rescore"] for m in a.audit_queue.sent}
+    assert targets == {"org:dept_x:" + a.audit_queue.sent[0]["target"]["token"]}
+    assert a.audit_queue.sent[0]["target"]["kind"] == rescore.ORG
+    # The fact handled again (a crash before it was consumed): the same job, which resumes.
+    moved = [f for f in a.learners.facts.values() if f.kind == facts.ORG_MOVED and f.learner_id == "dept_x"]
+    assert len(moved) == 2  # its arrival and its move
+    queued = list(a.audit_queue.sent)
+    rescore.rescore_moved_orgs([max(moved, key=lambda f: f.id)], a, datetime.now(UTC))
+    assert {m["rescore"] for m in a.audit_queue.sent} == targets and len(a.audit_queue.sent) == 2 * len(queued)
+    a.caches.clear()
+    assert run_rescore_jobs(a) == ["learner:in_x"]  # only those below the moved org
+    assert _on_board(a, "ministry:min_b") == ["in_x"] and _on_board(a, "ministry:min_a") == ["in_y"]
+    a.audit_queue.sent = queued  # its messages delivered again: every segment is done, nothing is read
+    assert run_rescore_jobs(a) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams(learners=("u1", "u2", "u3", "u4", "u5")), versions(), st.integers(1, 3), st.integers(0, 8))
+def test_a_job_that_crashes_mid_page_and_is_retried_equals_an_uninterrupted_one(events, b, page, crash_at):
+    """A crash after `crash_at` learners of the job were re-scored, in the middle of a page (SQS then retries the
+    message: the segment resumes from its last stored position and re-scores that page again)."""
+    worlds = []
+    for crashing in (False, True):
+        a = adapters()
+        deliver(a, events)
+        a.rules = a.rules.with_version(b)
+        target = rescore.rules_target("B", b.effective_from)
+        if crashing:
+            calls = iter(range(10_000))
+
+            def score(learner: str, a=a, calls=calls) -> None:
+                if next(calls) == crash_at:
+                    raise RuntimeError("crash")
+                recompute_stream(f"learner:{learner}", a)
+            for segment in range(3):
+                message = {"rescore": rescore.job_id(target), "target": target, "segment": segment, "segments": 3}
+                try:
+                    rescore.run_segment(a, message, page=page, rescore=score)
+                except RuntimeError:
+                    pass
+        assert rescore.run_all(a, target, segments=3, page=page)["complete"]
+        learners = sorted(a.learners.learners)
+        worlds.append({
+            "standings": {i: a.learners.get(i).standing for i in learners},
+            "ledgers": {i: [(e.event_id, e.rule, e.amount, e.kind, e.note, e.rules_version)
+                            for e in a.learners.ledger(i)] for i in learners},
+            "told": sorted(f.id for f in a.learners.facts.values() if f.kind == facts.RULES_RESCORED),
+        })
+    assert worlds[0] == worlds[1]
+
+
+# --- anti-abuse limits per event's version -------------------------------------------------------------------------
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 600), min_size=1, max_size=40), st.integers(0, 6), st.integers(5, 120),
+       st.integers(0, 6), st.integers(5, 120), st.integers(0, 600))
+def test_each_completion_is_held_by_the_limits_of_the_version_in_force_when_it_happened(minutes, max_a, window_a,
+                                                                                        max_b, window_b, t):
+    from chalicelib.events import parse_event
+    from chalicelib.rules import abuse
+    from chalicelib.rules.abuse import AbuseLimits
+    start = ist(2026, 11, 2, 9)
+    events = [parse_event(completion(L, f"c{n}", start + timedelta(minutes=m), id=f"e{n:03d}"))
+              for n, m in enumerate(minutes)]
+    first = default_book().versions[0]
+    a_limits, b_limits = AbuseLimits(max_a, window_a), AbuseLimits(max_b, window_b)
+    version_a = dataclasses.replace(first, rules=dataclasses.replace(first.rules, abuse=a_limits))
+    when = start + timedelta(minutes=t)
+    version_b = RuleVersion("B", when, "r", dataclasses.replace(first.rules, abuse=b_limits), first.catalogue)
+    book = RuleBook((version_a, version_b))
+    by_a, by_b = abuse.holds(events, a_limits), abuse.holds(events, b_limits)
+    expected = {i: h for i, h in by_a.items() if h.occurred_at < when} | \
+        {i: h for i, h in by_b.items() if h.occurred_at >= when}
+    assert abuse.holds(events, book) == expected
+
+
+def test_a_version_with_a_lower_rate_holds_only_completions_from_its_effective_from():
+    """Five completions within 25 minutes on 5 and on 12 November; from 10 November at most three an hour are
+    scored without review: only the fourth and fifth of the 12th are held, by the new limit, in every caller."""
+    from chalicelib.rules import abuse
+    from chalicelib.scoring.pipeline import load
+    a = adapters()
+    base = default_book()
+    stricter = candidate_version(base, '[version]\nid = "2027-02"\neffective_from = 2026-11-10T00:00:00+05:30\n'
+                                       'reason = "three an hour at most"\n[abuse]\nmax_completions = 3\n')
+    a.rules = base.with_version(stricter)
+    deliver(a, [completion(L, f"c{d}{n}", ist(2026, 11, d, 10, 5 * n)) for d in (5, 12) for n in range(5)])
+    holds = abuse.holds(load(L, a).events, a.rules)
+    assert sorted(h.occurred_at.astimezone(IST_ZONE).day for h in holds.values()) == [12, 12]
+    assert all(h.limit == 3 for h in holds.values())
+    assert a.learners.get(L).standing.held_events == 2  # scoring (pipeline, compute, the fold) agrees
+    assert sorted(a.reviews.for_learner(L)) == sorted(holds)  # and so does the review list
+
+
+IST_ZONE = timezone(timedelta(hours=5, minutes=30))
+
+
+# --- org size categories by version --------------------------------------------------------------------------------
+
+SIZES = """
+[version]
+id = "2027-03"
+effective_from = 2026-11-01T00:00:00+05:30
+reason = "smaller orgs compared among themselves"
+
+[[size_category]]
+name = "small"
+min_headcount = 11
+max_headcount = 20
+
+[[size_category]]
+name = "large"
+min_headcount = 21
+"""
+
+
+def test_org_comparisons_use_the_size_categories_in_force_when_the_period_or_campaign_started():
+    from chalicelib.leaderboards import service as leaderboards
+    from chalicelib.leaderboards.settings import size_categories_at
+    a = adapters()
+    base = default_book()
+    a.rules = base.with_version(candidate_version(base, SIZES))
+    deliver(a, [completion(f"m{n:02d}", "c1", ist(2026, 10, 20), org="org_m") for n in range(12)]
+            + [completion(f"m{n:02d}", "c2", ist(2026, 11, 20), org="org_m") for n in range(12)])
+
+    def categories(period: str) -> list:
+        board = leaderboards.org_board({"scope": "national", "period": period}, a, ist(2026, 11, 25))
+        return [(c["category"], [o["org_id"] for o in c["orgs"]]) for c in board["categories"]]
+    defaults = [c.name for c in a.boards.config.size_categories]
+    assert categories("month:2026-10") == [(name, ["org_m"] if name == "XS" else []) for name in defaults]
+    assert categories("month:2026-11") == [("small", ["org_m"]), ("large", [])]
+    assert [c.name for c in size_categories_at(a.rules, a.boards.config, ist(2026, 10, 31))] == defaults
+    assert [c.name for c in size_categories_at(a.rules, a.boards.config, None)] == ["small", "large"]  # now
+    # A single Rules (a test's) or a version that sets none: the leaderboard settings' (config-file) categories.
+    assert size_categories_at(base.versions[0].rules, a.boards.config, None) == a.boards.config.size_categories
+
+
+def test_a_version_with_size_categories_is_sealed_like_any_other_and_the_first_keeps_its_digest(tmp_path):
+    directory = _copy_versions(tmp_path)
+    (directory / "2027-03.toml").write_text(SIZES)
+    digests = recorded_digests(directory)
+    assert digests["2024-01"] == SEALED["2024-01"]  # the defaults live outside the first version's digest
+    (directory / "digests.toml").write_text("[digests]\n" + "".join(f'"{k}" = "{v}"\n' for k, v in digests.items()))
+    book = load_book(directory)
+    assert book.versions[0].size_categories is None
+    assert book.get("2027-03").size_categories == (("small", 11, 20), ("large", 21, None))
+    (directory / "2027-03.toml").write_text(SIZES.replace("name = \"large\"", "name = \"big\""))
+    with pytest.raises(RuleVersionError, match="2027-03 does not match the digest"):
+        load_book(directory)
+
+
+@pytest.mark.parametrize("categories", [
+    '[[size_category]]\nname = "a"\nmin_headcount = 11\n[[size_category]]\nname = "b"\nmin_headcount = 30\n',
+    '[[size_category]]\nname = "a"\nmin_headcount = 11\nmax_headcount = 40\n[[size_category]]\nname = "b"\n'
+    'min_headcount = 30\n',
+    '[[size_category]]\nname = "a"\nmin_headcount = "eleven"\n',
+    '[[size_category]]\n',
+])
+def test_size_categories_are_checked(categories):
+    text = '[version]\nid = "x"\neffective_from = 2026-11-01T00:00:00Z\nreason = "r"\n' + categories
+    with pytest.raises(RuleVersionError, match="size_category|size categories"):
+        candidate_version(default_book(), text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["org_x", "org_y", "org_z"]), st.integers(0, 20)),
+                min_size=1, max_size=12), st.integers(1, 3), st.integers(0, 6), st.integers(0, 6))
+def test_an_org_moves_job_resumed_or_crashed_anywhere_equals_an_uninterrupted_one(learning, page, stop_after,
+                                                                                  crash_at):
+    """An org move's job (dept_x, with org_x and org_z below it, moves from min_a to min_b) stopped between pages
+    and crashing in the middle of one, then retried, ends with the boards and statistics of an uninterrupted one."""
+    from chalicelib.leaderboards.projection import MEMBERS
+    worlds = []
+    for interrupted in (False, True):
+        a = adapters()
+        _add_orgs(a, [_org("min_a", "ministry", None, 0), _org("min_b", "ministry", None, 0),
+                      _org("dept_x", "department", "min_a", 0), _org("org_x", "mdo", "dept_x", 0),
+                      _org("org_z", "mdo", "dept_x", 0), _org("org_y", "mdo", "min_a", 0)])
+        deliver(a, [completion(f"p{n}", f"c{k}", ist(2026, 11, 2) + timedelta(hours=k), org=org)
+                    for n, org, k in learning])
+        run_rescore_jobs(a)
+        _add_orgs(a, [_org("dept_x", "department", "min_b", 1, at="2026-11-05T09:00:00+05:30")])
+        a.caches.clear()
+        if interrupted:
+            messages, a.audit_queue.sent = a.audit_queue.sent, []
+            checks, calls = iter(range(10_000)), iter(range(10_000))
+
+            def score(learner: str, a=a, calls=calls) -> None:
+                if next(calls) == crash_at:
+                    raise RuntimeError("crash")
+                recompute_stream(f"learner:{learner}", a)
+            for message in messages:
+                try:
+                    rescore.run_segment(a, message, page=page, rescore=score,
+                                        out_of_time=lambda checks=checks: next(checks) >= stop_after)
+                except RuntimeError:
+                    pass
+            a.audit_queue.sent = messages  # SQS delivers them again (or the function queued itself again)
+        run_rescore_jobs(a)
+        learners = sorted(a.learners.learners)
+        worlds.append({
+            "boards": {scope: _on_board(a, scope) for scope in ("ministry:min_a", "ministry:min_b", "dept:dept_x",
+                                                                "national")},
+            "scopes": {i: a.learners.get(i).scopes for i in learners},
+            "orgs": {i: a.learners.get(i).standing.profile.org_id for i in learners},
+            "members": sorted((s.org_id, s.learners, s.parents) for s in a.boards.org_stats(MEMBERS)),
+        })
+    assert worlds[0] == worlds[1]
+    for learner, org in worlds[0]["orgs"].items():  # and the move did happen: below dept_x means under min_b
+        assert ("ministry:min_b" in worlds[0]["scopes"][learner]) == (org in ("org_x", "org_z")), learner

@@ -54,7 +54,7 @@ def _progress_key(campaign_id: str, learner_id: str, adapters) -> tuple[str, str
 
 def _decisions(learner_id: str, events, stored, adapters) -> dict:
     """The review decisions scoring would apply (as the learner auditor reads them)."""
-    held = abuse.holds(events, adapters.rules.abuse)
+    held = abuse.holds(events, adapters.rules)
     if not (held or stored.standing.held_events or stored.standing.rejected_events):
         return {}
     return {event_id: r.status for event_id, r in adapters.reviews.for_learner(learner_id).items()

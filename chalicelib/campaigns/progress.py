@@ -63,7 +63,7 @@ def expected_progress(learner_id: str, events, received, current_org: Optional[s
         if not orgs:
             continue
         org = current_org if current_org in orgs else max(orgs, key=lambda o: latest_org[o])
-        new = rules.progress(campaign, learner_id, org, events, received, orgs, decisions, adapters.rules.abuse)
+        new = rules.progress(campaign, learner_id, org, events, received, orgs, decisions, adapters.rules)
         found.append((campaign, org, new, tuple(chain(org, parent_of)[1:])))
     return found
 

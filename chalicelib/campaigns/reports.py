@@ -13,6 +13,7 @@ from chalicelib.exports import to_csv
 from chalicelib.identity.access import administers, forbidden, require_learner_access
 from chalicelib.leaderboards import service as leaderboards
 from chalicelib.leaderboards.boards import Scope, board_key
+from chalicelib.leaderboards.settings import size_categories_at
 from chalicelib import orgtree
 from chalicelib.orgtree import parent_lookup
 from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
@@ -166,7 +167,8 @@ def org_board(campaign_id: str, query: dict, principal, adapters) -> dict:
         if query.get("scope") else board_scope(ident, parent_lookup(adapters))
     if scope.kind == "org":
         raise bad_request("scope", "an org campaign has no org board: use the dashboard's sub_orgs")
-    return leaderboards.org_board_of(scope, campaign.period, query, adapters, _roster_headcounts(adapters))
+    return leaderboards.org_board_of(scope, campaign.period, query, adapters, _roster_headcounts(adapters),
+                                     started=campaign.start)
 
 
 REPORT_COLUMNS = ("org_id", "name", "headcount", "participants", "goal_met", "goal_met_percent",
@@ -184,7 +186,9 @@ def org_rows(campaign: Campaign, adapters) -> list[dict]:
     rows = [rules.OrgRow(org, headcounts.get(org, 0), own.get(org, Counter())["participants"],
                          own.get(org, Counter())["goal_met"], own.get(org, Counter())["minutes"],
                          own.get(org, Counter())["courses"]) for org in participating]
-    ranked = rules.rank_orgs(rows, config.size_categories, config.max_hidden_org_learners, campaign.awards)
+    # The size categories of the rule version in force at the campaign's start (docs/rule-versions.md).
+    categories = size_categories_at(adapters.rules, config, campaign.start)
+    ranked = rules.rank_orgs(rows, categories, config.max_hidden_org_learners, campaign.awards)
     names = adapters.orgs.names([r.org_id for r in ranked]) if ranked else {}
     return [{"org_id": r.org_id, "name": names.get(r.org_id), "headcount": r.headcount,
              "participants": r.participants, "goal_met": r.goal_met,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from chalicelib.events import CourseCompleted, EventAttended, LearningTimeSpent
 from chalicelib.rules import abuse
@@ -78,13 +78,14 @@ def counted_minutes_and_courses(event, c: Campaign) -> Optional[tuple[int, int, 
 def progress(campaign: Campaign, learner_id: str, org_id: Optional[str], events: Iterable,
              received: Mapping[str, datetime], orgs_in_scope: Iterable[str],
              decisions: Optional[Mapping[str, str]] = None,
-             limits: AbuseLimits = AbuseLimits()) -> Optional[Progress]:
+             limits: Any = AbuseLimits()) -> Optional[Progress]:
     """The learner's progress in one campaign, or None if nothing of theirs counts.
 
     An event counts if it happened in the window, while the learner was in an org of the campaign's scope
     (`orgs_in_scope`: those of the learner's orgs that are), was received no later than the end plus the grace
     period (`received`: event id -> first receipt; unknown means in time), and is not held or rejected by the
-    anti-abuse review. A course or a live event counts once, however often it is completed.
+    anti-abuse review (`limits`: the rule book, or anything abuse.holds takes). A course or a live event counts
+    once, however often it is completed.
     """
     unique: dict = {}
     for event in events:

@@ -4,12 +4,10 @@ by campaign progress for campaign boards.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from chalicelib.leaderboards.boards import Entry, Scope, board_key, desired_entries, parse_scope, scope_of_board, scopes_for
-from chalicelib.facts import consume
-from chalicelib.orgtree import forget_org, parent_lookup, subtree
+from chalicelib.orgtree import parent_lookup
 from chalicelib.rules.learner import LearnerStanding
 from chalicelib.storage.ports import ConcurrentUpdate
 
@@ -36,12 +34,6 @@ def _period_state(standing: Optional[LearnerStanding], period: str):
 def scopes_of(org_id: Optional[str], adapters) -> list[Scope]:
     """The scopes a learner of this org is ranked in, from the (briefly cached) org tree."""
     return scopes_for(org_id, parent_lookup(adapters))
-
-
-def learners_under(org_id: str, adapters) -> list[str]:
-    """Every learner in an org and the orgs below it: their board scopes change when the org moves."""
-    return [learner for org in subtree(org_id, adapters)
-            for learner in adapters.boards.learners_on(board_key(Scope("org", org), MEMBERS))]
 
 
 def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scopes: list[Scope],
@@ -103,16 +95,3 @@ def project_boards(change, adapters, touched: set[str]) -> None:
     stored = change.snapshot.stored
     sync_learner(stored.standing if stored else None, change.scored.standing, change.scopes,
                  stored.scopes if stored else (), adapters, touched)
-
-
-def requeue_moved_orgs(facts, adapters, now: datetime, log=None) -> int:
-    """The org.moved handler (bootstrap.FACT_HANDLERS): everyone below a moved org belongs to other department
-    and ministry boards now. Re-score them once every function has dropped its cached copy of the tree."""
-    delay = min(adapters.boards.config.org_tree_cache_seconds + 5, 900)  # SQS delays at most 15 minutes
-    for fact in facts:
-        org_id = fact.payload["org_id"]
-        forget_org(org_id, adapters)
-        adapters.queue.send([f"learner:{learner}" for learner in learners_under(org_id, adapters)],
-                            delay_seconds=delay)
-        consume(adapters, [fact])
-    return len(facts)

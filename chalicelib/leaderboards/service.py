@@ -18,10 +18,11 @@ from chalicelib.paging import decode_cursor, encode_cursor, parse_limit
 from chalicelib.leaderboards.boards import (Entry, Scope, board_key, dense_rank, parse_period,
                                             parse_scope, previous_period, size_category)
 from chalicelib.rules.learner import LearnerStanding
-from chalicelib.rules.periods import ALL_TIME, month_of, week_of
+from chalicelib.rules.periods import ALL_TIME, month_of, period_start, week_of
 from chalicelib.rules.privacy import Listing, anonymous_name, shows_name
 from chalicelib.leaderboards.projection import MEMBERS, scopes_of  # noqa: F401 (readers of boards use these too)
 from chalicelib.leaderboards.store import entry_rank_key
+from chalicelib.leaderboards.settings import size_categories_at
 
 BOARD_CURSOR = r"\d{10}\|\d{8}T\d{6}\.\d{6}Z\|" + ID_PATTERN  # a rank key
 
@@ -165,18 +166,21 @@ METRICS = ("participation", "hours_per_learner", "points_per_learner")
 def org_board(query: dict, adapters, now: datetime) -> dict:
     scope = resolve_scope(query.get("scope"), allowed=("ministry", "state", "dept", "national"))
     period = resolve_period(query.get("period"), now, adapters.rules.timezone)
-    return org_board_of(scope, period, query, adapters)
+    return org_board_of(scope, period, query, adapters, started=period_start(period, adapters.rules.timezone))
 
 
 def org_board_of(scope: Scope, period: str, query: dict, adapters,
-                 headcount_of: Optional[Callable[[dict[str, int]], dict[str, int]]] = None) -> dict:
+                 headcount_of: Optional[Callable[[dict[str, int]], dict[str, int]]] = None,
+                 started: Optional[datetime] = None) -> dict:
     """Orgs compared within size categories on any period (a campaign's too). headcount_of, given the
-    headcounts the boards know (learners seen), may replace them (campaigns: the org's roster)."""
+    headcounts the boards know (learners seen), may replace them (campaigns: the org's roster). The size
+    categories are those of the rule version in force when the period `started` (now for all time)."""
     metric = query.get("metric") or "participation"
     if metric not in METRICS:
         raise bad_request("metric", f"must be one of {', '.join(METRICS)}")
     limit = parse_limit(query.get("limit"), 10, adapters.limits.max_page_size)
     config = adapters.boards.config
+    categories_in_force = size_categories_at(adapters.rules, config, started)
     in_scope = (lambda s: True) if scope.kind == "national" else (lambda s: scope.key in s.parents)
     # An org whose learners have all moved away keeps a statistics row at zero: it is no org to compare or hide.
     headcounts = {s.org_id: s.learners for s in adapters.boards.org_stats(MEMBERS)
@@ -189,9 +193,9 @@ def org_board_of(scope: Scope, period: str, query: dict, adapters,
     headcounts.update({org_id: n for org_id, n in rostered.items() if n > 0})
     activity = {s.org_id: s for s in adapters.boards.org_stats(period) if s.org_id in headcounts}
     hidden = sum(1 for n in headcounts.values() if n <= config.max_hidden_org_learners)
-    by_category: dict[str, list[dict]] = {c.name: [] for c in config.size_categories}
+    by_category: dict[str, list[dict]] = {c.name: [] for c in categories_in_force}
     for org_id, headcount in headcounts.items():
-        category = size_category(headcount, config.size_categories) if headcount > config.max_hidden_org_learners else None
+        category = size_category(headcount, categories_in_force) if headcount > config.max_hidden_org_learners else None
         if category is None:
             continue
         stats = activity.get(org_id)
@@ -202,7 +206,7 @@ def org_board_of(scope: Scope, period: str, query: dict, adapters,
                                            "points": points, "hours": round(minutes / 60, 1),
                                            "value": round(value, 4)})
     categories = []
-    for category in config.size_categories:
+    for category in categories_in_force:
         rows = sorted(by_category[category.name], key=lambda r: (-r["value"], r["org_id"]))
         distinct = sorted({r["value"] for r in rows}, reverse=True)
         position = {v: n + 1 for n, v in enumerate(distinct)}

@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
 from chalicelib.leaderboards.boards import SizeCategory, scope_of_board
 
@@ -35,3 +37,15 @@ def board_settings() -> BoardSettings:
     path = os.environ.get("KARMAYOGI_LEADERBOARDS_FILE") or Path(__file__).with_name("config.toml")
     with open(path, "rb") as f:
         return settings_from(tomllib.load(f))
+
+
+def size_categories_at(rules, config: BoardSettings, instant: Optional[datetime]) -> tuple[SizeCategory, ...]:
+    """The org size categories of the rule version in force at `instant` (a period's or a campaign's start; now
+    for all time), or, when that version sets none, the settings' [[size_category]] (the first version's, and a
+    test's KARMAYOGI_LEADERBOARDS_FILE)."""
+    at = getattr(rules, "size_categories_at", None)  # a RuleBook; a test may hold a single Rules
+    if at is None:
+        return config.size_categories
+    from datetime import timezone
+    found = at(instant or datetime.now(timezone.utc))
+    return config.size_categories if found is None else tuple(SizeCategory(*c) for c in found)

@@ -57,7 +57,7 @@ def decide(event_id: str, raw_body: Optional[bytes], principal, adapters, now: d
     events = adapters.events.stream(f"learner:{learner_id}")
     if not any(e.id == event_id for e in events):
         raise not_found(f"event {event_id} of learner {learner_id}")
-    hold = abuse.holds(events, adapters.rules.abuse).get(event_id)
+    hold = abuse.holds(events, adapters.rules).get(event_id)
     if hold is None:
         raise ApiError(409, "not_held", f"event {event_id} is not held for review: it is scored like any other",
                        "event_id")

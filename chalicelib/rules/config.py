@@ -106,6 +106,9 @@ class RuleVersion:
     digest: str = ""  # of the resolved version (rules and badges as loaded), see digest_of
     data: dict = field(default_factory=dict, compare=False, repr=False)  # resolved, for the next version's overlay
     translations: dict = field(default_factory=dict, compare=False)  # locale -> the reason in that language
+    # Org size categories for org comparisons, (name, min headcount, max headcount or None), smallest first; None:
+    # the leaderboard settings' [[size_category]] (leaderboards/config.toml), which are the first version's.
+    size_categories: Optional[tuple[tuple[str, int, Optional[int]], ...]] = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,14 @@ class RuleBook:
 
     def current(self, now: Optional[datetime] = None) -> RuleVersion:
         return self.at(now or datetime.now(timezone.utc))
+
+    def abuse_at(self, instant: datetime) -> AbuseLimits:
+        """The anti-abuse limits in force at `instant`: a completion is judged by those of its occurred_at."""
+        return self.at(instant).rules.abuse
+
+    def size_categories_at(self, instant: datetime) -> Optional[tuple[tuple[str, int, Optional[int]], ...]]:
+        """The org size categories in force at `instant` (None: the leaderboard settings' defaults)."""
+        return self.at(instant).size_categories
 
     def get(self, version_id: str) -> Optional[RuleVersion]:
         return next((v for v in self.versions if v.id == version_id), None)
@@ -193,6 +204,9 @@ def _same_shape(base: dict, override: dict, version_id: str, path: str = "") -> 
     a badge is a full badge (every field of Badge)."""
     for key, value in override.items():
         where = f"{path}{key}"
+        if key == SIZE_CATEGORY and not path:
+            _check_size_categories(value, version_id)
+            continue
         if key == "badge" and not path:
             fields = {"id", "name", "description", "metric", "threshold", "level"}
             if not isinstance(value, list) or any(not isinstance(b, dict) or set(b) != fields for b in value):
@@ -209,6 +223,38 @@ def _same_shape(base: dict, override: dict, version_id: str, path: str = "") -> 
         elif type(value) is not type(old):
             raise RuleVersionError(f"version {version_id}: {where} must be a {type(old).__name__}, "
                                    f"like {old!r}")
+
+
+SIZE_CATEGORY = "size_category"
+
+
+def _check_size_categories(value, version_id: str) -> None:
+    """[[size_category]] replaces the whole list: each with name and min_headcount (and max_headcount but the
+    last), ascending and not overlapping, so an org's headcount falls in at most one."""
+    if not isinstance(value, list) or not value:
+        raise RuleVersionError(f"version {version_id}: [[size_category]] must be a non-empty list of tables")
+    previous_max: Optional[int] = 0
+    names = set()
+    for n, c in enumerate(value):
+        if (not isinstance(c, dict) or not {"name", "min_headcount"} <= set(c)
+                or not set(c) <= {"name", "min_headcount", "max_headcount"} or not isinstance(c["name"], str)
+                or any(type(c.get(k, 0)) is not int for k in ("min_headcount", "max_headcount"))):
+            raise RuleVersionError(f"version {version_id}: each [[size_category]] has a name, a whole "
+                                   f"min_headcount and (but the last) a whole max_headcount")
+        last = n == len(value) - 1
+        if (previous_max is None or c["min_headcount"] <= previous_max or c["name"] in names
+                or ("max_headcount" in c and c["max_headcount"] < c["min_headcount"])
+                or (not last and "max_headcount" not in c)):
+            raise RuleVersionError(f"version {version_id}: size categories must be distinct, ascending and not "
+                                   f"overlapping")
+        names.add(c["name"])
+        previous_max = c.get("max_headcount")
+
+
+def _size_categories(data: dict) -> Optional[tuple[tuple[str, int, Optional[int]], ...]]:
+    if SIZE_CATEGORY not in data:
+        return None
+    return tuple((c["name"], c["min_headcount"], c.get("max_headcount")) for c in data[SIZE_CATEGORY])
 
 
 def digest_of(header: dict, data: dict) -> str:
@@ -253,7 +299,7 @@ def _read_toml(path: Path) -> dict:
 def _version(header: dict, data: dict) -> RuleVersion:
     return RuleVersion(str(header["id"]), header["effective_from"].astimezone(timezone.utc), str(header["reason"]),
                        rules_from(data), tuple(Badge(**b) for b in data["badge"]), digest_of(header, data), data,
-                       dict(header.get("reasons") or {}))
+                       dict(header.get("reasons") or {}), _size_categories(data))
 
 
 def load_book(directory: Path = VERSIONS, check_digests: bool = True,

@@ -257,7 +257,7 @@ def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: "Rules | Ru
     for event in events:
         unique.setdefault(event.id, event)
     decisions = decisions or {}
-    held = abuse.holds(unique.values(), rules.abuse)
+    held = abuse.holds(unique.values(), rules)
     left_out = abuse.excluded(held, decisions)
     fold = _Fold(learner_id, rules, catalogue, boosts)
     for event in sorted(unique.values(), key=lambda ev: ev.order_key):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Optional
 from zoneinfo import ZoneInfo
 
 ALL_TIME = "all"
@@ -34,6 +35,20 @@ def week_monday(week: str) -> date:
 def shift_week(week: str, weeks: int) -> str:
     year, number, _ = (week_monday(week) + timedelta(weeks=weeks)).isocalendar()
     return f"{year}-W{number:02d}"
+
+
+def period_start(period: str, zone: ZoneInfo) -> Optional[datetime]:
+    """When a calendar period began (local midnight of its first day), as an instant; None for all time and for
+    periods that are not calendar ones (a campaign's: its own start says)."""
+    kind, _, key = period.partition(":")
+    if kind == "week":
+        first = week_monday(key)
+    elif kind == "month":
+        year, month = key.split("-")
+        first = date(int(year), int(month), 1)
+    else:
+        return None
+    return datetime(first.year, first.month, first.day, tzinfo=zone).astimezone(timezone.utc)
 
 
 def whole_months_between(start: date, end: date) -> int:

@@ -52,7 +52,7 @@ class Scored:
 
 def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badge, ...]) -> Scored:
     book = as_book(rules, catalogue)
-    holds = abuse.holds(snapshot.events, rules.abuse)
+    holds = abuse.holds(snapshot.events, book)
     decisions = snapshot.decisions
     standing = evaluate(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts)
     stored = snapshot.stored

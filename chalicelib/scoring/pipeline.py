@@ -64,7 +64,7 @@ def load(learner_id: str, adapters) -> Snapshot:
     # Review items exist only for learners who have or had held events: nothing to read for everyone else.
     had_held = stored is not None and bool(stored.standing.held_events or stored.standing.rejected_events)
     reviews = (adapters.reviews.for_learner(learner_id)
-               if had_held or abuse.holds(events, adapters.rules.abuse) else {})
+               if had_held or abuse.holds(events, adapters.rules) else {})
     return Snapshot(learner_id, stored, recorded, events, received, reviews, adapters.scoring.boosts(events, adapters))
 
 
