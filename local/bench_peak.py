@@ -478,7 +478,9 @@ def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
         scored = meter.since(before)
         rows.append({"prior": size, "store_requests": stored.requests, "store_wcu": stored.wcu,
                      "requests": scored.requests, "rcu": scored.rcu, "wcu": scored.wcu, "ms": seconds * 1000,
-                     "by_operation": {name: c.requests for name, c in scored.operations.items()}})
+                     "by_operation": {name: c.requests for name, c in scored.operations.items()},
+                     "by_table": {bench._short(name): {"requests": c.requests, "rcu": c.rcu, "wcu": c.wcu}
+                                  for name, c in scored.tables.items()}})
     return rows
 
 
@@ -567,6 +569,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chart", type=Path, default=bench.PROJECT / "out" / "bench-peak.png")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--history-only", action="store_true",
+                        help="skip the surge: only the history table (issue 18's figures)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 40 learners, 80 events, 8 orgs, history 20 and 100")
     args = parser.parse_args(argv)
@@ -579,7 +583,9 @@ def parse_args(argv):
         args.history_sizes = [int(s) for s in args.history.split(",") if s.strip()]
     except ValueError:
         parser.error("--scorers and --history take whole numbers separated by commas")
-    if not args.scorer_counts or min(args.scorer_counts) < 1 or args.learners < 1 or args.events < 1:
+    if args.history_only:
+        args.scorer_counts = []
+    elif not args.scorer_counts or min(args.scorer_counts) < 1 or args.learners < 1 or args.events < 1:
         parser.error("scorers, learners and events must be at least 1")
     return args
 
@@ -619,8 +625,9 @@ def run(args) -> int:
     command = " ".join(["python -m local.bench_peak"] + sys.argv[1:])
     out = [f"Karmayogi Engage peak benchmark: {command} (DynamoDB Local "
            f"{bench.dynamodb_local.jar_dir().name.replace('dynamodb_local_', '')}, conflict model: transactions "
-           f"hold their items for the call + {args.txn_ms:g} ms)",
-           bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
+           f"hold their items for the call + {args.txn_ms:g} ms)"]
+    if runs:
+        out += [bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
                          f"{inr(runs[0]['events'])} course completions per run, fresh tables each run"),
            runs_table(runs),
            "\nconflicts/1k: transactions cancelled by the conflict model (TransactionConflict) per 1,000 events; "
@@ -637,12 +644,13 @@ def run(args) -> int:
            "\nItems found held by another transaction, by table: " + "; ".join(
                f"{inr(r['scorers'])} scorer(s): " + (", ".join(
                    f"{bench._short(t)} {inr(n)}"
-                   for t, n in r["contended_items_by_table"].items()) or "none") for r in runs) + ".",
-           bench.heading("One new course.completed scored, by the learner's history"),
-           history_table(rows)]
+                   for t, n in r["contended_items_by_table"].items()) or "none") for r in runs) + "."]
+    out += [bench.heading("One new course.completed scored, by the learner's history"), history_table(rows)]
     print(render(out), flush=True)
-    chart(runs, rows, args.chart)
-    print(f"\nChart: {args.chart}\nTotal run time {time.perf_counter() - started:.0f} s.", flush=True)
+    if runs:
+        chart(runs, rows, args.chart)
+        print(f"\nChart: {args.chart}")
+    print(f"Total run time {time.perf_counter() - started:.0f} s.", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": runs, "history": rows, "txn_ms": args.txn_ms}, indent=2))

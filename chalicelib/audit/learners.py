@@ -41,7 +41,7 @@ def _plain(value: Any) -> Any:
 def expected_state(learner_id: str, adapters):
     """(expected standing, ledger entries still to append) for one learner: the same snapshot and the same
     computation as scoring (scoring/pipeline.py load, scoring/compute.py compute). Reads only."""
-    scored = compute(load(learner_id, adapters), adapters.rules, adapters.catalogue)
+    scored = compute(load(learner_id, adapters, from_scratch=True), adapters.rules, adapters.catalogue)
     return scored.standing, scored.entries
 
 

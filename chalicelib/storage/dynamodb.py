@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+import json
+import zlib
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -13,10 +15,11 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import settings
 from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.checkpoint import Checkpoint, from_json as checkpoint_from, saved_as, to_json as checkpoint_json
 from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
 from chalicelib.rules.privacy import Listing
-from chalicelib.storage.models import (PENDING_FACT_SHARDS, DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
-                                       OrgRecord, pending_fact_key)
+from chalicelib.storage.models import (PENDING_FACT_SHARDS, CheckpointRecord, DomainEventRecord, EventRecord,
+                                       LearnerRecord, LedgerRecord, OrgRecord, pending_fact_key)
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
 from chalicelib.storage.conditions import applied, conditional_failed
@@ -47,6 +50,10 @@ class DynamoEventStore:
 
     def stream_received(self, stream: str) -> tuple[list[Event], dict[str, datetime]]:
         records = list(EventRecord.query(stream, consistent_read=True))
+        return [parse_stored(r.body) for r in records], {r.event_id: r.received_at for r in records}
+
+    def received_since(self, stream: str, since: datetime) -> tuple[list[Event], dict[str, datetime]]:
+        records = list(EventRecord.by_arrival.query(stream, EventRecord.received_at >= since, consistent_read=True))
         return [parse_stored(r.body) for r in records], {r.event_id: r.received_at for r in records}
 
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
@@ -168,6 +175,40 @@ class DynamoLearnerRepository:
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
 
+    def ledger_after(self, learner_id: str, after_seq: str) -> list[LedgerEntry]:
+        return [_entry_from(r) for r in LedgerRecord.query(learner_id, LedgerRecord.seq > after_seq,
+                                                           consistent_read=True)]
+
+    def checkpoint(self, learner_id: str) -> Optional[Checkpoint]:
+        try:
+            record = CheckpointRecord.get(learner_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return checkpoint_from(json.loads(zlib.decompress(record.body)))
+
+    @staticmethod
+    def _checkpoint_record(c: Checkpoint) -> CheckpointRecord:
+        body = zlib.compress(json.dumps(checkpoint_json(c), separators=(",", ":")).encode(), 9)
+        return CheckpointRecord(c.learner_id, version=c.version, body=body)
+
+    def put_checkpoint(self, checkpoint: Checkpoint, version: int) -> bool:
+        record = self._checkpoint_record(saved_as(checkpoint, version, None))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                # (an update that changes nothing, for its condition: what scoring is granted already)
+                tx.update(LearnerRecord(checkpoint.learner_id), actions=[LearnerRecord.version.set(version)],
+                          condition=LearnerRecord.version == version)
+                tx.save(record)
+        except TransactWriteError as exc:
+            reasons = [r.code for r in (exc.cancellation_reasons or []) if r]
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                return False
+            raise
+        return True
+
+    def drop_checkpoint(self, learner_id: str) -> None:
+        CheckpointRecord(learner_id).delete()
+
     def ledger_page(self, learner_id, limit, before_seq):
         condition = LedgerRecord.seq < before_seq if before_seq else None
         rows = list(LedgerRecord.query(learner_id, range_key_condition=condition, scan_index_forward=False,
@@ -175,7 +216,7 @@ class DynamoLearnerRepository:
         entries = [_entry_from(r) for r in rows[:limit]]
         return entries, (entries[-1].seq if len(rows) > limit else None)
 
-    def save(self, standing, entries, facts, expected_version, scopes=()):
+    def save(self, standing, entries, facts, expected_version, scopes=(), checkpoint=None):
         """One transaction when it fits; otherwise several, each bumping the version, the last writing the
         learner. A crash between them leaves recorded entries that the next recompute accounts for."""
         now = _now()
@@ -192,6 +233,8 @@ class DynamoLearnerRepository:
                         record = _record_from(standing, version)
                         record.scopes = list(scopes)
                         tx.update(record, condition=condition, actions=_scored_actions(record))
+                        if checkpoint is not None:
+                            tx.save(self._checkpoint_record(saved_as(checkpoint, version, now if entries else None)))
                     else:
                         tx.update(LearnerRecord(standing.learner_id), condition=condition,
                                   actions=[LearnerRecord.version.set(version)])
