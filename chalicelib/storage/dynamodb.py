@@ -72,12 +72,28 @@ def _standing_from(record: LearnerRecord) -> LearnerStanding:
         clap_weeks=list(record.clap_weeks or []), best_clap_streak=int(record.best_clap_streak),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
         badges={bid: BadgeAward(bid, b["event_id"], datetime.fromisoformat(b["awarded_at"]))
                 for bid, b in (record.badges or {}).items()},
-        points_by_period=Counter(record.points_by_period or {}),
-        minutes_by_period=Counter(record.minutes_by_period or {}),
-        reached_at={k: datetime.fromisoformat(v) for k, v in (record.reached_at or {}).items()},
+        **_periods_from(record),
         last_active_at=record.last_active_at, held_events=int(record.held_events or 0),
         rejected_events=int(record.rejected_events or 0),
     )
+
+
+def _periods_of(s: LearnerStanding) -> bytes:
+    """points_by_period, minutes_by_period and reached_at in one compressed attribute (about a fifth of the size
+    as maps: a 2,000-event learner's item goes from about 15 KB to 4)."""
+    periods = {"points": dict(s.points_by_period), "minutes": dict(s.minutes_by_period),
+               "reached": {k: v.isoformat() for k, v in s.reached_at.items()}}
+    return zlib.compress(json.dumps(periods, separators=(",", ":"), sort_keys=True).encode(), 9)
+
+
+def _periods_from(record: LearnerRecord) -> dict:
+    if record.periods is not None:
+        periods = json.loads(zlib.decompress(record.periods))
+    else:  # written before `periods` existed
+        periods = {"points": record.points_by_period or {}, "minutes": record.minutes_by_period or {},
+                   "reached": record.reached_at or {}}
+    return {"points_by_period": Counter(periods["points"]), "minutes_by_period": Counter(periods["minutes"]),
+            "reached_at": {k: datetime.fromisoformat(v) for k, v in periods["reached"].items()}}
 
 
 def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
@@ -88,8 +104,7 @@ def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
         ratings=s.ratings, clap_weeks=list(s.clap_weeks), best_clap_streak=s.best_clap_streak,
         badges={b.badge_id: {"event_id": b.event_id, "awarded_at": b.awarded_at.isoformat()}
                 for b in s.badges.values()},
-        points_by_period=dict(s.points_by_period), minutes_by_period=dict(s.minutes_by_period),
-        reached_at={k: v.isoformat() for k, v in s.reached_at.items()},
+        periods=_periods_of(s), points_by_period=None, minutes_by_period=None, reached_at=None,
         last_active_at=s.last_active_at, held_events=s.held_events, rejected_events=s.rejected_events,
         updated_at=_now(),
     )

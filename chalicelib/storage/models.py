@@ -66,9 +66,13 @@ class LearnerRecord(Model):
     clap_weeks = ListAttribute(of=UnicodeAttribute, default=list)
     best_clap_streak = NumberAttribute(default=0)
     badges = JSONAttribute(default=dict)  # badge id -> {event_id, awarded_at}
-    points_by_period = JSONAttribute(default=dict)
-    minutes_by_period = JSONAttribute(default=dict)
-    reached_at = JSONAttribute(default=dict)
+    # Every period's points, minutes and when the score was reached, as zlib-compressed JSON: a learner active
+    # for years has hundreds of weeks, read and written whole at every event (storage/dynamodb.py _periods_of).
+    periods = BinaryAttribute(null=True, legacy_encoding=False)
+    # The same as plain maps, as items written before `periods` have them (read, then removed by the next save).
+    points_by_period = JSONAttribute(null=True)
+    minutes_by_period = JSONAttribute(null=True)
+    reached_at = JSONAttribute(null=True)
     last_active_at = UTCDateTimeAttribute(null=True)
     held_events = NumberAttribute(default=0)  # completions awaiting anti-abuse review (rules/abuse.py)
     rejected_events = NumberAttribute(default=0)  # and those rejected in review
