@@ -83,11 +83,19 @@ def boosts_digest(boosts: Mapping[str, Sequence[Boost]], orgs: Iterable[str], un
 
 
 @dataclass(frozen=True)
+class _Someone:
+    id: str = ""
+    org_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class _Completion:
-    """A course completion before the horizon, as far as the anti-abuse window needs one."""
+    """A course completion before the horizon, as far as the anti-abuse window needs one (its own hold, if it
+    has one, is the checkpoint's)."""
     id: str
     occurred_at: datetime
     type: str = "course.completed"
+    learner: _Someone = _Someone()
 
     @property
     def order_key(self) -> tuple[datetime, str]:
