@@ -122,9 +122,9 @@ def next_checkpoint(snapshot: Snapshot, scored: Scored, adapters) -> Optional[Ch
                             snapshot.latest_recorded)
 
 
-def score_learner(learner_id: str, adapters, touched: Optional[set[str]] = None) -> None:
+def score_learner(learner_id: str, adapters, touched: Optional[set[str]] = None, from_scratch: bool = False) -> None:
     touched = touched if touched is not None else set()
-    snapshot = load(learner_id, adapters)
+    snapshot = load(learner_id, adapters, from_scratch)
     scored = compute(snapshot, adapters.rules, adapters.catalogue)
     change = Change(snapshot, scored, adapters.scoring.scopes(scored.standing.profile.org_id, adapters))
     replay = unchanged(snapshot, scored, change.scope_keys)
@@ -143,15 +143,16 @@ def score_learner(learner_id: str, adapters, touched: Optional[set[str]] = None)
                            change.scope_keys, checkpoint)
 
 
-def recompute_stream(stream: str, adapters) -> None:
-    """Bring everything derived from one stream up to date with its stored events. Idempotent."""
+def recompute_stream(stream: str, adapters, from_scratch: bool = False) -> None:
+    """Bring everything derived from one stream up to date with its stored events. Idempotent. `from_scratch`
+    ignores the learner's checkpoint (and replaces it): the audit's repair, which cannot trust derived data."""
     kind, _, key = stream.partition(":")
     if kind == "org":
         return _apply_org_events(key, stream, adapters)
     touched: set[str] = set()  # boards a failed attempt may have changed: the next attempt re-checks them
     for attempt in range(ATTEMPTS):
         try:
-            return score_learner(key, adapters, touched)
+            return score_learner(key, adapters, touched, from_scratch)
         except ConcurrentUpdate:
             if attempt == ATTEMPTS - 1:
                 raise
