@@ -24,7 +24,7 @@ from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
 from chalicelib.storage.conditions import applied, conditional_failed
 
-# DynamoDB allows 100 items in one transaction; one of them is always the learner.
+# DynamoDB allows 100 items in one transaction; one of them is always the learner (and one the checkpoint, if any).
 _TRANSACTION_ITEMS = 99
 
 
@@ -236,7 +236,8 @@ class DynamoLearnerRepository:
         learner. A crash between them leaves recorded entries that the next recompute accounts for."""
         now = _now()
         items = [("entry", e) for e in entries] + [("fact", f) for f in facts]
-        chunks = [items[i:i + _TRANSACTION_ITEMS] for i in range(0, len(items), _TRANSACTION_ITEMS)] or [[]]
+        size = _TRANSACTION_ITEMS - (checkpoint is not None)  # the last transaction writes the checkpoint too
+        chunks = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
         version = expected_version
         for number, chunk in enumerate(chunks):
             condition = (LearnerRecord.learner_id.does_not_exist() if version == 0

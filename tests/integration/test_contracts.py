@@ -884,3 +884,11 @@ def test_learner_periods_round_trip(learners, learner_id):
     got = learners.get(learner_id).standing
     assert (got.points_by_period, got.minutes_by_period, got.reached_at) == \
         (standing.points_by_period, standing.minutes_by_period, standing.reached_at)
+
+
+def test_a_save_too_big_for_one_transaction_writes_the_checkpoint_with_the_last(learners, learner_id):
+    learners.save(_standing(learner_id), _entries(*range(1, 200)), [], expected_version=0,
+                  checkpoint=_checkpoint(learner_id))
+    stored, learner = learners.checkpoint(learner_id), learners.get(learner_id)
+    assert stored.version == learner.version
+    assert len(learners.ledger(learner_id)) == 199 and learners.ledger_after(learner_id, stored.ledger_after) == []
