@@ -126,3 +126,27 @@ def test_erasure_drops_the_checkpoint():
     assert a.learners.checkpoint(L) is not None
     a.learners.drop_checkpoint(L)
     assert a.learners.checkpoint(L) is None
+
+
+def test_campaign_multipliers_up_to_the_horizon_re_fold_later_ones_do_not():
+    from chalicelib.campaigns.rules import Boost
+    from tests.rules_builders import ORG
+    a = _world(every=1, margin_minutes=0, from_scratch=False)
+    live: dict = {}
+    a.scoring = dataclasses.replace(a.scoring, boosts=lambda events, adapters, orgs=(): live)
+    a.events.add(parse_event(completion(L, "c1", ist(2026, 10, 1), id="e1")), RECEIVED_FROM)
+    recompute_stream(f"learner:{L}", a)
+    live[ORG] = [Boost("later", "Later", ist(2026, 10, 5), ist(2026, 10, 9), 2.0)]
+    assert load(L, a).base is not None
+    live[ORG] = [Boost("earlier", "Earlier", ist(2026, 9, 5), ist(2026, 10, 9), 2.0)]
+    assert load(L, a).refold == "campaign multipliers changed"
+    recompute_stream(f"learner:{L}", a)
+    _agrees_with_a_fold_from_scratch(a)
+    assert load(L, a).base is not None
+
+
+def test_while_a_campaign_is_active_scoring_reads_the_whole_stream():
+    a = _world(every=1, margin_minutes=0, from_scratch=True)
+    a.events.add(parse_event(completion(L, "c1", ist(2026, 10, 1), id="e1")), RECEIVED_FROM)
+    recompute_stream(f"learner:{L}", a)
+    assert load(L, a).refold == "a projection reads the whole stream"
