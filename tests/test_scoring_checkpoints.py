@@ -150,3 +150,18 @@ def test_while_a_campaign_is_active_scoring_reads_the_whole_stream():
     a.events.add(parse_event(completion(L, "c1", ist(2026, 10, 1), id="e1")), RECEIVED_FROM)
     recompute_stream(f"learner:{L}", a)
     assert load(L, a).refold == "a projection reads the whole stream"
+
+
+def test_a_history_received_at_once_is_re_read_only_until_the_margin_has_passed():
+    a = _world(every=50, margin_minutes=5, from_scratch=False)
+    received = datetime(2025, 1, 1, tzinfo=UTC)  # in the past: the margin has passed by now
+    for n in range(60):
+        a.events.add(parse_event(completion(L, f"c{n}", ist(2024, 1, 1) + timedelta(days=n), id=f"e{n:02d}")),
+                     received + timedelta(seconds=n))
+    recompute_stream(f"learner:{L}", a)
+    assert len(a.learners.checkpoint(L).recent) == 60  # all received within 5 minutes of the latest
+    a.events.add(parse_event(completion(L, "next", ist(2024, 6, 1), id="next")), received + timedelta(days=1))
+    assert len(load(L, a).events) == 1
+    recompute_stream(f"learner:{L}", a)  # one event, but the checkpoint moves its cutoff on
+    assert list(a.learners.checkpoint(L).recent) == ["next"]
+    _agrees_with_a_fold_from_scratch(a)

@@ -140,15 +140,20 @@ def take(learner_id: str, base: Optional[Checkpoint], events: Sequence, received
          taken_at: datetime, settings: CheckpointSettings,
          last_recorded: Optional[datetime]) -> Optional[Checkpoint]:
     """The checkpoint after folding `events` (on top of `base`, if any), or None when there is none to take:
-    no events at all, or fewer than `settings.every` since `base`. `received` says when each of `events` was
+    no events at all, or fewer than `settings.every` since `base` (unless it would drop many recent ids). `received` says when each of `events` was
     received; `taken_at`, a moment no later than the read of the events."""
-    if not events or (base is not None and len(events) < settings.every):
+    if not events and base is None:
         return None
-    horizon = max([e.order_key for e in events] + ([base.horizon] if base else []))
     # Not later than the latest event received, should received_at stamps lag behind our clock.
     cutoff = min(taken_at, max(received.values(), default=taken_at)) - settings.margin
     seen = {**(base.recent if base else {}), **{e.id: received[e.id] for e in events if e.id in received}}
     recent = {i: at for i, at in seen.items() if at >= cutoff}
+    # Every `every` events; or sooner when the base's recent events (a history received all at once, re-read
+    # by every run until a checkpoint moves its cutoff on) are many and mostly past the margin now.
+    if base is not None and len(events) < settings.every and not (
+            len(base.recent) >= settings.every and len(recent) <= len(base.recent) // 2):
+        return None
+    horizon = max([e.order_key for e in events] + ([base.horizon] if base else []))
     window = timedelta(minutes=limits.window_minutes)
     completions = list(base.tail if base else ()) + [(e.id, e.occurred_at) for e in events
                                                      if e.type == "course.completed"]
