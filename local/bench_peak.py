@@ -461,7 +461,18 @@ def store_history(adapters, events: list[dict]) -> None:
     recompute_stream(f"learner:{events[0]['learner']['id']}", adapters)
 
 
+def _item_kb(model, key: str) -> float:
+    """An item's size as DynamoDB counts it (local/metering.py item_size), in KB; 0 if there is none."""
+    from pynamodb.exceptions import DoesNotExist
+    from local.metering import item_size
+    try:
+        return item_size(model.get(key).serialize()) / 1024
+    except DoesNotExist:
+        return 0.0
+
+
 def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
+    from chalicelib.storage.models import CheckpointRecord, LearnerRecord
     from chalicelib.ingestion.signature import sign
     from chalicelib.ingestion.webhook import handle
     from chalicelib.scoring.pipeline import recompute_stream
@@ -489,6 +500,7 @@ def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
         seconds = time.perf_counter() - started
         scored = meter.since(before)
         rows.append({"prior": size, "store_requests": stored.requests, "store_wcu": stored.wcu,
+                     "learner_kb": _item_kb(LearnerRecord, learner), "checkpoint_kb": _item_kb(CheckpointRecord, learner),
                      "requests": scored.requests, "rcu": scored.rcu, "wcu": scored.wcu, "ms": seconds * 1000,
                      "by_operation": {name: c.requests for name, c in scored.operations.items()},
                      "by_table": {bench._short(name): {"requests": c.requests, "rcu": c.rcu, "wcu": c.wcu}
@@ -511,9 +523,10 @@ def runs_table(runs: list[dict]) -> str:
 
 def history_table(rows: list[dict]) -> str:
     return table(["prior events", "store requests", "store WCU", "score requests", "score RCU", "score WCU",
-                  "score ms"],
+                  "score ms", "learner KB", "checkpoint KB"],
                  [[inr(r["prior"]), inr(r["store_requests"]), f"{r['store_wcu']:.1f}", inr(r["requests"]),
-                   inr(r["rcu"], 1), inr(r["wcu"], 1), inr(r["ms"])] for r in rows])
+                   inr(r["rcu"], 1), inr(r["wcu"], 1), inr(r["ms"]), f"{r['learner_kb']:.1f}",
+                   f"{r['checkpoint_kb']:.1f}"] for r in rows])
 
 
 def chart(runs: list[dict], rows: list[dict], path: Path) -> None:
