@@ -36,7 +36,7 @@ def _world(every: int, margin_minutes: int, from_scratch: bool):
     a.rules = RuleBook((dataclasses.replace(v0, rules=dataclasses.replace(v0.rules, abuse=AbuseLimits(3, 24 * 60))),))
     a.scoring = dataclasses.replace(
         a.scoring, checkpoints=CheckpointSettings(every, timedelta(minutes=margin_minutes)),
-        whole_stream=(lambda adapters: True) if from_scratch else (lambda adapters: False))
+        whole_stream=(lambda adapters, orgs: True) if from_scratch else (lambda adapters, orgs: False))
     return a
 
 
@@ -145,10 +145,17 @@ def test_campaign_multipliers_up_to_the_horizon_re_fold_later_ones_do_not():
     assert load(L, a).base is not None
 
 
-def test_while_a_campaign_is_active_scoring_reads_the_whole_stream():
-    a = _world(every=1, margin_minutes=0, from_scratch=True)
+def test_while_a_campaign_is_active_for_the_learner_scoring_reads_the_whole_stream():
+    from tests.rules_builders import ORG
+    a = _world(every=1, margin_minutes=0, from_scratch=False)
+    asked: list = []
+    a.scoring = dataclasses.replace(a.scoring, whole_stream=lambda adapters, orgs: bool(asked.append(orgs)) or
+                                    ORG in campaigning)
+    campaigning: set = set()
     a.events.add(parse_event(completion(L, "c1", ist(2026, 10, 1), id="e1")), RECEIVED_FROM)
     recompute_stream(f"learner:{L}", a)
+    assert load(L, a).base is not None and asked[-1] == {ORG}
+    campaigning.add(ORG)
     assert load(L, a).refold == "a projection reads the whole stream"
 
 

@@ -29,10 +29,15 @@ def boosts_for(events, adapters, orgs=()) -> dict[str, list[rules.Boost]]:
     return {org: [b for c, b in boosts if in_scope(c.scope, org, parent_of)] for org in orgs}
 
 
-def needs_whole_stream(adapters) -> bool:
-    """While a campaign is active, its progress projection (below) reads every event of the learner's stream:
-    scoring then loads them all rather than those after its checkpoint (rules/checkpoint.py)."""
-    return any(c.status in ACTIVE for c in cached_campaigns(adapters))
+def needs_whole_stream(adapters, orgs) -> bool:
+    """While a campaign whose scope holds one of the learner's orgs is active, its progress projection (below)
+    reads every event of their stream: scoring then loads them all rather than those after its checkpoint
+    (rules/checkpoint.py). A learner none of whose orgs is in an active campaign's scope gets no progress there."""
+    active = [c for c in cached_campaigns(adapters) if c.status in ACTIVE]
+    if not active:
+        return False
+    parent_of = parent_lookup(adapters)
+    return any(in_scope(c.scope, org, parent_of) for c in active for org in orgs)
 
 
 def _campaign_standing(learner_id: str, p: Optional[Progress], period: str) -> Optional[LearnerStanding]:

@@ -54,7 +54,8 @@ class Pipeline:
     scopes: Callable[[Optional[str], Any], list]  # a learner's board scopes, from their org
     projections: tuple[Projection, ...]
     checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
-    whole_stream: Callable[[Any], bool] = lambda adapters: False  # a projection needs every event now
+    # A projection needs every event of a learner with these orgs now (an active campaign's progress).
+    whole_stream: Callable[[Any, set], bool] = lambda adapters, orgs: False
 
 
 WHOLE_STREAM = "a projection reads the whole stream"
@@ -70,9 +71,7 @@ def load(learner_id: str, adapters, from_scratch: bool = False) -> Snapshot:
     the entries recorded and the events received after it are read; anything that makes it unusable (a late
     event, a review decision, a rule version or campaign multiplier up to its horizon) means a fold from scratch."""
     stored = adapters.learners.get(learner_id)
-    base, refold = None, "asked"
-    if not from_scratch:
-        refold = WHOLE_STREAM if adapters.scoring.whole_stream(adapters) else ""
+    base, refold = None, "asked" if from_scratch else ""
     if not refold:
         base = adapters.learners.checkpoint(learner_id)
         refold = ("no checkpoint" if base is None
@@ -109,7 +108,10 @@ def _load_after(base: Checkpoint, stored, adapters) -> Snapshot:
                if had_held or checkpoints.holds_with(base, events, adapters.rules.abuse) else {})
     boosts = adapters.scoring.boosts(events, adapters, orgs=base.orgs)
     snapshot = Snapshot(learner_id, stored, recorded, events, received, reviews, boosts, base, taken_at)
-    refold = checkpoints.why_not_after_reading(base, events, snapshot.decisions, boosts)
+    orgs = set(base.orgs) | {e.learner.org_id for e in events if getattr(e, "learner", None)}
+    orgs |= {stored.standing.profile.org_id} if stored else set()
+    refold = (WHOLE_STREAM if adapters.scoring.whole_stream(adapters, orgs - {None})
+              else checkpoints.why_not_after_reading(base, events, snapshot.decisions, boosts))
     return dataclasses.replace(snapshot, refold=refold) if refold else snapshot
 
 
