@@ -172,3 +172,15 @@ def test_a_history_received_at_once_is_re_read_only_until_the_margin_has_passed(
     recompute_stream(f"learner:{L}", a)  # one event, but the checkpoint moves its cutoff on
     assert list(a.learners.checkpoint(L).recent) == ["next"]
     _agrees_with_a_fold_from_scratch(a)
+
+
+def test_only_a_learner_in_an_active_campaigns_scope_needs_the_whole_stream():
+    from chalicelib.campaigns.progress import needs_whole_stream
+    from tests.campaign_builders import build_tree, create
+    a = adapters()
+    build_tree(a)
+    assert not needs_whole_stream(a, {"org_c"})
+    create(a, scope="state:state_s")
+    a.caches.clear()  # the campaign definitions are cached for a while
+    assert needs_whole_stream(a, {"org_c"}) and needs_whole_stream(a, {"org_a", "org_c"})
+    assert not needs_whole_stream(a, {"org_a"}) and not needs_whole_stream(a, set())
