@@ -111,12 +111,16 @@ def bearer_tokens(keys: KeySet, oidc: Optional[OidcProvider]) -> TokenVerifier:
 def scoring_pipeline() -> Pipeline:
     """The scoring pipeline's parts: campaign multipliers and board scopes in, then the projections, in this order
     (each written before the learner is saved; see scoring/pipeline.py)."""
-    from chalicelib.campaigns.progress import boosts_for, project_progress
+    from chalicelib.campaigns.progress import boosts_for, needs_whole_stream, project_progress
     from chalicelib.leaderboards.projection import project_boards, scopes_of
     from chalicelib.learners.erasure import project_erasure
     from chalicelib.notifications.schedule import project_nudges
     from chalicelib.review.service import project_holds
-    return Pipeline(boosts=boosts_for, scopes=scopes_of, projections=(
+    from datetime import timedelta
+    from chalicelib.rules.checkpoint import CheckpointSettings
+    checkpoints = CheckpointSettings(settings.CHECKPOINT_EVERY, timedelta(seconds=settings.ARRIVAL_MARGIN_SECONDS))
+    return Pipeline(boosts=boosts_for, scopes=scopes_of, checkpoints=checkpoints, whole_stream=needs_whole_stream,
+                    projections=(
         Projection("review list", project_holds, on_replay=True),
         Projection("erased-profile scrub", project_erasure, on_replay=True),
         Projection("campaign progress", project_progress, on_replay=True),

@@ -96,7 +96,7 @@ def preview(adapters, candidate: RuleBook, version: RuleVersion, now: datetime, 
                 if sample > 1 and shard_of(learner_id, sample) != 0:
                     continue
                 totals["learners_looked_at"] += 1
-                snapshot = load(learner_id, adapters)
+                snapshot = load(learner_id, adapters, from_scratch=True)
                 stored = snapshot.stored
                 if stored is None:
                     continue

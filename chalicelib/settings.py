@@ -51,6 +51,12 @@ AUDIT_LEARNERS_PER_SEGMENT = int(_env("KARMAYOGI_AUDIT_LEARNERS_PER_SEGMENT", "5
 AUDIT_MIN_SEGMENTS = int(_env("KARMAYOGI_AUDIT_MIN_SEGMENTS", "4"))
 AUDIT_MAX_SEGMENTS = int(_env("KARMAYOGI_AUDIT_MAX_SEGMENTS", "1000"))
 
+# Scoring from a checkpoint of the fold (chalicelib/rules/checkpoint.py, docs/scoring.md): a new checkpoint every
+# this many events folded after the last one, and how long after its received_at stamp an event may still be
+# unreadable (in-flight writes, clock skew between the writers): events received within it are checked again.
+CHECKPOINT_EVERY = int(_env("KARMAYOGI_CHECKPOINT_EVERY", "50"))
+ARRIVAL_MARGIN_SECONDS = int(_env("KARMAYOGI_ARRIVAL_MARGIN_SECONDS", "300"))
+
 
 def table_name(short: str) -> str:
     return TABLE_PREFIX + short

@@ -38,7 +38,7 @@ SMS = ("sns:Publish", "sns:CheckIfPhoneNumberIsOptedOut")
 
 # Indexes per table (the models declare them; tests/test_infra.py checks this list against them).
 INDEXES = {
-    "orgs": ("by_parent",), "domain-events": ("pending",), "board-entries": ("by_rank",), "reviews": ("held",),
+    "events": ("by_arrival",), "orgs": ("by_parent",), "domain-events": ("pending",), "board-entries": ("by_rank",), "reviews": ("held",),
     "credentials": ("by_credential",), "roster": ("by_org",),
     "notifications": ("by_created", "by_day", "pending"), "nudge-schedule": ("due",),
     "campaigns": ("by_scope_status", "by_status"),
@@ -69,16 +69,17 @@ def _all(actions, *shorts):
 # reviews (held events), boards and org statistics, the org tree (org upserts write it), the campaign
 # definitions (a small table read whole: Scan) with the learner's campaign progress and statistics
 # (campaigns.sync_progress), the nudge schedule (nudge_schedule.on_scored) and the badge facts saved with the
-# learner (domain-events). An org move starts the re-score job of the learners below the org (chalicelib/rescore.py):
-# the learners table's item count sizes it, its segments go on the audit queue.
+# learner (domain-events), the learner's checkpoint of the fold and the events received since it (the events
+# table's by_arrival index, chalicelib/rules/checkpoint.py). An org move starts the re-score job of the learners
+# below the org (chalicelib/rescore.py): the learners table's item count sizes it, its segments go on the audit queue.
 SCORING = Needs(
     tables={**_all(READ, "events"),
-            **_all(RW, "ledger", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
+            **_all(RW, "ledger", "checkpoints", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
                    "reviews", "campaign-progress", "campaign-stats", "nudge-schedule"),
             "learners": RW + DESCRIBE, "campaigns": READ + SCAN},
-    indexes=("orgs/by_parent",), sends_to=("audit",), consumes=("scoring",))
+    indexes=("orgs/by_parent", "events/by_arrival"), sends_to=("audit",), consumes=("scoring",))
 
-ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores",
+ALL_TABLES = ("events", "learners", "ledger", "checkpoints", "orgs", "domain-events", "board-entries", "board-scores",
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
               "campaigns", "campaign-progress", "campaign-stats", "campaign-awards", "notifications",
               "suppressions", "notification-counters", "nudge-schedule",

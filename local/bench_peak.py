@@ -449,7 +449,30 @@ def history(learner: str, count: int) -> list[dict]:
     return events
 
 
+def store_history(adapters, events: list[dict]) -> None:
+    """Store the prior events as received a minute after they occurred, as a real history arrives over the years
+    (the checkpoint's late-arrival check, chalicelib/rules/checkpoint.py, goes by when events were received),
+    then score the learner once (set-up, not measured)."""
+    from chalicelib.events import parse_event
+    from chalicelib.scoring.pipeline import recompute_stream
+    for event in events:
+        parsed = parse_event(event)
+        adapters.events.add(parsed, parsed.occurred_at + timedelta(minutes=1))
+    recompute_stream(f"learner:{events[0]['learner']['id']}", adapters)
+
+
+def _item_kb(model, key: str) -> float:
+    """An item's size as DynamoDB counts it (local/metering.py item_size), in KB; 0 if there is none."""
+    from pynamodb.exceptions import DoesNotExist
+    from local.metering import item_size
+    try:
+        return item_size(model.get(key).serialize()) / 1024
+    except DoesNotExist:
+        return 0.0
+
+
 def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
+    from chalicelib.storage.models import CheckpointRecord, LearnerRecord
     from chalicelib.ingestion.signature import sign
     from chalicelib.ingestion.webhook import handle
     from chalicelib.scoring.pipeline import recompute_stream
@@ -459,7 +482,7 @@ def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
     for size in sizes:
         learner = f"hist-{size}"
         say(f"history: storing and scoring {inr(size)} prior events")
-        post_and_score(adapters, history(learner, size))
+        store_history(adapters, history(learner, size))
         queue = MemoryStreamQueue()
         wired = dataclasses.replace(adapters, queue=queue)
         event = completion(learner, "org_mines_hq", COURSES[0], size, EVENING, random.Random(0))
@@ -477,8 +500,11 @@ def history_costs(adapters, meter, sizes: list[int]) -> list[dict]:
         seconds = time.perf_counter() - started
         scored = meter.since(before)
         rows.append({"prior": size, "store_requests": stored.requests, "store_wcu": stored.wcu,
+                     "learner_kb": _item_kb(LearnerRecord, learner), "checkpoint_kb": _item_kb(CheckpointRecord, learner),
                      "requests": scored.requests, "rcu": scored.rcu, "wcu": scored.wcu, "ms": seconds * 1000,
-                     "by_operation": {name: c.requests for name, c in scored.operations.items()}})
+                     "by_operation": {name: c.requests for name, c in scored.operations.items()},
+                     "by_table": {bench._short(name): {"requests": c.requests, "rcu": c.rcu, "wcu": c.wcu}
+                                  for name, c in scored.tables.items()}})
     return rows
 
 
@@ -497,9 +523,10 @@ def runs_table(runs: list[dict]) -> str:
 
 def history_table(rows: list[dict]) -> str:
     return table(["prior events", "store requests", "store WCU", "score requests", "score RCU", "score WCU",
-                  "score ms"],
+                  "score ms", "learner KB", "checkpoint KB"],
                  [[inr(r["prior"]), inr(r["store_requests"]), f"{r['store_wcu']:.1f}", inr(r["requests"]),
-                   inr(r["rcu"], 1), inr(r["wcu"], 1), inr(r["ms"])] for r in rows])
+                   inr(r["rcu"], 1), inr(r["wcu"], 1), inr(r["ms"]), f"{r['learner_kb']:.1f}",
+                   f"{r['checkpoint_kb']:.1f}"] for r in rows])
 
 
 def chart(runs: list[dict], rows: list[dict], path: Path) -> None:
@@ -567,6 +594,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chart", type=Path, default=bench.PROJECT / "out" / "bench-peak.png")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--history-only", action="store_true",
+                        help="skip the surge: only the history table (issue 18's figures)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 40 learners, 80 events, 8 orgs, history 20 and 100")
     args = parser.parse_args(argv)
@@ -579,7 +608,9 @@ def parse_args(argv):
         args.history_sizes = [int(s) for s in args.history.split(",") if s.strip()]
     except ValueError:
         parser.error("--scorers and --history take whole numbers separated by commas")
-    if not args.scorer_counts or min(args.scorer_counts) < 1 or args.learners < 1 or args.events < 1:
+    if args.history_only:
+        args.scorer_counts = []
+    elif not args.scorer_counts or min(args.scorer_counts) < 1 or args.learners < 1 or args.events < 1:
         parser.error("scorers, learners and events must be at least 1")
     return args
 
@@ -619,8 +650,9 @@ def run(args) -> int:
     command = " ".join(["python -m local.bench_peak"] + sys.argv[1:])
     out = [f"Karmayogi Engage peak benchmark: {command} (DynamoDB Local "
            f"{bench.dynamodb_local.jar_dir().name.replace('dynamodb_local_', '')}, conflict model: transactions "
-           f"hold their items for the call + {args.txn_ms:g} ms)",
-           bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
+           f"hold their items for the call + {args.txn_ms:g} ms)"]
+    if runs:
+        out += [bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
                          f"{inr(runs[0]['events'])} course completions per run, fresh tables each run"),
            runs_table(runs),
            "\nconflicts/1k: transactions cancelled by the conflict model (TransactionConflict) per 1,000 events; "
@@ -637,12 +669,13 @@ def run(args) -> int:
            "\nItems found held by another transaction, by table: " + "; ".join(
                f"{inr(r['scorers'])} scorer(s): " + (", ".join(
                    f"{bench._short(t)} {inr(n)}"
-                   for t, n in r["contended_items_by_table"].items()) or "none") for r in runs) + ".",
-           bench.heading("One new course.completed scored, by the learner's history"),
-           history_table(rows)]
+                   for t, n in r["contended_items_by_table"].items()) or "none") for r in runs) + "."]
+    out += [bench.heading("One new course.completed scored, by the learner's history"), history_table(rows)]
     print(render(out), flush=True)
-    chart(runs, rows, args.chart)
-    print(f"\nChart: {args.chart}\nTotal run time {time.perf_counter() - started:.0f} s.", flush=True)
+    if runs:
+        chart(runs, rows, args.chart)
+        print(f"\nChart: {args.chart}")
+    print(f"Total run time {time.perf_counter() - started:.0f} s.", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"runs": runs, "history": rows, "txn_ms": args.txn_ms}, indent=2))

@@ -222,7 +222,7 @@ class Seeder:
         from chalicelib.rosters.models import RosterRecord
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
         from chalicelib.campaigns.store import progress_to_json
-        from chalicelib.storage.dynamodb import _record_from
+        from chalicelib.storage.dynamodb import _periods_of, _record_from
         from chalicelib.rosters.store import digest
         out: dict[str, list[dict]] = defaultdict(list)
         scopes = self.scopes[learner.org]
@@ -236,9 +236,11 @@ class Seeder:
                "points": _n(learner.points.get(ALL, 0)), "courses_completed": _n(0),
                "learning_minutes": _n(learner.minutes), "competency_areas": {"L": []}, "courses_in_area": _s("{}"),
                "ratings": _n(0), "clap_weeks": {"L": []}, "best_clap_streak": _n(0), "badges": _s("{}"),
-               "points_by_period": _s(json.dumps(learner.points)),
-               "minutes_by_period": _s(json.dumps({MONTH: learner.minutes} if learner.minutes else {})),
-               "reached_at": _s(json.dumps({p: r.isoformat() for p, r in reached.items()})),
+               # the period maps, compressed as the repository stores them (storage/dynamodb._periods_of)
+               "periods": {"B": _periods_of(LearnerStanding(
+                   learner.id, points_by_period=Counter(learner.points),
+                   minutes_by_period=Counter({MONTH: learner.minutes} if learner.minutes else {}),
+                   reached_at=reached))},
                "last_active_at": _s(bench.wire_time(learner.reached)), "held_events": _n(0), "rejected_events": _n(0),
                "updated_at": _s(updated), "scopes": {"L": [_s(s.key) for s in scopes]}}
         raw["profile"] = None  # placed below, in the repository's own serialisation of the profile

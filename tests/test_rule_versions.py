@@ -629,7 +629,7 @@ def test_a_version_with_a_lower_rate_holds_only_completions_from_its_effective_f
                                        'reason = "three an hour at most"\n[abuse]\nmax_completions = 3\n')
     a.rules = base.with_version(stricter)
     deliver(a, [completion(L, f"c{d}{n}", ist(2026, 11, d, 10, 5 * n)) for d in (5, 12) for n in range(5)])
-    holds = abuse.holds(load(L, a).events, a.rules)
+    holds = abuse.holds(load(L, a, from_scratch=True).events, a.rules)
     assert sorted(h.occurred_at.astimezone(IST_ZONE).day for h in holds.values()) == [12, 12]
     assert all(h.limit == 3 for h in holds.values())
     assert a.learners.get(L).standing.held_events == 2  # scoring (pipeline, compute, the fold) agrees

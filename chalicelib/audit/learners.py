@@ -41,7 +41,7 @@ def _plain(value: Any) -> Any:
 def expected_state(learner_id: str, adapters):
     """(expected standing, ledger entries still to append) for one learner: the same snapshot and the same
     computation as scoring (scoring/pipeline.py load, scoring/compute.py compute). Reads only."""
-    scored = compute(load(learner_id, adapters), adapters.rules, adapters.catalogue)
+    scored = compute(load(learner_id, adapters, from_scratch=True), adapters.rules, adapters.catalogue)
     return scored.standing, scored.entries
 
 
@@ -97,7 +97,7 @@ class LearnerAuditor:
 
     def repair(self, learner_id: str, differences: list[Difference], adapters) -> None:
         if any(d.kind != "board-entry" for d in differences):
-            recompute_stream(f"learner:{learner_id}", adapters)
+            recompute_stream(f"learner:{learner_id}", adapters, from_scratch=True)  # a checkpoint is derived too
         stored = adapters.learners.get(learner_id)
         standing, _ = expected_state(learner_id, adapters)
         scopes, left = self._boards(learner_id, stored, standing, adapters)

@@ -18,15 +18,26 @@ from chalicelib.leaderboards.projection import scopes_of, sync_learner
 from chalicelib.orgtree import parent_lookup
 from chalicelib.rules.learner import LearnerStanding, Profile
 
-def boosts_for(events, adapters) -> dict[str, list[rules.Boost]]:
-    """org id -> multipliers of campaigns whose scope contains it, for the orgs in these events."""
+def boosts_for(events, adapters, orgs=()) -> dict[str, list[rules.Boost]]:
+    """org id -> multipliers of campaigns whose scope contains it, for the orgs in these events (and `orgs`)."""
     boosts = [(c, rules.boost_of(c)) for c in cached_campaigns(adapters)]
     boosts = [(c, b) for c, b in boosts if b]
     if not boosts:
         return {}
     parent_of = parent_lookup(adapters)
-    orgs = {e.learner.org_id for e in events if hasattr(e, "learner")}
+    orgs = set(orgs) | {e.learner.org_id for e in events if hasattr(e, "learner")}
     return {org: [b for c, b in boosts if in_scope(c.scope, org, parent_of)] for org in orgs}
+
+
+def needs_whole_stream(adapters, orgs) -> bool:
+    """While a campaign whose scope holds one of the learner's orgs is active, its progress projection (below)
+    reads every event of their stream: scoring then loads them all rather than those after its checkpoint
+    (rules/checkpoint.py). A learner none of whose orgs is in an active campaign's scope gets no progress there."""
+    active = [c for c in cached_campaigns(adapters) if c.status in ACTIVE]
+    if not active:
+        return False
+    parent_of = parent_lookup(adapters)
+    return any(in_scope(c.scope, org, parent_of) for c in active for org in orgs)
 
 
 def _campaign_standing(learner_id: str, p: Optional[Progress], period: str) -> Optional[LearnerStanding]:

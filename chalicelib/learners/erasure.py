@@ -58,6 +58,9 @@ def erase_learner(learner_id: str, principal, adapters, now: datetime) -> dict:
     if erased_at is None:
         raise not_found(f"learner {learner_id}")
     rewritten, fields = scrub_events(learner_id, adapters.events.stream(f"learner:{learner_id}"), adapters)
+    # The checkpoint of the fold holds the profile as folded: gone too (the next scoring re-folds, from the
+    # scrubbed events, and keeps only the empty profile in the checkpoint it takes).
+    adapters.learners.drop_checkpoint(learner_id)
     from chalicelib.directory.service import forget_personal_data  # the platform's user directory too
     forget_personal_data(learner_id, adapters)
     return {

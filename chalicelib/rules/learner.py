@@ -8,9 +8,11 @@ national admin released them, so the standing is a pure function of (events, rev
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Iterable, Mapping, Optional, Sequence
 
 from chalicelib.events import (CourseCompleted, CourseEnrolled, CourseRated, EventAttended, LearnerEvent,
@@ -20,6 +22,8 @@ from chalicelib.rules import abuse
 from chalicelib.rules.config import Badge, RuleBook, Rules, as_book
 from chalicelib.rules.periods import (local_date, month_of, periods_of, shift_week, week_of,
                                       whole_months_between)
+
+UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,52 @@ class _Fold:
         self.logged_in = False
         self.capped_in_month: Counter = Counter()
         self.streak_ending: dict[str, int] = {}
+        self.rejected = 0  # events a national admin rejected, among those folded so far (held_events is recomputed)
+
+    # --- a checkpoint of the fold (rules/checkpoint.py) ---------------------------------------------------
+    def state(self, last: Optional[datetime]) -> dict:
+        """Everything the fold needs to go on, as plain JSON values. Weeks and months long over (more than
+        a week before `last`, the latest event folded) are left out: no later event can reach them (a week's
+        clap minutes, the monthly cap, a streak's previous week). The standing keeps every period."""
+        s = self.s
+        week_floor = week_of(last - timedelta(days=8), UTC) if last else ""
+        month_floor = month_of(last - timedelta(days=8), UTC) if last else ""
+        return {
+            "profile": dataclasses.asdict(s.profile), "points": s.points, "courses_completed": s.courses_completed,
+            "learning_minutes": s.learning_minutes, "competency_areas": sorted(s.competency_areas),
+            "courses_in_area": dict(s.courses_in_area), "ratings": s.ratings,
+            "week_minutes": {w: m for w, m in s.week_minutes.items() if w >= week_floor},
+            "clap_weeks": list(s.clap_weeks), "best_clap_streak": s.best_clap_streak,
+            "badges": {b.badge_id: [b.event_id, b.awarded_at.isoformat()] for b in s.badges.values()},
+            "points_by_period": dict(s.points_by_period), "minutes_by_period": dict(s.minutes_by_period),
+            "reached_at": {p: at.isoformat() for p, at in s.reached_at.items()},
+            "last_active_at": s.last_active_at.isoformat() if s.last_active_at else None,
+            "completed": sorted(self.completed), "rated": sorted(self.rated), "attended": sorted(self.attended),
+            "enrolled": self.enrolled, "logged_in": self.logged_in,
+            "capped_in_month": {m: n for m, n in self.capped_in_month.items() if m >= month_floor},
+            "streak_ending": {w: n for w, n in self.streak_ending.items() if w >= week_floor},
+            "rejected": self.rejected,
+        }
+
+    def restore(self, state: dict) -> None:
+        def instant(text: Optional[str]) -> Optional[datetime]:
+            return datetime.fromisoformat(text) if text else None
+        self.s = LearnerStanding(
+            self.s.learner_id, profile=Profile(**state["profile"]), points=state["points"],
+            courses_completed=state["courses_completed"], learning_minutes=state["learning_minutes"],
+            competency_areas=set(state["competency_areas"]), courses_in_area=Counter(state["courses_in_area"]),
+            ratings=state["ratings"], week_minutes=Counter(state["week_minutes"]),
+            clap_weeks=list(state["clap_weeks"]), best_clap_streak=state["best_clap_streak"],
+            badges={bid: BadgeAward(bid, event_id, datetime.fromisoformat(at))
+                    for bid, (event_id, at) in state["badges"].items()},
+            points_by_period=Counter(state["points_by_period"]), minutes_by_period=Counter(state["minutes_by_period"]),
+            reached_at={p: datetime.fromisoformat(at) for p, at in state["reached_at"].items()},
+            last_active_at=instant(state["last_active_at"]))
+        self.completed, self.rated, self.attended = set(state["completed"]), set(state["rated"]), set(state["attended"])
+        self.enrolled, self.logged_in = state["enrolled"], state["logged_in"]
+        self.capped_in_month = Counter(state["capped_in_month"])
+        self.streak_ending = dict(state["streak_ending"])
+        self.rejected = state["rejected"]
 
     def _use(self, version) -> None:
         self.version, self.rules, self.catalogue = version.id, version.rules, version.catalogue
@@ -253,17 +303,39 @@ def evaluate(learner_id: str, events: Iterable[LearnerEvent], rules: "Rules | Ru
     `rules` is one `Rules` (with `catalogue`) or a `RuleBook` (its versions' catalogues; `catalogue` unused):
     each event is scored by the version in force at its occurred_at.
     """
+    return fold(learner_id, events, rules, catalogue, decisions, boosts).standing
+
+
+@dataclass
+class Folded:
+    """What `fold` returns: the standing, and the fold's own state after the last event (a checkpoint's)."""
+    standing: LearnerStanding
+    state: dict
+
+
+def fold(learner_id: str, events: Iterable[LearnerEvent], rules: "Rules | RuleBook", catalogue: Iterable[Badge],
+         decisions: Optional[Mapping[str, str]] = None, boosts: Optional[Mapping[str, Sequence[Boost]]] = None, *,
+         base: Optional[dict] = None, held: Optional[Mapping[str, abuse.Hold]] = None) -> Folded:
+    """`evaluate`, optionally continued from `base`, the state of a fold of every event up to a horizon (a
+    checkpoint, rules/checkpoint.py): `events` are then only the events after it, and `held` every held event
+    (those up to the horizon too, rules/checkpoint.py holds_after), since the held count covers them all.
+    Continuing from a checkpoint gives exactly what folding every event from scratch gives."""
     unique: dict = {}
     for event in events:
         unique.setdefault(event.id, event)
     decisions = decisions or {}
-    held = abuse.holds(unique.values(), rules)
+    if held is None:
+        held = abuse.holds(unique.values(), rules)
     left_out = abuse.excluded(held, decisions)
-    fold = _Fold(learner_id, rules, catalogue, boosts)
+    f = _Fold(learner_id, rules, catalogue, boosts)
+    if base is not None:
+        f.restore(base)
     for event in sorted(unique.values(), key=lambda ev: ev.order_key):
         if event.id not in left_out:
-            fold.apply(event)
-    fold.s.held_events = len(abuse.pending(held, decisions))
-    fold.s.rejected_events = sum(1 for event_id, decision in decisions.items()
-                                 if decision == abuse.REJECTED and event_id in unique)
-    return fold.s
+            f.apply(event)
+    f.rejected += sum(1 for event_id, decision in decisions.items()
+                      if decision == abuse.REJECTED and event_id in unique)
+    f.s.held_events = len(abuse.pending(held, decisions))
+    f.s.rejected_events = f.rejected
+    last = max((event.occurred_at for event in unique.values()), default=None)
+    return Folded(f.s, f.state(last))

@@ -18,7 +18,8 @@ from chalicelib.learners.ledger import LedgerEntry, entries_to_append, recorded_
 from chalicelib.rules import abuse
 from chalicelib.rules.abuse import Hold
 from chalicelib.rules.config import Badge, RuleBook, Rules, as_book
-from chalicelib.rules.learner import LearnerStanding, StoredLearner, evaluate
+from chalicelib.rules.checkpoint import Checkpoint, holds_with
+from chalicelib.rules.learner import LearnerStanding, StoredLearner, fold
 from chalicelib.rules.privacy import anonymous_profile
 
 
@@ -33,6 +34,17 @@ class Snapshot:
     # Review items by event id (review/store.py Review); read only when the learner has or had held events.
     reviews: Mapping[str, Any] = field(default_factory=dict)
     boosts: Mapping[str, list[Boost]] = field(default_factory=dict)  # org id -> campaign multipliers
+    # A checkpoint of the fold (rules/checkpoint.py): `events`, `received` and `recorded` are then only those
+    # after it. None: folded from scratch, for `refold` (why: "no checkpoint", "a late event"...).
+    base: Optional[Checkpoint] = None
+    taken_at: Optional[datetime] = None  # no later than the read of the events
+    refold: str = ""
+
+    @property
+    def latest_recorded(self) -> Optional[datetime]:
+        """When the latest ledger entry was recorded (those before a checkpoint included)."""
+        return max([e.recorded_at for e in self.recorded if e.recorded_at]
+                   + ([self.base.last_recorded] if self.base and self.base.last_recorded else []), default=None)
 
     @property
     def decisions(self) -> dict[str, str]:
@@ -48,13 +60,17 @@ class Scored:
     facts: list[DomainEvent]
     holds: dict[str, Hold]
     kept_badges: tuple[str, ...] = ()  # badges the rules would not award now, kept (a badge is a promise)
+    state: dict = field(default_factory=dict)  # the fold's state after every event (a checkpoint's)
+    told: tuple[str, ...] = ()  # the rule versions the learner has been told of, these facts included
 
 
 def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badge, ...]) -> Scored:
-    book = as_book(rules, catalogue)
-    holds = abuse.holds(snapshot.events, book)
+    book, base = as_book(rules, catalogue), snapshot.base
+    holds = holds_with(base, snapshot.events, book) if base else abuse.holds(snapshot.events, book)
     decisions = snapshot.decisions
-    standing = evaluate(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts)
+    folded = fold(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts,
+                  base=base.state if base else None, held=holds)
+    standing = folded.standing
     stored = snapshot.stored
     kept = []
     if stored:  # a badge is a promise: a rule change never takes one away (a rejected or held event's does go)
@@ -63,8 +79,10 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
             if badge_id not in standing.badges and award.event_id not in left_out:
                 standing.badges[badge_id] = award
                 kept.append(badge_id)
+    state = folded.state
     if stored and stored.erased_at:  # an erased learner's profile stays empty (learners/erasure.py)
         standing.profile = anonymous_profile(standing.profile)
+        state = {**state, "profile": dataclasses.asdict(standing.profile)}  # nor kept in a checkpoint
     occurred = {e.id: e.occurred_at for e in snapshot.events}
     reasons = {event_id: ("rejected in review" if decisions.get(event_id) == "rejected" else "held for review")
                + f", {hold.why}" for event_id, hold in holds.items()}
@@ -75,7 +93,8 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
     already = stored.standing.badges if stored else {}
     facts = [badge_awarded(snapshot.learner_id, award.badge_id, award.awarded_at, award.event_id)
              for award in standing.badges.values() if award.badge_id not in already]
-    return Scored(standing, entries, facts + _told(snapshot, entries, book), holds, tuple(kept))
+    told, rescored = _told(snapshot, entries, book)
+    return Scored(standing, entries, facts + rescored, holds, tuple(kept), state, told)
 
 
 def _scored_under(snapshot: Snapshot) -> dict[str, str]:
@@ -84,7 +103,7 @@ def _scored_under(snapshot: Snapshot) -> dict[str, str]:
     earned nothing then (a completion over the monthly cap has no entry). Events with a review decision are left
     to the review's own wording."""
     scored = recorded_versions(snapshot.recorded)
-    last = max((e.recorded_at for e in snapshot.recorded if e.recorded_at), default=None)
+    last = snapshot.latest_recorded
     if last is not None:
         for event_id, received in snapshot.received.items():
             if received <= last and event_id not in snapshot.reviews:
@@ -92,21 +111,23 @@ def _scored_under(snapshot: Snapshot) -> dict[str, str]:
     return scored
 
 
-def _told(snapshot: Snapshot, entries: list[LedgerEntry], book: RuleBook) -> list[DomainEvent]:
+def _told(snapshot: Snapshot, entries: list[LedgerEntry],
+          book: RuleBook) -> tuple[tuple[str, ...], list[DomainEvent]]:
     """One `rules.rescored` fact per rule version that moves this learner's points, the first time it does (a
-    learner is told once per version, however many runs the re-score takes)."""
+    learner is told once per version, however many runs the re-score takes); and every version told, these too."""
     def by_version(entry: LedgerEntry) -> str:
         prefix = f"rules of {entry.rules_version}: "
         return entry.rules_version if entry.note.removeprefix("Correction: ").startswith(prefix) else ""
-    told = {by_version(e) for e in snapshot.recorded} - {""}
+    told = ({by_version(e) for e in snapshot.recorded} | set(snapshot.base.told if snapshot.base else ())) - {""}
     moved: dict[str, int] = {}
     for entry in entries:
         version = by_version(entry)
         if version and version not in told:
             moved[version] = moved.get(version, 0) + entry.amount
-    return [rules_rescored(snapshot.learner_id, version, book.reasons[version], delta,
-                           book.get(version).effective_from)  # type: ignore[union-attr]
-            for version, delta in sorted(moved.items())]
+    return tuple(sorted(told | set(moved))), [
+        rules_rescored(snapshot.learner_id, version, book.reasons[version], delta,
+                       book.get(version).effective_from)  # type: ignore[union-attr]
+        for version, delta in sorted(moved.items())]
 
 
 def persisted(standing: LearnerStanding) -> LearnerStanding:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+import json
+import zlib
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -13,15 +15,16 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import settings
 from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.checkpoint import Checkpoint, from_json as checkpoint_from, saved_as, to_json as checkpoint_json
 from chalicelib.rules.learner import BadgeAward, LearnerStanding, Profile
 from chalicelib.rules.privacy import Listing
-from chalicelib.storage.models import (PENDING_FACT_SHARDS, DomainEventRecord, EventRecord, LearnerRecord, LedgerRecord,
-                                       OrgRecord, pending_fact_key)
+from chalicelib.storage.models import (PENDING_FACT_SHARDS, CheckpointRecord, DomainEventRecord, EventRecord,
+                                       LearnerRecord, LedgerRecord, OrgRecord, pending_fact_key)
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
 from chalicelib.storage.conditions import applied, conditional_failed
 
-# DynamoDB allows 100 items in one transaction; one of them is always the learner.
+# DynamoDB allows 100 items in one transaction; one of them is always the learner (and one the checkpoint, if any).
 _TRANSACTION_ITEMS = 99
 
 
@@ -49,6 +52,10 @@ class DynamoEventStore:
         records = list(EventRecord.query(stream, consistent_read=True))
         return [parse_stored(r.body) for r in records], {r.event_id: r.received_at for r in records}
 
+    def received_since(self, stream: str, since: datetime) -> tuple[list[Event], dict[str, datetime]]:
+        records = list(EventRecord.by_arrival.query(stream, EventRecord.received_at >= since, consistent_read=True))
+        return [parse_stored(r.body) for r in records], {r.event_id: r.received_at for r in records}
+
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         EventRecord(stream, event_id).update(actions=[EventRecord.body.set(body)],
                                              condition=EventRecord.event_id.exists())
@@ -65,12 +72,28 @@ def _standing_from(record: LearnerRecord) -> LearnerStanding:
         clap_weeks=list(record.clap_weeks or []), best_clap_streak=int(record.best_clap_streak),  # type: ignore[arg-type]  # pynamodb: str items typed as attributes
         badges={bid: BadgeAward(bid, b["event_id"], datetime.fromisoformat(b["awarded_at"]))
                 for bid, b in (record.badges or {}).items()},
-        points_by_period=Counter(record.points_by_period or {}),
-        minutes_by_period=Counter(record.minutes_by_period or {}),
-        reached_at={k: datetime.fromisoformat(v) for k, v in (record.reached_at or {}).items()},
+        **_periods_from(record),
         last_active_at=record.last_active_at, held_events=int(record.held_events or 0),
         rejected_events=int(record.rejected_events or 0),
     )
+
+
+def _periods_of(s: LearnerStanding) -> bytes:
+    """points_by_period, minutes_by_period and reached_at in one compressed attribute (about a fifth of the size
+    as maps: a 2,000-event learner's item goes from about 15 KB to 4)."""
+    periods = {"points": dict(s.points_by_period), "minutes": dict(s.minutes_by_period),
+               "reached": {k: v.isoformat() for k, v in s.reached_at.items()}}
+    return zlib.compress(json.dumps(periods, separators=(",", ":"), sort_keys=True).encode(), 9)
+
+
+def _periods_from(record: LearnerRecord) -> dict:
+    if record.periods is not None:
+        periods = json.loads(zlib.decompress(record.periods))
+    else:  # written before `periods` existed
+        periods = {"points": record.points_by_period or {}, "minutes": record.minutes_by_period or {},
+                   "reached": record.reached_at or {}}
+    return {"points_by_period": Counter(periods["points"]), "minutes_by_period": Counter(periods["minutes"]),
+            "reached_at": {k: datetime.fromisoformat(v) for k, v in periods["reached"].items()}}
 
 
 def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
@@ -81,8 +104,7 @@ def _record_from(s: LearnerStanding, version: int) -> LearnerRecord:
         ratings=s.ratings, clap_weeks=list(s.clap_weeks), best_clap_streak=s.best_clap_streak,
         badges={b.badge_id: {"event_id": b.event_id, "awarded_at": b.awarded_at.isoformat()}
                 for b in s.badges.values()},
-        points_by_period=dict(s.points_by_period), minutes_by_period=dict(s.minutes_by_period),
-        reached_at={k: v.isoformat() for k, v in s.reached_at.items()},
+        periods=_periods_of(s), points_by_period=None, minutes_by_period=None, reached_at=None,
         last_active_at=s.last_active_at, held_events=s.held_events, rejected_events=s.rejected_events,
         updated_at=_now(),
     )
@@ -168,6 +190,40 @@ class DynamoLearnerRepository:
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return [_entry_from(r) for r in LedgerRecord.query(learner_id, consistent_read=True)]
 
+    def ledger_after(self, learner_id: str, after_seq: str) -> list[LedgerEntry]:
+        return [_entry_from(r) for r in LedgerRecord.query(learner_id, LedgerRecord.seq > after_seq,
+                                                           consistent_read=True)]
+
+    def checkpoint(self, learner_id: str) -> Optional[Checkpoint]:
+        try:
+            record = CheckpointRecord.get(learner_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return checkpoint_from(json.loads(zlib.decompress(record.body)))
+
+    @staticmethod
+    def _checkpoint_record(c: Checkpoint) -> CheckpointRecord:
+        body = zlib.compress(json.dumps(checkpoint_json(c), separators=(",", ":")).encode(), 9)
+        return CheckpointRecord(c.learner_id, version=c.version, body=body)
+
+    def put_checkpoint(self, checkpoint: Checkpoint, version: int) -> bool:
+        record = self._checkpoint_record(saved_as(checkpoint, version, None))
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                # (an update that changes nothing, for its condition: what scoring is granted already)
+                tx.update(LearnerRecord(checkpoint.learner_id), actions=[LearnerRecord.version.set(version)],
+                          condition=LearnerRecord.version == version)
+                tx.save(record)
+        except TransactWriteError as exc:
+            reasons = [r.code for r in (exc.cancellation_reasons or []) if r]
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                return False
+            raise
+        return True
+
+    def drop_checkpoint(self, learner_id: str) -> None:
+        CheckpointRecord(learner_id).delete()
+
     def ledger_page(self, learner_id, limit, before_seq):
         condition = LedgerRecord.seq < before_seq if before_seq else None
         rows = list(LedgerRecord.query(learner_id, range_key_condition=condition, scan_index_forward=False,
@@ -175,12 +231,13 @@ class DynamoLearnerRepository:
         entries = [_entry_from(r) for r in rows[:limit]]
         return entries, (entries[-1].seq if len(rows) > limit else None)
 
-    def save(self, standing, entries, facts, expected_version, scopes=()):
+    def save(self, standing, entries, facts, expected_version, scopes=(), checkpoint=None):
         """One transaction when it fits; otherwise several, each bumping the version, the last writing the
         learner. A crash between them leaves recorded entries that the next recompute accounts for."""
         now = _now()
         items = [("entry", e) for e in entries] + [("fact", f) for f in facts]
-        chunks = [items[i:i + _TRANSACTION_ITEMS] for i in range(0, len(items), _TRANSACTION_ITEMS)] or [[]]
+        size = _TRANSACTION_ITEMS - (checkpoint is not None)  # the last transaction writes the checkpoint too
+        chunks = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
         version = expected_version
         for number, chunk in enumerate(chunks):
             condition = (LearnerRecord.learner_id.does_not_exist() if version == 0
@@ -192,6 +249,8 @@ class DynamoLearnerRepository:
                         record = _record_from(standing, version)
                         record.scopes = list(scopes)
                         tx.update(record, condition=condition, actions=_scored_actions(record))
+                        if checkpoint is not None:
+                            tx.save(self._checkpoint_record(saved_as(checkpoint, version, now if entries else None)))
                     else:
                         tx.update(LearnerRecord(standing.learner_id), condition=condition,
                                   actions=[LearnerRecord.version.set(version)])

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from datetime import datetime, timezone
 from typing import Optional
 
 from chalicelib.events import Event, OrgBlock, parse_stored, stream_of
 from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.checkpoint import Checkpoint, from_json as checkpoint_from, saved_as, to_json as checkpoint_json
 from chalicelib.rules.privacy import Listing
 from chalicelib.facts import DomainEvent
 from chalicelib.storage.ports import ConcurrentUpdate, Org, StoredLearner
@@ -39,6 +41,11 @@ class MemoryEventStore:
         events = self.stream(stream)
         return events, {e.id: self.received[(stream, e.id)] for e in events if (stream, e.id) in self.received}
 
+    def received_since(self, stream: str, since: datetime):
+        events, received = self.stream_received(stream)
+        kept = [e for e in events if e.id in received and received[e.id] >= since]
+        return kept, {e.id: received[e.id] for e in kept}
+
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         if event_id in self.streams.get(stream, {}):
             self.streams[stream][event_id] = parse_stored(body)
@@ -49,6 +56,7 @@ class MemoryLearnerRepository:
         self.learners: dict[str, StoredLearner] = {}
         self.entries: dict[str, list[LedgerEntry]] = {}
         self.facts: dict[str, DomainEvent] = {}
+        self.checkpoints: dict[str, str] = {}  # learner id -> the checkpoint as stored (rules/checkpoint.py JSON)
 
     def get(self, learner_id: str) -> Optional[StoredLearner]:
         return copy.deepcopy(self.learners.get(learner_id))
@@ -94,20 +102,39 @@ class MemoryLearnerRepository:
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         return list(self.entries.get(learner_id, []))
 
+    def ledger_after(self, learner_id: str, after_seq: str) -> list[LedgerEntry]:
+        return [e for e in self.ledger(learner_id) if e.seq > after_seq]
+
+    def checkpoint(self, learner_id: str) -> Optional[Checkpoint]:
+        stored = self.checkpoints.get(learner_id)
+        return checkpoint_from(json.loads(stored)) if stored else None
+
+    def put_checkpoint(self, checkpoint: Checkpoint, version: int) -> bool:
+        current = self.learners.get(checkpoint.learner_id)
+        if current is None or current.version != version:
+            return False
+        self.checkpoints[checkpoint.learner_id] = json.dumps(checkpoint_json(saved_as(checkpoint, version, None)))
+        return True
+
+    def drop_checkpoint(self, learner_id: str) -> None:
+        self.checkpoints.pop(learner_id, None)
+
     def ledger_page(self, learner_id, limit, before_seq):
         newest_first = [e for e in reversed(self.ledger(learner_id)) if not before_seq or e.seq < before_seq]
         page = newest_first[:limit]
         return page, (page[-1].seq if len(newest_first) > limit else None)
 
-    def save(self, standing, entries, facts, expected_version, scopes=()):
+    def save(self, standing, entries, facts, expected_version, scopes=(), checkpoint=None):
         current = self.learners.get(standing.learner_id)
         if (current.version if current else 0) != expected_version:
             raise ConcurrentUpdate(standing.learner_id)
         version = expected_version + 1
-        recorded = self.entries.setdefault(standing.learner_id, [])
+        recorded, now = self.entries.setdefault(standing.learner_id, []), datetime.now(timezone.utc)
         for position, entry in enumerate(entries):
-            recorded.append(dataclasses.replace(entry, seq=f"{version:010d}.{position:03d}",
-                                                recorded_at=datetime.now(timezone.utc)))
+            recorded.append(dataclasses.replace(entry, seq=f"{version:010d}.{position:03d}", recorded_at=now))
+        if checkpoint is not None:  # as stored: JSON, so that a value it cannot round-trip shows in the tests
+            self.checkpoints[standing.learner_id] = json.dumps(checkpoint_json(
+                saved_as(checkpoint, version, now if entries else None)))
         standing = copy.deepcopy(standing)
         standing.ledger, standing.week_minutes = [], standing.week_minutes.__class__()
         # Like the DynamoDB save, an update of what scoring computes: preferences and erasure mark stay.

@@ -4,9 +4,9 @@ Each feature's own tables are in its models.py (leaderboards/, review/, credenti
 notifications/); chalicelib/tables.py lists them all. infra/resources.yaml declares the same tables for AWS."""
 from __future__ import annotations
 
-from pynamodb.attributes import (JSONAttribute, ListAttribute, NumberAttribute,
+from pynamodb.attributes import (BinaryAttribute, JSONAttribute, ListAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib import settings
@@ -19,6 +19,17 @@ def table_meta(short_name: str):
         region = settings.REGION
         billing_mode = "PAY_PER_REQUEST"
     return Meta
+
+class ByArrivalIndex(LocalSecondaryIndex):
+    """A stream's events in the order they were received: scoring from a checkpoint reads only those received
+    since it (rules/checkpoint.py). Local, so a strongly consistent read. An LSI can only be made with its
+    table: see docs/scoring.md for moving a stage's events table to one that has it."""
+    class Meta:
+        index_name = "by_arrival"
+        projection = AllProjection()
+    stream = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
+
 
 class EventRecord(Model):
     """Every accepted event, as received. The source of truth everything else is computed from.
@@ -36,6 +47,7 @@ class EventRecord(Model):
     # SHA-256 of the event's canonical JSON as first received: the same id with another body is a conflict.
     # Kept when erasure rewrites the body. Absent on events stored before it existed.
     body_sha256 = UnicodeAttribute(null=True)
+    by_arrival = ByArrivalIndex()
 
 
 class LearnerRecord(Model):
@@ -54,9 +66,13 @@ class LearnerRecord(Model):
     clap_weeks = ListAttribute(of=UnicodeAttribute, default=list)
     best_clap_streak = NumberAttribute(default=0)
     badges = JSONAttribute(default=dict)  # badge id -> {event_id, awarded_at}
-    points_by_period = JSONAttribute(default=dict)
-    minutes_by_period = JSONAttribute(default=dict)
-    reached_at = JSONAttribute(default=dict)
+    # Every period's points, minutes and when the score was reached, as zlib-compressed JSON: a learner active
+    # for years has hundreds of weeks, read and written whole at every event (storage/dynamodb.py _periods_of).
+    periods = BinaryAttribute(null=True, legacy_encoding=False)
+    # The same as plain maps, as items written before `periods` have them (read, then removed by the next save).
+    points_by_period = JSONAttribute(null=True)
+    minutes_by_period = JSONAttribute(null=True)
+    reached_at = JSONAttribute(null=True)
     last_active_at = UTCDateTimeAttribute(null=True)
     held_events = NumberAttribute(default=0)  # completions awaiting anti-abuse review (rules/abuse.py)
     rejected_events = NumberAttribute(default=0)  # and those rejected in review
@@ -81,6 +97,16 @@ class LedgerRecord(Model):
     kind = UnicodeAttribute()
     recorded_at = UTCDateTimeAttribute()
     rules_version = UnicodeAttribute(null=True)  # the rule version the amount was computed under (docs/rule-versions.md)
+
+
+class CheckpointRecord(Model):
+    """A learner's latest checkpoint of the fold (rules/checkpoint.py): zlib-compressed JSON, written in the same
+    transaction as the learner it was computed with. Derived data: deleting it costs one re-fold. It holds the
+    learner's profile as folded, so erasure deletes it."""
+    Meta = table_meta("checkpoints")
+    learner_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute()  # the learner version written with it
+    body = BinaryAttribute(legacy_encoding=False)
 
 
 class ByParentIndex(GlobalSecondaryIndex):
@@ -133,4 +159,4 @@ class DomainEventRecord(Model):
     pending_index = PendingFactsIndex()
 
 
-CORE_MODELS = (EventRecord, LearnerRecord, LedgerRecord, OrgRecord, DomainEventRecord)
+CORE_MODELS = (EventRecord, LearnerRecord, LedgerRecord, CheckpointRecord, OrgRecord, DomainEventRecord)

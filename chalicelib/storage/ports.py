@@ -8,6 +8,7 @@ from typing import Optional, Protocol
 from chalicelib.events import Event, OrgBlock
 from chalicelib.facts import DomainEvent
 from chalicelib.learners.ledger import LedgerEntry
+from chalicelib.rules.checkpoint import Checkpoint
 from chalicelib.rules.learner import LearnerStanding, Profile, StoredLearner
 from chalicelib.rules.privacy import Listing
 
@@ -39,6 +40,9 @@ class EventStore(Protocol):
     def stream_received(self, stream: str) -> tuple[list[Event], dict[str, datetime]]:
         """stream(), with when each event was first received (by id): campaigns leave out events received
         after their grace period. The same single read."""
+
+    def received_since(self, stream: str, since: datetime) -> tuple[list[Event], dict[str, datetime]]:
+        """stream_received(), only for the events received at or after `since` (strongly consistent)."""
 
     def rewrite(self, stream: str, event_id: str, body: dict) -> None:
         """Replace a stored event's body (erasure only: personal data out, everything scored kept)."""
@@ -74,13 +78,27 @@ class LearnerRepository(Protocol):
     def ledger(self, learner_id: str) -> list[LedgerEntry]:
         """Every recorded entry, oldest first."""
 
+    def ledger_after(self, learner_id: str, after_seq: str) -> list[LedgerEntry]:
+        """The entries recorded after `after_seq` (a checkpoint's ledger_after), oldest first."""
+
+    def checkpoint(self, learner_id: str) -> Optional[Checkpoint]:
+        """The learner's latest checkpoint of the fold (rules/checkpoint.py), if any."""
+
+    def put_checkpoint(self, checkpoint: Checkpoint, version: int) -> bool:
+        """Write a checkpoint computed from the learner at `version`, if it still is at that version (a replay
+        that re-folded from scratch writes nothing else). False if it no longer is."""
+
+    def drop_checkpoint(self, learner_id: str) -> None:
+        """Delete the learner's checkpoint (erasure: it holds the profile as folded)."""
+
     def ledger_page(self, learner_id: str, limit: int,
                     before_seq: Optional[str]) -> tuple[list[LedgerEntry], Optional[str]]:
         """Newest first; returns the entries and the seq to continue before, if there are more."""
 
     def save(self, standing: LearnerStanding, entries: list[LedgerEntry], facts: list[DomainEvent],
-             expected_version: int, scopes: tuple[str, ...] = ()) -> None:
-        """All or nothing; raises ConcurrentUpdate if the stored version is no longer expected_version."""
+             expected_version: int, scopes: tuple[str, ...] = (), checkpoint: Optional[Checkpoint] = None) -> None:
+        """All or nothing; raises ConcurrentUpdate if the stored version is no longer expected_version. With a
+        checkpoint, writes it too (rules/checkpoint.py saved_as: the version written, when entries were recorded)."""
 
 
 class OrgRepository(Protocol):

@@ -51,6 +51,12 @@ def conflict_model():
     remove()
 
 
+def test_history_only_skips_the_surge():
+    from local.bench_peak import parse_args
+    args = parse_args(["--history-only", "--history", "20,2000"])
+    assert args.scorer_counts == [] and args.history_sizes == [20, 2000]
+
+
 def test_two_overlapping_transactions_on_one_item_conflict(adapters, conflict_model):
     from chalicelib.leaderboards.models import BoardScoreRecord
     board = f"national|week:test-{uuid.uuid4().hex[:8]}#0"

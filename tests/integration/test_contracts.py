@@ -174,6 +174,18 @@ def test_event_store_rewrite_replaces_a_stored_body(events, learner_id):
     assert stored.id == event.id and stored.learner.name is None
 
 
+def test_event_store_received_since_reads_the_events_received_at_or_after_a_moment(events, learner_id):
+    added = [_event(learner_id, f"do_{n}", n) for n in range(4)]
+    for n, event in enumerate(added):
+        events.add(event, at(10 * n))
+    events.add(_event(f"{learner_id}-x", "do_9", 0), at(30))
+    stream = f"learner:{learner_id}"
+    found, received = events.received_since(stream, at(20))
+    assert sorted(e.id for e in found) == sorted(e.id for e in added[2:])
+    assert received == {added[2].id: at(20), added[3].id: at(30)}
+    assert events.received_since(stream, at(31)) == ([], {})
+
+
 # --- LearnerRepository ---------------------------------------------------------------------------------------
 
 def _standing(learner_id: str, points: int = 10, courses: int = 1, name: str = "Asha") -> LearnerStanding:
@@ -826,3 +838,57 @@ def test_domain_events_are_stored_once_by_id(domain_events, learner_id):
     assert domain_events.add(fact, at(1)) is True
     assert domain_events.add(dataclasses.replace(fact, payload={"rank": 2}), at(2)) is False
     assert domain_events.get(fact.id) == fact
+
+
+# --- LearnerRepository: checkpoints of the fold (rules/checkpoint.py) -----------------------------------------
+
+def _checkpoint(learner_id: str, points: int = 10):
+    from chalicelib.rules.checkpoint import Checkpoint
+    hold = Hold("ev-h", learner_id, "org_a", "course.completed", at(5), 4, 3, 60)
+    return Checkpoint(learner_id, (at(9), "ev-9"), "rules-fp", "AbuseLimits()", {"points": points, "completed": ["c1"]},
+                      at(100), {"ev-9": at(101)}, {"ev-h": hold}, (("ev-9", at(9)),), {"ev-h": "released"}, "boosts",
+                      ("org_a",), ("2027-01",), events=10)
+
+
+def test_learner_save_writes_the_checkpoint_with_its_version_and_the_ledger_after_it(learners, learner_id):
+    assert learners.checkpoint(learner_id) is None
+    learners.save(_standing(learner_id), _entries(1, 2), [], expected_version=0, checkpoint=_checkpoint(learner_id))
+    learners.save(_standing(learner_id), _entries(3), [], expected_version=1)
+    stored = learners.checkpoint(learner_id)
+    assert stored.version == 1 and stored.last_recorded is not None
+    assert dataclasses.replace(stored, version=0, last_recorded=None) == _checkpoint(learner_id)
+    assert [e.amount for e in learners.ledger_after(learner_id, stored.ledger_after)] == [3]
+    assert learners.ledger_after(learner_id, "9999999999.999") == []
+
+
+def test_put_checkpoint_only_at_the_learner_version_it_was_computed_from(learners, learner_id):
+    assert learners.put_checkpoint(_checkpoint(learner_id), 0) is False  # no such learner
+    learners.save(_standing(learner_id), _entries(1), [], expected_version=0)
+    assert learners.put_checkpoint(_checkpoint(learner_id, points=7), 0) is False
+    assert learners.checkpoint(learner_id) is None
+    assert learners.put_checkpoint(_checkpoint(learner_id, points=7), 1) is True
+    stored = learners.checkpoint(learner_id)
+    assert stored.version == 1 and stored.state["points"] == 7 and stored.last_recorded is None
+    assert learners.get(learner_id).version == 1  # the learner itself unchanged
+    learners.drop_checkpoint(learner_id)
+    assert learners.checkpoint(learner_id) is None
+    learners.drop_checkpoint(learner_id)  # nothing to drop: fine
+
+
+def test_learner_periods_round_trip(learners, learner_id):
+    standing = _standing(learner_id)
+    standing.points_by_period = Counter({"week:2026-W45": 10, "month:2026-11": 10, "all": 10})
+    standing.minutes_by_period = Counter({"week:2026-W45": 30})
+    standing.reached_at = {"week:2026-W45": at(3)}
+    learners.save(standing, [], [], expected_version=0)
+    got = learners.get(learner_id).standing
+    assert (got.points_by_period, got.minutes_by_period, got.reached_at) == \
+        (standing.points_by_period, standing.minutes_by_period, standing.reached_at)
+
+
+def test_a_save_too_big_for_one_transaction_writes_the_checkpoint_with_the_last(learners, learner_id):
+    learners.save(_standing(learner_id), _entries(*range(1, 200)), [], expected_version=0,
+                  checkpoint=_checkpoint(learner_id))
+    stored, learner = learners.checkpoint(learner_id), learners.get(learner_id)
+    assert stored.version == learner.version
+    assert len(learners.ledger(learner_id)) == 199 and learners.ledger_after(learner_id, stored.ledger_after) == []
