@@ -44,6 +44,7 @@ GENEROUS = {
     ("audit_segments", "notification-counters"): "a re-score job's position per segment",
     ("audit_segments", "domain-events"): "facts saved with a learner a re-score job changed",
     ("audit_segments", "nudge-schedule"): "a learner a re-score job changed whose last activity moved",
+    ("audit_segments", "checkpoints"): "a learner a re-score job changed: the save writes a checkpoint of the fold",
     ("score_streams", "reviews"): "read and written only when an event may be held for review (anti-abuse)",
     ("nightly_nudges", "orgs"): "the org's name, for a never-started employee's nudge",
     ("nightly_nudges", "notification-counters"): "an org's SMS budget, only when the SMS rung is chosen",
