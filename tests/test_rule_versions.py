@@ -250,15 +250,29 @@ def test_applying_a_version_equals_scoring_from_scratch_with_both(events, b):
     assert all(e.occurred_at >= b.effective_from for e in rescored)
 
 
+def _outcome(a) -> dict:
+    """What a re-score job leaves: every learner's standing and ledger, and who was told."""
+    learners = sorted(a.learners.learners)
+    return {"standings": {i: a.learners.get(i).standing for i in learners},
+            "ledgers": {i: [(e.event_id, e.rule, e.amount, e.kind, e.note, e.rules_version)
+                            for e in a.learners.ledger(i)] for i in learners},
+            "told": sorted(f.id for f in a.learners.facts.values() if f.kind == facts.RULES_RESCORED)}
+
+
+def _scored_then_versioned(events, b):
+    """A world that scored `events` under today's rules, then got version B: the job's target to apply it."""
+    a = adapters()
+    deliver(a, events)
+    a.rules = a.rules.with_version(b)
+    return a, rescore.rules_target("B", b.effective_from)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams(learners=("u1", "u2", "u3", "u4", "u5")), versions(), st.integers(0, 12))
 def test_a_resumed_job_equals_an_uninterrupted_one(events, b, stop_after):
     worlds = []
     for interrupted in (False, True):
-        a = adapters()
-        deliver(a, events)
-        a.rules = a.rules.with_version(b)
-        target = rescore.rules_target("B", b.effective_from)
+        a, target = _scored_then_versioned(events, b)
         if interrupted:
             checks = iter(range(10_000))
             first = rescore.run_all(a, target, segments=3, page=1,
@@ -270,13 +284,7 @@ def test_a_resumed_job_equals_an_uninterrupted_one(events, b, stop_after):
             assert second["complete"] and (first["complete"] or second["rescored"] + first["rescored"] >= 0)
         else:
             assert rescore.run_all(a, target, segments=3)["complete"]
-        learners = sorted(a.learners.learners)
-        worlds.append({
-            "standings": {i: a.learners.get(i).standing for i in learners},
-            "ledgers": {i: [(e.event_id, e.rule, e.amount, e.kind, e.note, e.rules_version)
-                            for e in a.learners.ledger(i)] for i in learners},
-            "told": sorted(f.id for f in a.learners.facts.values() if f.kind == facts.RULES_RESCORED),
-        })
+        worlds.append(_outcome(a))
     assert worlds[0] == worlds[1]
 
 
@@ -565,10 +573,7 @@ def test_a_job_that_crashes_mid_page_and_is_retried_equals_an_uninterrupted_one(
     message: the segment resumes from its last stored position and re-scores that page again)."""
     worlds = []
     for crashing in (False, True):
-        a = adapters()
-        deliver(a, events)
-        a.rules = a.rules.with_version(b)
-        target = rescore.rules_target("B", b.effective_from)
+        a, target = _scored_then_versioned(events, b)
         if crashing:
             calls = iter(range(10_000))
 
@@ -583,13 +588,7 @@ def test_a_job_that_crashes_mid_page_and_is_retried_equals_an_uninterrupted_one(
                 except RuntimeError:
                     pass
         assert rescore.run_all(a, target, segments=3, page=page)["complete"]
-        learners = sorted(a.learners.learners)
-        worlds.append({
-            "standings": {i: a.learners.get(i).standing for i in learners},
-            "ledgers": {i: [(e.event_id, e.rule, e.amount, e.kind, e.note, e.rules_version)
-                            for e in a.learners.ledger(i)] for i in learners},
-            "told": sorted(f.id for f in a.learners.facts.values() if f.kind == facts.RULES_RESCORED),
-        })
+        worlds.append(_outcome(a))
     assert worlds[0] == worlds[1]
 
 
