@@ -29,6 +29,8 @@ DESCRIBE = ("dynamodb:DescribeTable",)  # the table's approximate item count
 RW = READ + WRITE
 QUEUE_SEND = ("sqs:GetQueueUrl", "sqs:SendMessage")  # SendMessageBatch is authorized as SendMessage
 QUEUE_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")  # Lambda's poller
+STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+               "dynamodb:ListStreams")
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # Sending (chalicelib/notifications/sending.py). SES authorizes SendRawEmail on the sender identity (shared by
 # the stages, verified once per account) and on the stage's configuration set; SNS authorizes SMS to a phone
@@ -59,6 +61,7 @@ class Needs:
     sms: bool = False  # send SMS (sns:Publish) and check opt-outs
     sms_opt_out: bool = False  # only check opt-outs (deciding a channel)
     roster_files: bool = False  # s3:GetObject rosters/*, s3:PutObject reports/*
+    streams: tuple = ()  # tables whose DynamoDB stream is its event source (Lambda's poller reads with its role)
 
 
 def _all(actions, *shorts):
@@ -72,12 +75,12 @@ def _all(actions, *shorts):
 # learner (domain-events). Org moves send the learners below the org back to the scoring queue.
 SCORING = Needs(
     tables={**_all(READ, "events"),
-            **_all(RW, "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
+            **_all(RW, "learners", "ledger", "orgs", "domain-events", "board-entries", "board-summaries", "org-stats",
                    "reviews", "campaign-progress", "campaign-stats", "nudge-schedule"),
             "campaigns": READ + SCAN},
     indexes=("orgs/by_parent",), sends_to=("scoring",), consumes=("scoring",))
 
-ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-entries", "board-scores",
+ALL_TABLES = ("events", "learners", "ledger", "orgs", "domain-events", "board-entries", "board-summaries",
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
               "campaigns", "campaign-progress", "campaign-stats", "campaign-awards", "notifications",
               "suppressions", "notification-counters", "nudge-schedule",
@@ -115,7 +118,7 @@ FUNCTIONS: dict[str, Needs] = {
     # position in notification-counters and queue themselves again when out of time.
     "audit_segments": Needs(
         tables={**SCORING.tables, **_all(RW, "notification-counters"),
-                **_all(READ + SCAN, "board-entries", "board-scores", "org-stats", "campaign-stats"),
+                **_all(READ + SCAN, "board-entries", "board-summaries", "org-stats", "campaign-stats"),
                 "learners": RW + SCAN, "campaigns": READ + SCAN},
         indexes=("board-entries/by_rank", "orgs/by_parent"), sends_to=("audit", "scoring"), consumes=("audit",)),
     # The lifecycle (campaigns: Scan, conditional updates) and closing: results from org statistics, score counts,
@@ -124,7 +127,7 @@ FUNCTIONS: dict[str, Needs] = {
     "advance_campaigns": Needs(
         tables={"campaigns": RW + SCAN, "campaign-progress": READ, "campaign-stats": READ + BATCH_WRITE,
                 "campaign-awards": READ + BATCH_WRITE, "domain-events": READ + BATCH_WRITE,
-                **_all(READ, "orgs", "org-stats", "board-scores", "roster-headcounts")},
+                **_all(READ, "orgs", "org-stats", "board-summaries", "roster-headcounts")},
         indexes=("orgs/by_parent",)),
     # S3 ObjectCreated under rosters/: the roster and its headcounts, the upload read, the report written.
     # Employees new to any roster who never learned get the nudge ladder's first rung (nudge-schedule). The org
@@ -170,6 +173,13 @@ FUNCTIONS: dict[str, Needs] = {
     # the completion), completions noted by course, activities parked (a transaction with the count, which is
     # read for the alarm's metric), the scoring queue. (The event source mapping's own rights, to reach the
     # brokers in their VPC and read the SASL secret, are a separate policy in infra/resources.yaml.)
+    # The board entries' stream folded into board summaries and org statistics (leaderboards/store.py fold):
+    # single-item conditional updates and reads of what failed its guard (summaries, org-stats), the by_rank
+    # index for a board's materialised top, and the stream itself (the event source mapping polls it).
+    "fold_board_changes": Needs(
+        tables={"board-summaries": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                "org-stats": ("dynamodb:GetItem", "dynamodb:UpdateItem")},
+        indexes=("board-entries/by_rank",), streams=("board-entries",)),
     "consume_platform_topics": Needs(
         tables={"events": READ + ("dynamodb:PutItem", "dynamodb:UpdateItem"),
                 **_all(READ, "platform-courses", "platform-users"),
@@ -216,6 +226,9 @@ def render(stage: str, function: str) -> dict:
                            "Resource": queue(short)})
         statements.append({"Sid": f"{_sid(short)}DeadLetters", "Effect": "Allow", "Action": list(QUEUE_SEND),
                            "Resource": queue(f"{short}-dlq")})
+    for short in needs.streams:
+        statements.append({"Sid": f"{_sid(short)}StreamRead", "Effect": "Allow", "Action": list(STREAM_READ),
+                           "Resource": f"{table(short)}/stream/*"})
     if needs.secrets:
         statements.append({"Sid": "SecretsRead", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                            "Resource": [f"arn:aws:ssm:*:*:parameter/karmayogi/{stage}/{s}" for s in needs.secrets]})
