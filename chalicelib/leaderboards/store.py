@@ -276,7 +276,7 @@ class DynamoBoardStore:
         """Read the board's first entries from the by_rank index (consistent reads) and keep them, unless a
         read made later has been kept already."""
         at = time.time()
-        entries = self._index_page(board, None, self.config.top_size, consistent=True)
+        entries = self.index_page(board, None, self.config.top_size, consistent=True)
         cut = entry_rank_key(entries[-1]) if len(entries) >= self.config.top_size else ""
         names, values = {"#at": "top_at"}, {":at": {"N": repr(at)}}
         try:
@@ -315,7 +315,7 @@ class DynamoBoardStore:
     def _fan_out(self, function, keys):
         return list(self._pool.map(function, keys))
 
-    def _index_page(self, board, after_rank_key, limit, consistent=False):
+    def index_page(self, board, after_rank_key, limit, consistent=False):
         def one(shard):
             condition = ByRankIndex.rank_key > after_rank_key if after_rank_key else None
             return [self._entry(r) for r in BoardEntryRecord.by_rank.query(
@@ -356,7 +356,7 @@ class DynamoBoardStore:
         items = self._batch_summaries([f"{board}#top"] + boards)
         entries = self._from_top(board, items.get(f"{board}#top"), after_rank_key, limit)
         if entries is None:
-            entries = self._index_page(board, after_rank_key, limit)
+            entries = self.index_page(board, after_rank_key, limit)
         return entries, {b: histogram_of(items.get(b, {})) for b in boards}
 
     def above(self, board, before_rank_key, limit):
