@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Protocol
 
@@ -127,6 +127,14 @@ def stats_key(period: str, org_id: str, config: BoardSettings) -> dict:
     return {"period_shard": {"S": f"{period}#{_stats_shard(org_id, config.org_stats_shards)}"}, "org_id": {"S": org_id}}
 
 
+def _together(pool: ThreadPoolExecutor, function, items) -> list:
+    """function(item) for every item at once; every call has ended before this returns or raises (a write
+    still in flight after its caller gave up could land after the retry's)."""
+    futures = [pool.submit(function, item) for item in items]
+    wait(futures)
+    return [f.result() for f in futures]  # raises the first failure, all of them finished
+
+
 def _condition_failed(exc: Exception) -> bool:
     cause = getattr(exc, "cause", None) or exc
     code = getattr(exc, "cause_response_code", None)
@@ -165,7 +173,7 @@ class DynamoBoardStore:
         return {r.learner_id: self._entry(r) for r in BoardEntryRecord.batch_get(keys)}
 
     def apply(self, changes, parents):
-        outcomes = list(self._pool.map(lambda change: self._write_change(*change, parents), changes))
+        outcomes = _together(self._pool, lambda change: self._write_change(*change, parents), changes)
         if not all(outcomes):
             raise ConcurrentUpdate("board entry changed meanwhile")
 
@@ -211,8 +219,7 @@ class DynamoBoardStore:
                 by_stat[(some.board.split("|", 1)[1], str(scope.id))].append(change)
         jobs = [(self._fold_board, board, found) for board, found in by_board.items()]
         jobs += [(self._fold_stat, key, found) for key, found in by_stat.items()]
-        for _ in self._fold_pool.map(lambda job: job[0](job[1], job[2]), jobs):
-            pass
+        _together(self._fold_pool, lambda job: job[0](job[1], job[2]), jobs)
 
     def _guarded_update(self, table: str, key: dict, changes: list[StreamChange], build, return_values="NONE"):
         """One update of one aggregate with what `changes` add to it, each change applied once: conditioned on
@@ -297,23 +304,25 @@ class DynamoBoardStore:
 
     def _fold_stat(self, key: tuple[str, str], changes: list[StreamChange]) -> None:
         period, org_id = key
-        parents = next((c.parents for c in reversed(changes) if c.new is not None),
-                       changes[-1].parents)
+        # The org's ancestors as the latest write of the batch knew them (a removal's old image may hold older ones).
+        parents = next((c.parents for c in reversed(changes) if c.new is not None), None)
 
         def build(pending):
             if not pending:
                 return None
             learners, points, minutes = fold_stats((c.old, c.new) for c in pending)
-            names = {"#l": "learners", "#p": "points", "#m": "minutes", "#parents": "parents"}
-            values = {":l": {"N": str(learners)}, ":p": {"N": str(points)}, ":m": {"N": str(minutes)},
-                      ":parents": {"L": [{"S": p} for p in parents]}}
+            names = {"#l": "learners", "#p": "points", "#m": "minutes"}
+            values = {":l": {"N": str(learners)}, ":p": {"N": str(points)}, ":m": {"N": str(minutes)}}
+            if parents is None:
+                return {"ADD": ["#l :l", "#p :p", "#m :m"]}, names, values
+            names["#parents"], values[":parents"] = "parents", {"L": [{"S": p} for p in parents]}
             return {"ADD": ["#l :l", "#p :p", "#m :m"], "SET": ["#parents = :parents"]}, names, values
         self._guarded_update(OrgStatsRecord.Meta.table_name, stats_key(period, org_id, self.config), changes, build)
 
     # --- reads ---------------------------------------------------------------------------------------------
 
     def _fan_out(self, function, keys):
-        return list(self._pool.map(function, keys))
+        return _together(self._pool, function, keys)
 
     def index_page(self, board, after_rank_key, limit, consistent=False):
         def one(shard):
