@@ -97,7 +97,10 @@ class BoardStreamPoller:
                     continue
                 try:
                     answer = self.client.get_records(ShardIterator=self._iterator(shard_id), Limit=self._limit)
-                except self.client.exceptions.ExpiredIteratorException:
+                except (self.client.exceptions.ExpiredIteratorException,
+                        self.client.exceptions.TrimmedDataAccessException):
+                    # (DynamoDB Local also answers TrimmedDataAccess for an iterator taken on a still empty shard.
+                    # Reading again from the position kept is safe: the fold applies each record once.)
                     self._iterators.pop(shard_id, None)
                     answer = self.client.get_records(ShardIterator=self._iterator(shard_id), Limit=self._limit)
                 records = answer.get("Records", [])
@@ -125,10 +128,12 @@ class BoardStreamPoller:
             if not found:
                 return total
 
-    def start(self, interval: float = 0.2) -> "BoardStreamPoller":
+    def start(self, interval: float = 1.0) -> "BoardStreamPoller":
+        """Poll in a thread every `interval` seconds (Lambda's batching window), at once again while batches
+        come back full."""
         def run():
             while not self._stop.is_set():
-                if not self.poll():
+                if self.poll() < self._limit:
                     self._stop.wait(interval)
         self._stop.clear()
         self._thread = threading.Thread(target=run, name="board-stream", daemon=True)

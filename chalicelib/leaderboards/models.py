@@ -58,6 +58,7 @@ class BoardSummaryRecord(Model):
     cut = UnicodeAttribute(null=True)
     top = ListAttribute(of=UnicodeAttribute, null=True)
     top_at = NumberAttribute(null=True)
+    top_hash = UnicodeAttribute(null=True)  # on "<board>": a digest of the top kept, so an unchanged one is not rewritten
 
 
 class OrgStatsRecord(Model):

@@ -274,30 +274,37 @@ class DynamoBoardStore:
                                       build, return_values="ALL_NEW")
         if result is None:
             return
-        cut = result.get("Attributes", {}).get("cut", {}).get("S")
+        summary = result.get("Attributes", {})
         keys = [k for c in changes for k in (c.old and entry_rank_key(c.old), c.new and entry_rank_key(c.new))]
-        if touches_top(keys, cut):
-            self.refresh_top(board)
+        # A board of one shard reads its first page with one index query anyway: only merged boards keep a top.
+        if self.config.shards_for(board) > 1 and touches_top(keys, summary.get("cut", {}).get("S")):
+            self.refresh_top(board, summary.get("top_hash", {}).get("S"))
 
-    def refresh_top(self, board: str) -> None:
-        """Read the board's first entries from the by_rank index (consistent reads) and keep them, unless a
-        read made later has been kept already."""
+    def refresh_top(self, board: str, kept: Optional[str] = None) -> None:
+        """Read the board's first entries from the by_rank index (consistent reads) and keep them, unless they
+        are what is kept already (`kept`: the digest the summary holds) or a read made later has been kept."""
+        import hashlib
         at = time.time()
         entries = self.index_page(board, None, self.config.top_size, consistent=True)
+        lines = [top_line(e) for e in entries]
+        digest = hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
+        if digest == kept:
+            return
         cut = entry_rank_key(entries[-1]) if len(entries) >= self.config.top_size else ""
         names, values = {"#at": "top_at"}, {":at": {"N": repr(at)}}
         try:
             self._client.put_item(
                 TableName=BoardSummaryRecord.Meta.table_name,
-                Item={"summary": {"S": f"{board}#top"}, "top": {"L": [{"S": top_line(e)} for e in entries]},
+                Item={"summary": {"S": f"{board}#top"}, "top": {"L": [{"S": line} for line in lines]},
                       "top_at": {"N": repr(at)}},
                 ConditionExpression="attribute_not_exists(#at) OR #at < :at", ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values)
             self._client.update_item(
                 TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": board}},
-                UpdateExpression="SET #cut = :cut, #at = :at",
+                UpdateExpression="SET #cut = :cut, #at = :at, #digest = :digest",
                 ConditionExpression="attribute_not_exists(#at) OR #at < :at",
-                ExpressionAttributeNames={**names, "#cut": "cut"}, ExpressionAttributeValues={**values, ":cut": {"S": cut}})
+                ExpressionAttributeNames={**names, "#cut": "cut", "#digest": "top_hash"},
+                ExpressionAttributeValues={**values, ":cut": {"S": cut}, ":digest": {"S": digest}})
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise  # else a later read is kept already
