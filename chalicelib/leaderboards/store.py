@@ -135,6 +135,11 @@ def _together(pool: ThreadPoolExecutor, function, items) -> list:
     return [f.result() for f in futures]  # raises the first failure, all of them finished
 
 
+def _rank_keys(changes: Iterable[StreamChange]) -> list[Optional[str]]:
+    """The rank keys the changes leave and take (None for an unranked side)."""
+    return [entry_rank_key(e) if e else None for c in changes for e in (c.old, c.new)]
+
+
 def _condition_failed(exc: Exception) -> bool:
     cause = getattr(exc, "cause", None) or exc
     code = getattr(exc, "cause_response_code", None)
@@ -217,7 +222,7 @@ class DynamoBoardStore:
             scope = scope_of_board(some.board)
             if scope.kind == "org":
                 by_stat[(some.board.split("|", 1)[1], str(scope.id))].append(change)
-        jobs = [(self._fold_board, board, found) for board, found in by_board.items()]
+        jobs: list[tuple[Any, Any, list[StreamChange]]] = [(self._fold_board, b, found) for b, found in by_board.items()]
         jobs += [(self._fold_stat, key, found) for key, found in by_stat.items()]
         _together(self._fold_pool, lambda job: job[0](job[1], job[2]), jobs)
 
@@ -264,8 +269,7 @@ class DynamoBoardStore:
     def _fold_board(self, board: str, changes: list[StreamChange]) -> None:
         def build(pending):
             delta = fold_scores((c.old, c.new) for c in pending)
-            keys = [k for c in pending for k in (c.old and entry_rank_key(c.old), c.new and entry_rank_key(c.new))]
-            if not delta and not any(keys):
+            if not delta and not any(_rank_keys(pending)):
                 return None  # minutes alone: nothing a board shows
             names = {f"#s{p}": f"s{p}" for p in delta}
             values = {f":s{p}": {"N": str(d)} for p, d in delta.items()}
@@ -275,7 +279,7 @@ class DynamoBoardStore:
         if result is None:
             return
         summary = result.get("Attributes", {})
-        keys = [k for c in changes for k in (c.old and entry_rank_key(c.old), c.new and entry_rank_key(c.new))]
+        keys = _rank_keys(changes)
         # A board of one shard reads its first page with one index query anyway: only merged boards keep a top.
         if self.config.shards_for(board) > 1 and touches_top(keys, summary.get("cut", {}).get("S")):
             self.refresh_top(board, summary.get("top_hash", {}).get("S"))
