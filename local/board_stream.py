@@ -28,8 +28,11 @@ def _streams_client():
 
 
 class BoardStreamPoller:
-    def __init__(self, adapters, client=None, limit: int = 1000):
+    def __init__(self, adapters, client=None, limit: int = 1000, handler=None):
+        """handler(records), if given, is called instead of folding with `adapters` (the local stack hands the
+        records to the app's fold_board_changes function, as Lambda does)."""
         self.adapters = adapters
+        self._handler = handler
         self._client = client
         self._limit = limit
         self._arn: Optional[str] = None
@@ -105,7 +108,9 @@ class BoardStreamPoller:
                     answer = self.client.get_records(ShardIterator=self._iterator(shard_id), Limit=self._limit)
                 records = answer.get("Records", [])
                 if records:
-                    if fold:
+                    if fold and self._handler is not None:
+                        self._handler(records)
+                    elif fold:
                         fold_records(records, self.adapters)
                     self._last[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
                     folded += len(records)
