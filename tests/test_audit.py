@@ -52,7 +52,8 @@ def corrupt(adapters):
     entry = next(r for r in BoardEntryRecord.scan() if r.learner_id == OTHER and r.board_shard.startswith("national|all"))
     entry.update(actions=[BoardEntryRecord.minutes.set(1)])
     adapters.boards.poller.drain()
-    board = next(r.summary for r in BoardSummaryRecord.scan() if r.summary.startswith("org:") and r.top)[:-len("#top")]
+    board = next(r.summary for r in BoardSummaryRecord.scan() if r.summary.startswith("org:")
+                 and not r.summary.endswith("#top") and adapters.boards.scores(r.summary))
     bump_summary(board, next(iter(adapters.boards.scores(board))), 3)
     stat = next(r for r in OrgStatsRecord.scan() if r.period_shard.startswith("all#"))
     stat.update(actions=[OrgStatsRecord.points.add(50)])
