@@ -105,8 +105,6 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
                     adapters.boards.apply(same, parents)
             except ConcurrentUpdate:
                 pass  # whoever changed them meanwhile wrote them with the ancestors they read
-        for board in boards:
-            adapters.boards.refresh_parents(board.split("|", 1)[1], org, parents.get(org, []))
 
 
 def project_boards(change, adapters, touched: set[str]) -> None:

@@ -447,15 +447,22 @@ class MemoryBoardStore:
             raise ConcurrentUpdate("board entry changed meanwhile")
 
     def _fold(self, old, new, parents) -> None:
+        """As DynamoBoardStore.fold would fold this change: the histogram move, and for an org board the
+        statistics delta with the ancestors the written entry carries (a removal keeps those kept)."""
         some = new or old
         for points, delta in score_moves(old, new):
             self.counts.setdefault(some.board, Counter())[points] += delta
+        scope = scope_of_board(some.board)
+        if scope.kind != "org":
+            return
+        key = (some.board.split("|", 1)[1], str(scope.id))
         stat = org_stat_delta(old, new)
-        if stat:
-            period, org_id, learners, points, minutes = stat
-            was = self.stats.get((period, org_id), OrgStats(org_id, 0, 0, 0, ()))
-            self.stats[(period, org_id)] = OrgStats(org_id, was.learners + learners, was.points + points,
-                                                    was.minutes + minutes, tuple(parents.get(org_id, ())))
+        if stat is None and key not in self.stats:
+            return
+        learners, points, minutes = stat[2:] if stat else (0, 0, 0)
+        was = self.stats.get(key, OrgStats(key[1], 0, 0, 0, ()))
+        kept = tuple(parents.get(key[1], ())) if new is not None else was.parents
+        self.stats[key] = OrgStats(key[1], was.learners + learners, was.points + points, was.minutes + minutes, kept)
 
     def _ranked(self, board: str) -> list[Entry]:
         return sorted((e for (b, _), e in self.entries.items() if b == board and e.ranked), key=entry_rank_key)
