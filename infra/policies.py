@@ -69,13 +69,14 @@ def _all(actions, *shorts):
 
 
 # Scoring one learner (chalicelib/learners/service.py score_learner): the learner's events (read), ledger,
-# reviews (held events), boards and org statistics, the org tree (org upserts write it), the campaign
+# reviews (held events), the learner's board entries (summaries and org statistics are the stream's fold:
+# fold_board_changes), the org tree (org upserts write it), the campaign
 # definitions (a small table read whole: Scan) with the learner's campaign progress and statistics
 # (campaigns.sync_progress), the nudge schedule (nudge_schedule.on_scored) and the badge facts saved with the
 # learner (domain-events). Org moves send the learners below the org back to the scoring queue.
 SCORING = Needs(
     tables={**_all(READ, "events"),
-            **_all(RW, "learners", "ledger", "orgs", "domain-events", "board-entries", "board-summaries", "org-stats",
+            **_all(RW, "learners", "ledger", "orgs", "domain-events", "board-entries",
                    "reviews", "campaign-progress", "campaign-stats", "nudge-schedule"),
             "campaigns": READ + SCAN},
     indexes=("orgs/by_parent",), sends_to=("scoring",), consumes=("scoring",))
@@ -178,7 +179,7 @@ FUNCTIONS: dict[str, Needs] = {
     # index for a board's materialised top, and the stream itself (the event source mapping polls it).
     "fold_board_changes": Needs(
         tables={"board-summaries": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-                "org-stats": ("dynamodb:GetItem", "dynamodb:UpdateItem")},
+                "org-stats": ("dynamodb:GetItem", "dynamodb:UpdateItem"), "board-entries": ("dynamodb:Query",)},
         indexes=("board-entries/by_rank",), streams=("board-entries",)),
     "consume_platform_topics": Needs(
         tables={"events": READ + ("dynamodb:PutItem", "dynamodb:UpdateItem"),
