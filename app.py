@@ -22,6 +22,7 @@ directory = lazy("chalicelib.directory.service")
 signature = lazy("chalicelib.ingestion.signature")
 webhook = lazy("chalicelib.ingestion.webhook")
 leaderboards = lazy("chalicelib.leaderboards.service")
+board_stream = lazy("chalicelib.leaderboards.stream")
 learners = lazy("chalicelib.learners.service")
 erasure = lazy("chalicelib.learners.erasure")
 export = lazy("chalicelib.learners.export")
@@ -197,6 +198,14 @@ def get_badges():
 def get_learner_board():
     caller = _caller()
     return leaderboards.learner_board(app.current_request.query_params or {}, adapters(), _now(), caller)
+
+
+# The board entries' DynamoDB stream (NEW_AND_OLD_IMAGES) into the boards' summaries and the orgs' statistics,
+# one fold per batch (chalicelib/leaderboards/stream.py). A plain function: its event source mapping names the
+# table's stream, which exists only once the table does (infra/resources.yaml). A failed batch is retried whole.
+@app.lambda_function(name="fold_board_changes")
+def fold_board_changes(event, context):
+    return {"records": board_stream.fold_records(event.get("Records", []), adapters())}
 
 
 @app.route("/v1/leaderboards/orgs")

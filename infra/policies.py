@@ -29,6 +29,8 @@ DESCRIBE = ("dynamodb:DescribeTable",)  # the table's approximate item count
 RW = READ + WRITE
 QUEUE_SEND = ("sqs:GetQueueUrl", "sqs:SendMessage")  # SendMessageBatch is authorized as SendMessage
 QUEUE_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")  # Lambda's poller
+STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+               "dynamodb:ListStreams")
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # Sending (chalicelib/notifications/sending.py). SES authorizes SendRawEmail on the sender identity (shared by
 # the stages, verified once per account) and on the stage's configuration set; SNS authorizes SMS to a phone
@@ -59,6 +61,7 @@ class Needs:
     sms: bool = False  # send SMS (sns:Publish) and check opt-outs
     sms_opt_out: bool = False  # only check opt-outs (deciding a channel)
     roster_files: bool = False  # s3:GetObject rosters/*, s3:PutObject reports/*
+    streams: tuple = ()  # tables whose DynamoDB stream is its event source (Lambda's poller reads with its role)
 
 
 def _all(actions, *shorts):
@@ -66,7 +69,8 @@ def _all(actions, *shorts):
 
 
 # Scoring one learner (chalicelib/learners/service.py score_learner): the learner's events (read), ledger,
-# reviews (held events), boards and org statistics, the org tree (org upserts write it), the campaign
+# reviews (held events), the learner's board entries (summaries and org statistics are the stream's fold:
+# fold_board_changes), the org tree (org upserts write it), the campaign
 # definitions (a small table read whole: Scan) with the learner's campaign progress and statistics
 # (campaigns.sync_progress), the nudge schedule (nudge_schedule.on_scored) and the badge facts saved with the
 # learner (domain-events), the learner's checkpoint of the fold and the events received since it (the events
@@ -74,12 +78,12 @@ def _all(actions, *shorts):
 # below the org (chalicelib/rescore.py): the learners table's item count sizes it, its segments go on the audit queue.
 SCORING = Needs(
     tables={**_all(READ, "events"),
-            **_all(RW, "ledger", "checkpoints", "orgs", "domain-events", "board-entries", "board-scores", "org-stats",
+            **_all(RW, "ledger", "checkpoints", "orgs", "domain-events", "board-entries",
                    "reviews", "campaign-progress", "campaign-stats", "nudge-schedule"),
             "learners": RW + DESCRIBE, "campaigns": READ + SCAN},
     indexes=("orgs/by_parent", "events/by_arrival"), sends_to=("audit",), consumes=("scoring",))
 
-ALL_TABLES = ("events", "learners", "ledger", "checkpoints", "orgs", "domain-events", "board-entries", "board-scores",
+ALL_TABLES = ("events", "learners", "ledger", "checkpoints", "orgs", "domain-events", "board-entries", "board-summaries",
               "org-stats", "reviews", "credentials", "credential-revocations", "roster", "roster-headcounts",
               "campaigns", "campaign-progress", "campaign-stats", "campaign-awards", "notifications",
               "suppressions", "notification-counters", "nudge-schedule",
@@ -117,7 +121,7 @@ FUNCTIONS: dict[str, Needs] = {
     # position in notification-counters and queue themselves again when out of time.
     "audit_segments": Needs(
         tables={**SCORING.tables, **_all(RW, "notification-counters"),
-                **_all(READ + SCAN, "board-entries", "board-scores", "org-stats", "campaign-stats"),
+                **_all(READ + SCAN, "board-entries", "board-summaries", "org-stats", "campaign-stats"),
                 "learners": RW + SCAN, "campaigns": READ + SCAN},
         indexes=("board-entries/by_rank", "orgs/by_parent"), sends_to=("audit", "scoring"), consumes=("audit",)),
     # The lifecycle (campaigns: Scan, conditional updates) and closing: results from org statistics, score counts,
@@ -126,7 +130,7 @@ FUNCTIONS: dict[str, Needs] = {
     "advance_campaigns": Needs(
         tables={"campaigns": RW + SCAN, "campaign-progress": READ, "campaign-stats": READ + BATCH_WRITE,
                 "campaign-awards": READ + BATCH_WRITE, "domain-events": READ + BATCH_WRITE,
-                **_all(READ, "orgs", "org-stats", "board-scores", "roster-headcounts")},
+                **_all(READ, "orgs", "org-stats", "board-summaries", "roster-headcounts")},
         indexes=("orgs/by_parent",)),
     # S3 ObjectCreated under rosters/: the roster and its headcounts, the upload read, the report written.
     # Employees new to any roster who never learned get the nudge ladder's first rung (nudge-schedule). The org
@@ -173,6 +177,13 @@ FUNCTIONS: dict[str, Needs] = {
     # the completion), completions noted by course, activities parked (a transaction with the count, which is
     # read for the alarm's metric), the scoring queue. (The event source mapping's own rights, to reach the
     # brokers in their VPC and read the SASL secret, are a separate policy in infra/resources.yaml.)
+    # The board entries' stream folded into board summaries and org statistics (leaderboards/store.py fold):
+    # single-item conditional updates and reads of what failed its guard (summaries, org-stats), the by_rank
+    # index for a board's materialised top, and the stream itself (the event source mapping polls it).
+    "fold_board_changes": Needs(
+        tables={"board-summaries": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                "org-stats": ("dynamodb:GetItem", "dynamodb:UpdateItem"), "board-entries": ("dynamodb:Query",)},
+        indexes=("board-entries/by_rank",), streams=("board-entries",)),
     "consume_platform_topics": Needs(
         tables={"events": READ + ("dynamodb:PutItem", "dynamodb:UpdateItem"),
                 **_all(READ, "platform-courses", "platform-users"),
@@ -219,6 +230,9 @@ def render(stage: str, function: str) -> dict:
                            "Resource": queue(short)})
         statements.append({"Sid": f"{_sid(short)}DeadLetters", "Effect": "Allow", "Action": list(QUEUE_SEND),
                            "Resource": queue(f"{short}-dlq")})
+    for short in needs.streams:
+        statements.append({"Sid": f"{_sid(short)}StreamRead", "Effect": "Allow", "Action": list(STREAM_READ),
+                           "Resource": f"{table(short)}/stream/*"})
     if needs.secrets:
         statements.append({"Sid": "SecretsRead", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                            "Resource": [f"arn:aws:ssm:*:*:parameter/karmayogi/{stage}/{s}" for s in needs.secrets]})

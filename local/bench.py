@@ -581,8 +581,7 @@ class BoardLoad:
         """Add learners up to `size`, with entries on the month boards and score counts on every board the
         learner summary reads."""
         from chalicelib.leaderboards.boards import board_key
-        from chalicelib.sharding import shard_of
-        from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord
+        from chalicelib.leaderboards.models import BoardEntryRecord, BoardSummaryRecord
         started = time.perf_counter()
         first = self.size
         month_start = datetime(2030, 1, 1, tzinfo=IST)
@@ -607,19 +606,18 @@ class BoardLoad:
             assert expected == entries[0], (expected, entries[0])
         self._write(BoardEntryRecord, entries)
 
-        # Score counts: every shard of every board the summary and the pages read, from scratch each time.
+        # Board summaries: the histogram of every board the summary and the pages read, from scratch each time
+        # (what the board stream's fold keeps; the national month board's top is read by the caller).
         counts: dict[str, Counter] = defaultdict(Counter)
         for period, values in self.points.items():
             for scope in self.scopes:
                 board = board_key(scope, period)
-                shards = self.config.shards_for(board)
-                for n, points in enumerate(values):
-                    counts[f"{board}#{shard_of(self.learner_id(n), shards)}"][points] += 1
-        for shard, base in base_counts.items():  # the replay's own learners on national|all stay counted
-            counts[shard].update(base)
-        rows = [{"board_shard": {"S": shard}, "points": {"N": str(p)}, "learners": {"N": str(c)}}
-                for shard, by_points in counts.items() for p, c in by_points.items()]
-        self._write(BoardScoreRecord, rows)
+                counts[board].update(values)
+        for board, base in base_counts.items():  # the replay's own learners on national|all stay counted
+            counts[board].update(base)
+        rows = [{"summary": {"S": board}, **{f"s{p}": {"N": str(c)} for p, c in by_points.items()}}
+                for board, by_points in counts.items()]
+        self._write(BoardSummaryRecord, rows)
         self.load_seconds += time.perf_counter() - started
 
     def ranked(self) -> list[int]:
@@ -668,16 +666,16 @@ class BoardLoad:
 def distributions_from(adapters) -> dict[str, list[tuple[int, int]]]:
     """Points per learner on the replay's national boards, by kind of period: the synthetic boards draw from
     these, so they hold as many distinct scores as a real board of that kind would."""
-    from chalicelib.leaderboards.models import BoardScoreRecord
+    from chalicelib.leaderboards.models import BoardSummaryRecord
+    from chalicelib.leaderboards.store import histogram_of
     found: dict[str, Counter] = {"week": Counter(), "month": Counter(), "all": Counter()}
-    for row in BoardScoreRecord.scan():
-        board = row.board_shard.rsplit("#", 1)[0]
-        scope, _, period = board.partition("|")
-        if scope != "national" or int(row.learners) <= 0:
-            continue
-        kind = period.split(":", 1)[0]
-        if kind in found:
-            found[kind][int(row.points)] += int(row.learners)
+    client = BoardSummaryRecord._get_connection().connection.client
+    for page in client.get_paginator("scan").paginate(TableName=BoardSummaryRecord.Meta.table_name):
+        for item in page["Items"]:
+            scope, _, period = item["summary"]["S"].partition("|")
+            kind = period.split(":", 1)[0]
+            if scope == "national" and kind in found and not period.endswith("#top"):
+                found[kind].update(histogram_of(item))
     for counts in found.values():
         if not counts:
             counts[5] = 1  # a replay too small to have such a board
@@ -1143,7 +1141,8 @@ def run(args) -> int:
 
 def read_benchmark(args, client, app_module, adapters, meter, replay: Replay, replay_end: datetime):
     from chalicelib.leaderboards.boards import NATIONAL
-    from chalicelib.leaderboards.models import BoardScoreRecord
+    from local.board_stream import BoardStreamPoller
+    BoardStreamPoller(adapters).drain()  # the replay's entry changes, folded into the board summaries
     figures: list[ReadFigure] = []
     # As replayed: the all-time national board, read by its top learner, who also reads their own org's board
     # and their summary.
@@ -1180,15 +1179,15 @@ def read_benchmark(args, client, app_module, adapters, meter, replay: Replay, re
                                "org": {"id": org_id, "name": name, "type": kind,
                                        **({"parent_id": parent} if parent else {})}}, "first")])
     replay.drain(wait_for_retries=True)
-    base = {}
-    for shard in [f"national|all#{n}" for n in range(adapters.boards.config.shards_for("national|all"))]:
-        base[shard] = Counter({int(r.points): int(r.learners) for r in BoardScoreRecord.query(shard)})
+    BoardStreamPoller(adapters).skip()  # the org events'; the synthetic boards' summaries are written whole
+    base = {"national|all": adapters.boards.scores("national|all")}
     load = BoardLoad(adapters.boards.config, random.Random(args.seed * 104729 + 3), distributions_from(adapters))
     original_now = app_module._now
     app_module._now = lambda: BENCH_NOW  # the summary's "this week" and "this month" are the bench periods
     try:
         for size in args.sizes:
             load.grow(size, base)
+            adapters.boards.refresh_top(f"{NATIONAL.key}|{BENCH_MONTH}")  # as the fold keeps it
             load.details_for(load.shown(20))
             probe = load.save_probe()
             me_reader = (probe, "org_bench")  # the probe reads the boards and their own summary
@@ -1209,8 +1208,8 @@ def read_benchmark(args, client, app_module, adapters, meter, replay: Replay, re
             figures.append(measure_read(meter, lambda: get_json(client, f"/v1/learners/{probe}", me_reader),  # noqa: B023 (measure_read calls it at once)
                                         "GET /v1/learners/{id} (ranks)", label,
                                         "4 scopes x 3 periods"))
-            scores = sum(1 for _ in BoardScoreRecord.query(f"national|{BENCH_MONTH}#0"))
-            figures[-1].note += f"; {scores} score rows per national shard"
+            scores = len(adapters.boards.scores(f"national|{BENCH_MONTH}"))
+            figures[-1].note += f"; {scores} distinct scores on the national board"
     finally:
         app_module._now = original_now
     return figures, load

@@ -81,7 +81,8 @@ def _bench(args) -> int:
     from local.metering import DynamoMeter
     from chalicelib.storage.models import LearnerRecord
     from chalicelib.campaigns.models import CampaignProgressRecord, CampaignStatsRecord
-    from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+    from chalicelib.leaderboards.models import BoardEntryRecord, OrgStatsRecord
+    from local.board_stream import write_histograms
     from chalicelib.identity.tokens import Principal
 
     create_tables()
@@ -167,9 +168,7 @@ def _bench(args) -> int:
         counts = {}
         for _, _, score in pairs:
             counts[score] = counts.get(score, 0) + 1
-        with BoardScoreRecord.batch_write() as batch:
-            for score, n in counts.items():
-                batch.save(BoardScoreRecord(f"{board}#0", score, learners=n))
+        write_histograms({board: counts})
 
     def seed_stats(campaign, org: str, pairs, shards: int, buckets=("own", "total")):
         total = dict(participants=len(pairs), goal_met=sum(1 for *_, s in pairs if s >= 240),
@@ -224,13 +223,12 @@ def _bench(args) -> int:
     by_org = {}
     for row in everyone:
         by_org.setdefault(row[1], []).append(row)
-    with BoardScoreRecord.batch_write() as batch:
-        for org_id, members in by_org.items():
-            counts = {}
-            for *_, score in members:
-                counts[score] = counts.get(score, 0) + 1
-            for score, n in counts.items():
-                batch.save(BoardScoreRecord(f"org:{org_id}|{closing.period}#0", score, learners=n))
+    histograms = {}
+    for org_id, members in by_org.items():
+        counts = histograms.setdefault(f"org:{org_id}|{closing.period}", {})
+        for *_, score in members:
+            counts[score] = counts.get(score, 0) + 1
+    write_histograms(histograms)
     stats_shards = board_settings().org_stats_shards
     with OrgStatsRecord.batch_write() as batch:
         for org_id, members in by_org.items():

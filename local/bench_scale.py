@@ -56,6 +56,7 @@ WEEK, PREV_WEEK = "week:2030-W03", "week:2030-W02"
 ALL = "all"
 PERIODS = (WEEK, MONTH, ALL, PREV_WEEK, PREV_MONTH)
 READS = ("board page", "learner rank", "org dashboard", "nudge selection")
+TOP_KEPT = 60  # best national month entries kept while seeding (the materialised top holds top_size of them)
 PROBE = 7  # the learner whose ranks are read, and whose org's dashboard; present from the first step
 BIG_ORG_SHARE = 10  # one learner in this many works in the probe's org: its dashboard is read at 1/10 of the population
 CAMPAIGN_DAYS = 3
@@ -353,14 +354,34 @@ class Seeder:
         return out
 
     def _aggregates(self) -> dict[str, list[dict]]:
-        from chalicelib.leaderboards.models import BoardScoreRecord
+        """Board summaries (histogram per board; the national month board's materialised top, as the stream's
+        fold keeps it), campaign statistics and roster headcounts, from what was seeded so far."""
+        import hashlib
+        from chalicelib.leaderboards.boards import NATIONAL, board_key
+        from chalicelib.leaderboards.models import BoardSummaryRecord
         from chalicelib.campaigns.models import CampaignStatsRecord
         from chalicelib.rosters.models import RosterHeadcountRecord
         out: dict[str, list[dict]] = defaultdict(list)
+        histograms: dict[str, Counter] = defaultdict(Counter)
         for counts in (self.score_counts, self.campaign_counts):
             for shard, by_points in counts.items():
-                out[self._table(BoardScoreRecord)] += [
-                    {"board_shard": _s(shard), "points": _n(p), "learners": _n(c)} for p, c in by_points.items()]
+                histograms[shard.rsplit("#", 1)[0]].update(by_points)
+        size = self.board_config.top_size
+        board = board_key(NATIONAL, MONTH)
+        lines = []
+        for key, n in sorted(self.top)[:size]:
+            learner = generate(n, self.mdos, self.args.seed)
+            lines.append(f"{key}|{learner.org}|{learner.minutes}")
+        digest = hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
+        at = _n(time.time())
+        for name, by_points in histograms.items():
+            item = {"summary": _s(name), **{f"s{p}": _n(c) for p, c in by_points.items()}}
+            if name == board:
+                item.update(cut=_s(lines[-1].rsplit("|", 2)[0] if len(lines) >= size else ""), top_hash=_s(digest),
+                            top_at=at)
+            out[self._table(BoardSummaryRecord)].append(item)
+        out[self._table(BoardSummaryRecord)].append({"summary": _s(f"{board}#top"),
+                                                     "top": {"L": [_s(line) for line in lines]}, "top_at": at})
         for (key, bucket), fields in self.stats.items():
             out[self._table(CampaignStatsRecord)].append(
                 {"stats_key": _s(key), "bucket": _s(bucket), **{f: _n(v) for f, v in sorted(fields.items())}})
@@ -376,9 +397,9 @@ class Seeder:
         from chalicelib.leaderboards.models import BoardEntryRecord
         from chalicelib.leaderboards.store import entry_rank_key, entry_state
         from chalicelib.sharding import shard_of
-        self.top = heapq.nsmallest(40, self.top)
+        self.top = heapq.nsmallest(TOP_KEPT, self.top)
         items = []
-        for n in sorted({n for _, n in self.top[:21]} | {PROBE}):
+        for n in sorted({n for _, n in self.top[:self.board_config.top_size]} | {PROBE}):
             learner = generate(n, self.mdos, self.args.seed)
             points = learner.points.get(PREV_MONTH, 0)
             if not points:
@@ -406,7 +427,7 @@ class Seeder:
                     batch[name] += items
             for name, items in batch.items():
                 self.writer.put(name, items)
-            self.top = heapq.nsmallest(40, self.top)
+            self.top = heapq.nsmallest(TOP_KEPT, self.top)
             done = min(size, first + chunk)
             if time.perf_counter() - last_report > self.args.report_seconds or done == size:
                 last_report = time.perf_counter()
@@ -597,6 +618,14 @@ def replay_report(replay, outcome: dict, population: int) -> tuple[list[str], di
              f"{score.requests / n:.2f}", f"{score.rcu / n:.2f}", f"{score.wcu / n:.2f}"],
             ["both", f"{both:.0f}", f"{n / both:.1f}", f"{figures['requests_per_event']}",
              f"{figures['rcu_per_event']}", f"{figures['wcu_per_event']}"]]
+    fold = getattr(replay, "fold_usage", None)
+    if fold is not None and n:
+        figures.update(fold_records=replay.fold_records, fold_batches=replay.fold_batches,
+                       fold_seconds=round(replay.fold_seconds, 1), fold_requests_per_event=round(fold.requests / n, 2),
+                       fold_rcu_per_event=round(fold.rcu / n, 2), fold_wcu_per_event=round(fold.wcu / n, 2))
+        rows.append([f"board stream fold ({inr(replay.fold_records)} changes, {inr(replay.fold_batches)} batches)",
+                     f"{replay.fold_seconds:.0f}", "", f"{fold.requests / n:.2f}", f"{fold.rcu / n:.2f}",
+                     f"{fold.wcu / n:.2f}"])
     out = [bench.heading(f"Learning-week replay at {inr(population)} learners"),
            f"{inr(n)} events delivered" + (f" of {inr(outcome['planned'])} planned (stopped by --replay-max-seconds or --replay-until)"
                                            if outcome["stopped"] else "")
@@ -755,6 +784,9 @@ def run(args) -> int:
     if stream is not None:
         say(f"replaying a learning week: {inr(stream.deliveries)} events at {inr(seeder.size)} learners")
         replay = bench.Replay(app_module, client, sqs, queue_url, meter, adapters)
+        from local.board_stream import BoardStreamPoller
+        poller = BoardStreamPoller(adapters)
+        say(f"passing over {inr(poller.skip())} seeded board-entry records of the stream (their summaries are seeded)")
         limit = args.replay_max_seconds
         if args.replay_until:
             hour, minute = (int(x) for x in args.replay_until.split(":"))
@@ -763,6 +795,10 @@ def run(args) -> int:
             left = max(0.0, (until - clock).total_seconds())
             limit = left if limit is None else min(limit, left)
         outcome = run_replay(replay, stream.batches, args.drain_every, limit, args.report_seconds)
+        before, fold_started = meter.snapshot(), time.perf_counter()
+        replay.fold_records = poller.drain()  # the replay's entry changes into the board summaries, as one backlog
+        replay.fold_seconds, replay.fold_usage = time.perf_counter() - fold_started, meter.since(before)
+        replay.fold_batches = poller.batches
         lines, replay_figures = replay_report(replay, outcome, seeder.size)
         print(bench.render(lines), flush=True)
         results["replay"] = replay_figures

@@ -80,7 +80,7 @@ def failed_ids(result) -> set[str]:
 
 class Pump:
     def __init__(self, app, sqs, region: str, schedules: Optional[dict[str, float]] = None,
-                 wait_seconds: int = 1):
+                 wait_seconds: int = 1, board_stream: bool = False):
         self._app = app
         self._sqs = sqs
         self._region = region
@@ -95,6 +95,13 @@ class Pump:
                               if isinstance(source, SQSEventConfig)]
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        # The board entries' DynamoDB stream into fold_board_changes (its event source mapping in AWS).
+        self.board_stream = None
+        if board_stream and "fold_board_changes" in app.handler_map:
+            from local.board_stream import BoardStreamPoller
+            handler = app.handler_map["fold_board_changes"]
+            self.board_stream = BoardStreamPoller(
+                None, handler=lambda records: handler({"Records": records}, self._context("fold_board_changes")))
 
     def _subscribe(self, source: SQSEventConfig) -> Subscription:
         url = self._sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
@@ -148,6 +155,8 @@ class Pump:
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=1)  # a timed wait lets SIGINT and SIGTERM through to the main thread
+        if self.board_stream is not None:
+            totals.update(folded=self.board_stream.drain())
         return totals
 
     def _consume_forever(self, sub: Subscription) -> None:
@@ -185,9 +194,13 @@ class Pump:
             thread = threading.Thread(target=target, args=args, daemon=True, name=name)
             thread.start()
             self._threads.append(thread)
+        if self.board_stream is not None:
+            self.board_stream.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        if self.board_stream is not None:
+            self.board_stream.stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0))

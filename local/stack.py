@@ -449,7 +449,7 @@ def run(args) -> None:
         stack.start_backends(db_path)
         app, adapters, sqs = wire(ports, secret)
         provision(sqs)
-        stack.pump = Pump(app.app, sqs, REGION)
+        stack.pump = Pump(app.app, sqs, REGION, board_stream=True)  # the board stream's fold too
         seeding = None
         if args.no_seed:
             print("not seeding (--no-seed)", flush=True)

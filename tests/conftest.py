@@ -25,6 +25,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (imported before any client is created)
+from local.board_stream import settled  # noqa: E402
 
 from local.dev_keys import mint, new_private_key, private_jwk, public_jwk  # noqa: E402
 
@@ -127,6 +128,7 @@ def aws_world():
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.NOTIFICATIONS_QUEUE)
         bootstrap._aws_clients()["sqs"].create_queue(QueueName=settings.AUDIT_QUEUE)
         adapters = bootstrap.aws_adapters()
+        settled(adapters)  # board aggregates are folded from the entries' stream: reads drain it first
         bootstrap.use(adapters)
         try:
             yield adapters

@@ -9,7 +9,7 @@ from chalicelib import audit, settings
 from chalicelib.ops import audit as audit_cli
 from chalicelib.leaderboards.store import _stats_shard
 from chalicelib.storage.models import LearnerRecord, LedgerRecord
-from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardSummaryRecord, OrgStatsRecord
 from tests.test_faults import LEARNER, OTHER, post, scenario, snapshot, world, drain
 
 
@@ -18,11 +18,19 @@ def scored():
     with world() as (client, adapters, sqs, dlq, pump):
         post(client, scenario())
         drain(pump)
+        adapters.boards.poller.drain()  # the board figures, folded from the entries' stream
         yield adapters
 
 
 def run(adapters, repair=False, segments=3):
+    adapters.boards.poller.drain()  # what the entries add up to is folded from their stream within a second
     return audit.run(adapters, repair=repair, segments=segments, workers=2)
+
+
+def bump_summary(board: str, points: int, by: int) -> None:
+    BoardSummaryRecord._get_connection().connection.client.update_item(
+        TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": board}}, UpdateExpression="ADD #s :d",
+        ExpressionAttributeNames={"#s": f"s{points}"}, ExpressionAttributeValues={":d": {"N": str(by)}})
 
 
 def test_a_fault_free_store_audits_clean(scored):
@@ -43,11 +51,13 @@ def corrupt(adapters):
     next(iter(LedgerRecord.query(OTHER))).delete()
     entry = next(r for r in BoardEntryRecord.scan() if r.learner_id == OTHER and r.board_shard.startswith("national|all"))
     entry.update(actions=[BoardEntryRecord.minutes.set(1)])
-    score = next(r for r in BoardScoreRecord.scan() if r.board_shard.startswith("org:") and int(r.learners))
-    score.update(actions=[BoardScoreRecord.learners.add(3)])
+    adapters.boards.poller.drain()
+    board = next(r.summary for r in BoardSummaryRecord.scan() if r.summary.startswith("org:")
+                 and not r.summary.endswith("#top") and adapters.boards.scores(r.summary))
+    bump_summary(board, next(iter(adapters.boards.scores(board))), 3)
     stat = next(r for r in OrgStatsRecord.scan() if r.period_shard.startswith("all#"))
     stat.update(actions=[OrgStatsRecord.points.add(50)])
-    BoardScoreRecord("org:org_ghost|all#0", 12, learners=1).save()
+    bump_summary("org:org_ghost|all", 12, 1)
     shard = _stats_shard("org_ghost", adapters.boards.config.org_stats_shards)
     OrgStatsRecord(f"month:2024-01#{shard}", "org_ghost", learners=2, points=10, minutes=5).save()
 
@@ -222,3 +232,19 @@ def test_the_schedule_is_registered_with_the_app_and_the_local_pump():
     import app as application
     from local.pump import SCHEDULES
     assert "audit_weekly" in application.app.handler_map and SCHEDULES["audit_weekly"] >= 3600
+
+
+def test_a_materialised_top_that_drifted_is_found_and_read_again(scored):
+    """A board's first page is served from its summary's top: a wrong top (a fold lost, an edit by hand) is a
+    difference, and the repair reads it from the index again."""
+    client = BoardSummaryRecord._get_connection().connection.client
+    key = next(r.summary for r in BoardSummaryRecord.scan() if r.summary.startswith("national|all") and r.top)
+    right = client.get_item(TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": key}})["Item"]
+    client.put_item(TableName=BoardSummaryRecord.Meta.table_name,
+                    Item={**right, "top": {"L": right["top"]["L"][:1]}})  # a learner lost from the top
+    report = run(scored)
+    assert report.differences == {"board-top": 1}, report.as_dict()
+    run(scored, repair=True)
+    assert run(scored).clean
+    assert client.get_item(TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": key}})["Item"]["top"] \
+        == right["top"]

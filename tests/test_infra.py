@@ -336,7 +336,7 @@ def test_each_function_is_granted_nothing_else(stage, handler):
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         assert all("*" not in a for a in actions), actions
         assert set(actions) <= every_dynamodb_action | SQS_PRODUCER_ACTIONS | SQS_CONSUMER_ACTIONS | LOG_ACTIONS \
-            | SECRET_ACTIONS | S3_ACTIONS | EMAIL_ACTIONS | SMS_ACTIONS
+            | SECRET_ACTIONS | S3_ACTIONS | EMAIL_ACTIONS | SMS_ACTIONS | set(policies.STREAM_READ)
         if set(actions) <= SMS_ACTIONS:  # SNS authorizes SMS on no resource
             assert arns == ["*"]
             continue
@@ -356,6 +356,11 @@ def test_each_function_is_granted_nothing_else(stage, handler):
         for name in policies.INDEXES.get(short, ()):
             assert granted(stage, "dynamodb:Query", f"{table_arn(stage, short)}/index/{name}", handler) == \
                 (f"{short}/{name}" in needs.indexes), (short, name)
+    # Streams: read only by the function whose event source they are (fold_board_changes: board-entries).
+    for short in model_short_names():
+        stream = f"{table_arn(stage, short)}/stream/2026-12-05T07:00:00.000"
+        for action in policies.STREAM_READ:
+            assert granted(stage, action, stream, handler) == (short in needs.streams), (action, short)
     # Queues: sends only where declared; only a queue's consumer receives from it or writes to its DLQ.
     for queue in ("scoring", "notifications"):
         assert granted(stage, "sqs:SendMessage", queue_arn(stage, queue), handler) == (queue in needs.sends_to)

@@ -1,11 +1,13 @@
-"""Auditors of what board entries add up to: score counts per board shard, org statistics per org and period.
+"""Auditors of what board entries add up to: each board's summary (score histogram and materialised top) and
+each org's statistics, both folded from the entries' stream (leaderboards/store.py).
 
-BoardFiguresAuditor walks the board-entries table (keys only, page by page) and, once per board shard it meets,
-recounts the shard's ranked entries by points (one index query of the shard) against its score counts, and for
-an org board the entries of all its shards against the org's statistics. OrphanFiguresAuditor walks the
-score-count and org-statistics tables for figures left where no entry is at all. Repairs ADD the difference,
-so a scorer writing meanwhile (ADD too) is not undone; a difference found while scoring runs may be one
-in flight: audit again, and what persists is real.
+BoardFiguresAuditor walks the board-entries table (keys only, page by page) and, once per board it meets (from
+the board's first shard that has entries), recounts the board's ranked entries by points (one index query per
+shard) against the summary's histogram, reads the board's top from the index against the materialised top, and
+for an org board totals its entries against the org's statistics. OrphanFiguresAuditor walks the summaries and
+org-statistics tables for figures left where no entry is at all. Repairs ADD the difference (the fold ADDs
+too, so a batch folded meanwhile is not undone) and re-read a wrong top; a difference found while scoring runs
+may be one in flight (the stream is folded within about a second): audit again, and what persists is real.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import Iterable
 from chalicelib.audit import Difference
 from chalicelib.leaderboards.boards import Scope, scope_of_board, scopes_for
 from chalicelib.orgtree import parent_lookup
-from chalicelib.leaderboards.store import _stats_shard
-from chalicelib.leaderboards.models import BoardEntryRecord, BoardScoreRecord, OrgStatsRecord
+from chalicelib.leaderboards.store import _stats_shard, histogram_of, top_line
+from chalicelib.leaderboards.models import BoardEntryRecord, BoardSummaryRecord, OrgStatsRecord
 
 PAGE = 500
 RECENT = 10_000  # board shards already checked in this segment (a scan meets a partition's items together)
@@ -47,12 +49,22 @@ def _shards(board: str, adapters) -> list[str]:
     return [f"{board}#{n}" for n in range(adapters.boards.config.shards_for(board))]
 
 
-def ranked_counts(shard: str) -> Counter:
-    return Counter(int(r.points) for r in BoardEntryRecord.by_rank.query(shard, attributes_to_get=["points"]))
+def _client():
+    return BoardSummaryRecord._get_connection().connection.client
 
 
-def live_counts(shard: str) -> Counter:
-    return Counter({int(r.points): int(r.learners) for r in BoardScoreRecord.query(shard) if int(r.learners)})
+def _summary(key: str) -> dict:
+    return _client().get_item(TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": key}},
+                              ConsistentRead=True).get("Item", {})
+
+
+def ranked_counts(board: str, adapters) -> Counter:
+    return Counter(int(r.points) for shard in _shards(board, adapters)
+                   for r in BoardEntryRecord.by_rank.query(shard, attributes_to_get=["points"]))
+
+
+def live_counts(board: str) -> Counter:
+    return histogram_of(_summary(board))
 
 
 def entry_totals(board: str, adapters) -> tuple[int, int, int]:
@@ -65,7 +77,7 @@ def entry_totals(board: str, adapters) -> tuple[int, int, int]:
 
 def _stats_key(board: str, adapters) -> tuple[str, str]:
     scope, period = scope_of_board(board), board.split("|", 1)[1]
-    return f"{period}#{_stats_shard(scope.id, adapters.boards.config.org_stats_shards)}", scope.id
+    return f"{period}#{_stats_shard(scope.id, adapters.boards.config.org_stats_shards)}", str(scope.id)
 
 
 def live_stats(board: str, adapters) -> tuple[int, int, int]:
@@ -76,10 +88,22 @@ def live_stats(board: str, adapters) -> tuple[int, int, int]:
     return int(r.learners), int(r.points), int(r.minutes)
 
 
-def _score_differences(shard: str, expected: Counter) -> list[Difference]:
-    live = live_counts(shard)
-    return [Difference("score-count", f"{shard}|{points}", live.get(points, 0), expected.get(points, 0))
+def _score_differences(board: str, expected: Counter) -> list[Difference]:
+    live = live_counts(board)
+    return [Difference("score-count", f"{board}|{points}", live.get(points, 0), expected.get(points, 0))
             for points in sorted(set(live) | set(expected)) if live.get(points, 0) != expected.get(points, 0)]
+
+
+def _top_difference(board: str, adapters) -> list[Difference]:
+    """The materialised top against the index's (only where the board has a summary: a top is made by the
+    fold of the board's first batch)."""
+    item = _summary(f"{board}#top")
+    if not item:
+        return []
+    live = [v["S"] for v in item.get("top", {}).get("L", [])]
+    expected = [top_line(e) for e in adapters.boards.index_page(board, None, adapters.boards.config.top_size,
+                                                                  consistent=True)]
+    return [] if live == expected else [Difference("board-top", board, len(live), len(expected))]
 
 
 def _stat_difference(board: str, expected: tuple[int, int, int], adapters) -> list[Difference]:
@@ -93,9 +117,12 @@ def _stat_difference(board: str, expected: tuple[int, int, int], adapters) -> li
 def _repair(differences: list[Difference], adapters) -> None:
     for d in differences:
         if d.kind == "score-count":
-            shard, points = d.key.rsplit("|", 1)
-            BoardScoreRecord(shard, int(points)).update(
-                actions=[BoardScoreRecord.learners.add(d.expected - d.live)])
+            board, points = d.key.rsplit("|", 1)
+            _client().update_item(TableName=BoardSummaryRecord.Meta.table_name, Key={"summary": {"S": board}},
+                                  UpdateExpression="ADD #s :d", ExpressionAttributeNames={"#s": f"s{int(points)}"},
+                                  ExpressionAttributeValues={":d": {"N": str(d.expected - d.live)}})
+        elif d.kind == "board-top":
+            adapters.boards.refresh_top(d.key)
         elif d.kind == "org-stat":
             org = scope_of_board(d.key).id
             parents = [s.key for s in scopes_for(org, parent_lookup(adapters))[1:] if s.kind != "national"]
@@ -106,7 +133,7 @@ def _repair(differences: list[Difference], adapters) -> None:
 
 
 class BoardFiguresAuditor:
-    """Score counts and org statistics of every board shard that has entries."""
+    """The summary (histogram and top) of every board that has entries, and the statistics of every org board."""
     name = "board-figures"
 
     def scan(self, segment: int, segments: int) -> Iterable[str]:
@@ -117,10 +144,11 @@ class BoardFiguresAuditor:
                 yield record.board_shard
 
     def check(self, shard: str, adapters) -> list[Difference]:
-        found = _score_differences(shard, ranked_counts(shard))
         board = _board(shard)
-        # An org board's statistics once per board: from its first shard that has entries.
-        if scope_of_board(board).kind == "org" and self._first_shard_with_entries(board, shard, adapters):
+        if not self._first_shard_with_entries(board, shard, adapters):
+            return []  # the board is checked once, from its first shard with entries
+        found = _score_differences(board, ranked_counts(board, adapters)) + _top_difference(board, adapters)
+        if scope_of_board(board).kind == "org":
             found += _stat_difference(board, entry_totals(board, adapters), adapters)
         return found
 
@@ -137,30 +165,38 @@ class BoardFiguresAuditor:
         _repair(differences, adapters)
 
 
+def _has_entries(board: str, adapters) -> bool:
+    return any(next(iter(BoardEntryRecord.query(s, limit=1, attributes_to_get=["learner_id"])), None)
+               for s in _shards(board, adapters))
+
+
 class OrphanFiguresAuditor:
-    """Score counts and org statistics left on boards with no entry at all (the other auditor never meets
-    those boards)."""
+    """Histograms and org statistics left on boards with no entry at all (the other auditor never meets those
+    boards)."""
     name = "orphan-figures"
 
     def scan(self, segment: int, segments: int) -> Iterable[tuple[str, str]]:
-        recent = _Recent()
-        for r in BoardScoreRecord.scan(segment=segment, total_segments=segments, page_size=PAGE):
-            if int(r.learners) and recent.first_time(r.board_shard):
-                yield ("scores", r.board_shard)
+        start = None
+        while True:
+            page = _client().scan(TableName=BoardSummaryRecord.Meta.table_name, Segment=segment,
+                                  TotalSegments=segments, Limit=PAGE, **({"ExclusiveStartKey": start} if start else {}))
+            for item in page.get("Items", []):
+                if not item["summary"]["S"].endswith("#top") and histogram_of(item):
+                    yield ("scores", item["summary"]["S"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
         for s in OrgStatsRecord.scan(segment=segment, total_segments=segments, page_size=PAGE):
             if int(s.learners) or int(s.points) or int(s.minutes):
                 yield ("stats", f"{Scope('org', s.org_id).key}|{s.period_shard.rsplit('#', 1)[0]}")
 
     def check(self, item: tuple[str, str], adapters) -> list[Difference]:
-        kind, key = item
+        kind, board = item
+        if _has_entries(board, adapters):
+            return []  # BoardFiguresAuditor checks it
         if kind == "scores":
-            if next(iter(BoardEntryRecord.query(key, limit=1, attributes_to_get=["learner_id"])), None):
-                return []  # BoardFiguresAuditor checks it
-            return _score_differences(key, Counter())
-        if any(next(iter(BoardEntryRecord.query(s, limit=1, attributes_to_get=["learner_id"])), None)
-               for s in _shards(key, adapters)):
-            return []
-        return _stat_difference(key, (0, 0, 0), adapters)
+            return _score_differences(board, Counter())
+        return _stat_difference(board, (0, 0, 0), adapters)
 
     def repair(self, item, differences: list[Difference], adapters) -> None:
         _repair(differences, adapters)

@@ -104,20 +104,26 @@ class LearnerAuditor:
         if left:
             # The recompute writes boards only where the stored standing changed, each change conditioned on the
             # entry's recorded state: an entry changed behind its back is overwritten here with what it should
-            # be. Its score counts and org statistics are recounted from the entries by the board auditors,
-            # which run next.
+            # be. The board stream folds the overwrite into the histograms and org statistics like any change
+            # (from the entry as it was to the entry as it should be); the board auditors check them next.
             desired = entries_wanted(standing, scopes)
             for d in left:
                 overwrite_entry(d.key.rsplit("|", 1)[0], learner_id, desired.get(d.key.rsplit("|", 1)[0]), adapters)
 
 
 def overwrite_entry(board: str, learner_id: str, entry, adapters) -> None:
-    """Put a board entry as it should be (or delete it), unconditionally and without moving any count."""
+    """Put a board entry as it should be (or delete it), unconditionally (the stream folds the difference)."""
+    from chalicelib.leaderboards.boards import scope_of_board, scopes_for
     from chalicelib.leaderboards.store import entry_rank_key, entry_state
     from chalicelib.leaderboards.models import BoardEntryRecord
+    from chalicelib.orgtree import parent_lookup
     shard = f"{board}#{shard_of(learner_id, adapters.boards.config.shards_for(board))}"
     if entry is None:
         BoardEntryRecord(shard, learner_id).delete()
         return
+    scope = scope_of_board(board)
+    parents = ([s.key for s in scopes_for(scope.id, parent_lookup(adapters))[1:] if s.kind != "national"]
+               if scope.kind == "org" else None)  # carried by the stream to the org's statistics
     BoardEntryRecord(shard, learner_id, rank_key=entry_rank_key(entry), org_id=entry.org_id, points=entry.points,
-                     minutes=entry.minutes, reached_at=entry.reached_at, state=entry_state(entry)).save()
+                     minutes=entry.minutes, reached_at=entry.reached_at, state=entry_state(entry),
+                     parents=parents).save()

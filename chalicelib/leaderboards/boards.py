@@ -7,6 +7,7 @@ hash) so no single partition key takes every write; a reader merges the shards.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable, Iterable, Mapping, Optional
@@ -140,6 +141,54 @@ def desired_entries(learner_id: str, org_id: Optional[str], points_by_period: Ma
             entries[board] = Entry(board, learner_id, org_id, points, minutes,
                                    reached_at.get(period) if points > 0 else None)
     return entries
+
+
+def score_moves(old: Optional[Entry], new: Optional[Entry]) -> list[tuple[int, int]]:
+    """(points, +1/-1) adjustments to a board's score histogram."""
+    before = old.points if old and old.ranked else None
+    after = new.points if new and new.ranked else None
+    if before == after:
+        return []
+    return [(p, d) for p, d in ((before, -1), (after, +1)) if p is not None]
+
+
+def org_stat_delta(old: Optional[Entry], new: Optional[Entry]) -> Optional[tuple[str, str, int, int, int]]:
+    """(period, org, learners, points, minutes) change for org-scope boards; None otherwise."""
+    board = (new or old).board  # type: ignore[union-attr]
+    scope = scope_of_board(board)
+    if scope.kind != "org":
+        return None
+    delta = ((1 if new else 0) - (1 if old else 0), (new.points if new else 0) - (old.points if old else 0),
+             (new.minutes if new else 0) - (old.minutes if old else 0))
+    if not any(delta):
+        return None
+    return (board.split("|", 1)[1], str(scope.id)) + delta
+
+
+def fold_scores(changes: Iterable[tuple[Optional[Entry], Optional[Entry]]]) -> Counter:
+    """A batch of one board's entry changes as one histogram delta (points -> learners), zeros left out."""
+    total: Counter = Counter()
+    for old, new in changes:
+        for points, delta in score_moves(old, new):
+            total[points] += delta
+    return Counter({p: d for p, d in total.items() if d})
+
+
+def fold_stats(changes: Iterable[tuple[Optional[Entry], Optional[Entry]]]) -> tuple[int, int, int]:
+    """A batch of one org board's entry changes as one (learners, points, minutes) delta."""
+    learners = points = minutes = 0
+    for old, new in changes:
+        delta = org_stat_delta(old, new)
+        if delta:
+            learners, points, minutes = learners + delta[2], points + delta[3], minutes + delta[4]
+    return learners, points, minutes
+
+
+def touches_top(rank_keys: Iterable[Optional[str]], cut: Optional[str]) -> bool:
+    """Whether changes at these rank keys (before or after) may change a board's materialised top, whose last
+    entry is at `cut` ("" or None: the top holds every ranked entry, so any ranked change does)."""
+    keys = [k for k in rank_keys if k]
+    return bool(keys) and (not cut or min(keys) <= cut)
 
 
 def dense_rank(points: int, distinct_scores: Iterable[int]) -> Optional[int]:

@@ -86,8 +86,17 @@ def sync_learner(before: Optional[LearnerStanding], after: LearnerStanding, scop
         # rows no entry change touched would keep the old ancestors, and the org would be missing from (or
         # stay on) its new parents' org boards. Found by tests/test_faults.py (an org scored after its learners).
         org = scopes[0].id
-        for board in sorted(b for b in desired if scope_of_board(b).id == org and scope_of_board(b).kind == "org"):
-            adapters.boards.refresh_parents(board.split("|", 1)[1], org, parents.get(org, []))
+        boards = sorted(b for b in desired if scope_of_board(b).id == org and scope_of_board(b).kind == "org")
+        if before is not None and boards:
+            # Statistics are folded from the entries' stream, which carries the org's ancestors with each entry:
+            # entries that did not change are written again, as they are, with the new ancestors.
+            current = adapters.boards.current(after.learner_id, boards)
+            same = [(current[b], desired[b]) for b in boards if current.get(b) == desired[b]]
+            try:
+                if same:
+                    adapters.boards.apply(same, parents)
+            except ConcurrentUpdate:
+                pass  # whoever changed them meanwhile wrote them with the ancestors they read
 
 
 def project_boards(change, adapters, touched: set[str]) -> None:

@@ -1,8 +1,9 @@
 """Leaderboard use cases: keep a learner's entries in line with their standing, and read boards back.
 
-Every read costs a fixed number of requests whatever the population: one query per shard for the entries,
-one per shard for the score counts (which give dense ranks and the total), one batch read for the previous
-period's entries, one for names and one for the org names of anonymous rows.
+Every read costs a fixed number of requests whatever the population. A first page (within the board's
+materialised top) is one batch read of the board's summary items (its top, its histogram and the previous
+period's: dense ranks, the total and previous ranks), one batch read of the previous period's entries, one for
+names and one for the org names of anonymous rows; deeper pages read the by_rank index, one query per shard.
 
 Names are resolved at read time from the learner records, for the caller (rules/privacy.py): a change of a
 learner's leaderboard visibility shows on the next read. Ranks and points are the same whatever is shown.
@@ -68,15 +69,21 @@ class _Ranker:
         return self.position.get(points) or dense_rank(points, self.scores)
 
 
-def _rows(entries: list[Entry], board: str, period: str, adapters, viewer) -> tuple[list[dict], int]:
-    ranker = _Ranker(adapters.boards.scores(board))
+def _previous_board(board: str, period: str) -> Optional[str]:
+    prev = previous_period(period)
+    return board.rsplit("|", 1)[0] + "|" + prev if prev else None
+
+
+def _rows(entries: list[Entry], board: str, period: str, adapters, viewer,
+          scores: dict) -> tuple[list[dict], int]:
+    """The rows of a page; `scores`: the histograms of the board and of its previous period's board."""
+    ranker = _Ranker(scores[board])
     ids = [e.learner_id for e in entries]
     previous, before_ranker = {}, None
-    prev = previous_period(period)
-    if prev and ids:
-        prev_board = board.rsplit("|", 1)[0] + "|" + prev
+    prev_board = _previous_board(board, period)
+    if prev_board and ids:
         previous = adapters.boards.current_many(prev_board, ids)
-        before_ranker = _Ranker(adapters.boards.scores(prev_board)) if previous else None
+        before_ranker = _Ranker(scores[prev_board]) if previous else None
     listings = adapters.learners.names(ids) if ids else {}
     shown = {e.learner_id: shows_name(viewer, e.learner_id, listings.get(e.learner_id, Listing(org_id=e.org_id)))
              for e in entries}
@@ -106,15 +113,18 @@ def board_page(scope: Scope, period: str, query: dict, adapters, viewer) -> dict
     board = board_key(scope, period)
     limit = parse_limit(query.get("limit"), 20, adapters.limits.max_page_size)
     around = query.get("around")
+    prev_board = _previous_board(board, period)
+    histograms = [board] + ([prev_board] if prev_board else [])
     if around:
         entries = _around(board, around, adapters, viewer)
         next_cursor = None
+        scores = adapters.boards.scores_of(histograms)
     else:
         after = decode_cursor(query["cursor"], BOARD_CURSOR) if query.get("cursor") else None
-        entries = adapters.boards.page(board, after, limit + 1)
+        entries, scores = adapters.boards.page_and_scores(board, after, limit + 1, histograms)
         next_cursor = encode_cursor(entry_rank_key(entries[limit - 1])) if len(entries) > limit else None
         entries = entries[:limit]
-    rows, total = _rows(entries, board, period, adapters, viewer)
+    rows, total = _rows(entries, board, period, adapters, viewer, scores)
     return {"scope": scope.key, "period": period, "total": total, "entries": rows, "next_cursor": next_cursor}
 
 
@@ -142,6 +152,15 @@ def learner_ranks(standing: LearnerStanding, adapters, now: datetime) -> list[di
     zone = adapters.rules.timezone
     scopes = scopes_of(standing.profile.org_id, adapters)
     periods = [f"week:{week_of(now, zone)}", f"month:{month_of(now, zone)}", ALL_TIME]
+    wanted = []  # the histograms to read: every board the learner has points on, in one batch read
+    for scope in scopes:
+        for period in periods:
+            prev = previous_period(period)
+            if standing.points_by_period.get(period, 0):
+                wanted.append(board_key(scope, period))
+            if prev and standing.points_by_period.get(prev, 0):
+                wanted.append(board_key(scope, prev))
+    scores = adapters.boards.scores_of(list(dict.fromkeys(wanted))) if wanted else {}
     ranks = []
     for scope in scopes:
         for period in periods:
@@ -151,9 +170,8 @@ def learner_ranks(standing: LearnerStanding, adapters, now: datetime) -> list[di
             prev_points = standing.points_by_period.get(prev, 0) if prev else 0
             ranks.append({
                 "scope": scope.key, "period": period, "points": points,
-                "rank": dense_rank(points, adapters.boards.scores(board)) if points else None,
-                "previous_rank": (dense_rank(prev_points, adapters.boards.scores(board_key(scope, prev)))
-                                  if prev_points else None),
+                "rank": dense_rank(points, scores[board]) if points else None,
+                "previous_rank": (dense_rank(prev_points, scores[board_key(scope, prev)]) if prev_points else None),
             })
     return ranks
 

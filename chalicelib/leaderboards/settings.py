@@ -18,6 +18,7 @@ class BoardSettings:
     max_hidden_org_learners: int
     org_stats_shards: int
     org_tree_cache_seconds: int
+    top_size: int
     size_categories: tuple[SizeCategory, ...]
 
     def shards_for(self, board: str) -> int:
@@ -28,6 +29,7 @@ def settings_from(data: dict) -> BoardSettings:
     return BoardSettings(
         shards=dict(data["shards"]), max_hidden_org_learners=data["max_hidden_org_learners"],
         org_stats_shards=data["org_stats_shards"], org_tree_cache_seconds=data["org_tree_cache_seconds"],
+        top_size=data["top_size"],
         size_categories=tuple(SizeCategory(c["name"], c["min_headcount"], c.get("max_headcount"))
                               for c in data["size_category"]))
 

@@ -37,6 +37,9 @@ def test_quick_run_prints_the_figures(tmp_path):
         assert run["accepted"] == 40 and run["on_board"] == 40 and run["not_on_board"] == 0, run
         assert run["events_per_s"] > 0 and run["p99_ms"] >= run["p50_ms"] > 0, run
         assert run["requests_per_event"] > 1 and run["wcu_per_event"] > 1, run
+        # the national board is the folded summary: every entry change went through the board stream's fold
+        assert run["folded_records"] >= 40 and run["fold_batches"] > 0 and run["scored_p99_ms"] > 0, run
+        assert "board-summaries" in run["per_event_by_table"], run
     assert results["runs"][0]["conflicts"] == 0  # one scorer never overlaps itself
     assert [r["prior"] for r in results["history"]] == [20]
     assert results["history"][0]["requests"] > 1 and results["history"][0]["rcu"] > 0
@@ -58,16 +61,16 @@ def test_history_only_skips_the_surge():
 
 
 def test_two_overlapping_transactions_on_one_item_conflict(adapters, conflict_model):
-    from chalicelib.leaderboards.models import BoardScoreRecord
+    from chalicelib.leaderboards.models import OrgStatsRecord  # any table with a counter does
     board = f"national|week:test-{uuid.uuid4().hex[:8]}#0"
-    connection = BoardScoreRecord._get_connection().connection
+    connection = OrgStatsRecord._get_connection().connection
     first_inside, outcomes = threading.Event(), {}
 
     def bump(name: str, points: int) -> None:
         try:
             with TransactWrite(connection=connection) as tx:
-                tx.update(BoardScoreRecord(board, points), actions=[BoardScoreRecord.learners.add(1)])
-                tx.update(BoardScoreRecord(board, 500), actions=[BoardScoreRecord.learners.add(1)])  # shared item
+                tx.update(OrgStatsRecord(board, f"org_{points}"), actions=[OrgStatsRecord.learners.add(1)])
+                tx.update(OrgStatsRecord(board, "org_500"), actions=[OrgStatsRecord.learners.add(1)])  # shared item
                 if name == "first":
                     first_inside.set()
             outcomes[name] = "committed"
@@ -85,21 +88,21 @@ def test_two_overlapping_transactions_on_one_item_conflict(adapters, conflict_mo
     assert outcomes["first"] == "committed"
     assert outcomes["second"] == [None, "TransactionConflict"]  # only the contended item carries the reason
     assert conflict_model.conflicts == 1
-    assert BoardScoreRecord.get(board, 500).learners == 1 and BoardScoreRecord.get(board, 10).learners == 1
-    assert BoardScoreRecord.count(board) == 2  # the cancelled one wrote nothing
+    assert OrgStatsRecord.get(board, "org_500").learners == 1 and OrgStatsRecord.get(board, "org_10").learners == 1
+    assert OrgStatsRecord.count(board) == 2  # the cancelled one wrote nothing
 
     # Once the first has finished, the same transaction goes through.
     bump("again", 20)
-    assert outcomes["again"] == "committed" and BoardScoreRecord.get(board, 500).learners == 2
+    assert outcomes["again"] == "committed" and OrgStatsRecord.get(board, "org_500").learners == 2
 
 
 def test_a_failed_condition_stays_conditional_check_failed(adapters, conflict_model):
-    from chalicelib.leaderboards.models import BoardScoreRecord
+    from chalicelib.leaderboards.models import OrgStatsRecord  # any table with a counter does
     board = f"national|week:test-{uuid.uuid4().hex[:8]}#0"
-    connection = BoardScoreRecord._get_connection().connection
+    connection = OrgStatsRecord._get_connection().connection
     with pytest.raises(TransactWriteError) as caught:
         with TransactWrite(connection=connection) as tx:
-            tx.update(BoardScoreRecord(board, 1), actions=[BoardScoreRecord.learners.add(1)],
-                      condition=BoardScoreRecord.learners.exists())
+            tx.update(OrgStatsRecord(board, "org_1"), actions=[OrgStatsRecord.learners.add(1)],
+                      condition=OrgStatsRecord.learners.exists())
     assert [r.code if r else None for r in caught.value.cancellation_reasons] == ["ConditionalCheckFailed"]
     assert conflict_model.conflicts == 0

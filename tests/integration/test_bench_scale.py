@@ -37,6 +37,9 @@ def test_quick_run_prints_and_charts_flat_request_counts(tmp_path):
         assert mine[2000]["requests"] == mine[5000]["requests"] > 0, (read, mine)
         assert all(f["rcu"] > 0 and f["ms"] > 0 for f in mine.values()), (read, mine)
     assert all(results["flat_requests"].values())
+    # Issue 18's read goals: a first page from the board's summary, a learner's ranks from one batch read.
+    assert all(f["requests"] <= 5 for f in figures if f["read"] == "board page")
+    assert all(f["requests"] <= 15 for f in figures if f["read"] == "learner rank")
     # The nudge selection reads the learners due, whoever else is on the schedule.
     assert all("50 due of" in f["note"] for f in figures if f["read"] == "nudge selection")
 
@@ -46,5 +49,6 @@ def test_quick_run_prints_and_charts_flat_request_counts(tmp_path):
     replay = results["replay"]
     assert replay["events"] == replay["planned"] >= 2000 and not replay["stopped"]
     assert replay["outcomes"].get("accepted", 0) > 1500 and replay["requests_per_event"] > 1
+    assert replay["fold_records"] > 1500 and replay["fold_wcu_per_event"] > 0  # the board stream, folded
 
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000

@@ -390,8 +390,7 @@ def _entry(board: str, learner: str, points: int, minute: int = 0, minutes: int 
 
 
 def _apply_each(boards, changes, parents=None) -> None:
-    """One apply() per learner, as scoring calls it: the DynamoDB adapter writes a call's changes in one
-    transaction, which may not touch one item (a score counter, an org's statistics) twice."""
+    """One apply() per learner, as scoring calls it."""
     for change in changes:
         boards.apply([change], parents or {})
 
@@ -406,7 +405,9 @@ def test_board_apply_writes_entries_that_current_reads_back(boards, learner_id):
         {learner_id: mine[0], other.learner_id: other}
 
 
-def test_board_apply_with_a_stale_entry_raises_and_applies_none_of_the_changes(boards, learner_id):
+def test_board_apply_with_a_stale_entry_raises_and_applies_the_other_changes(boards, learner_id):
+    """Each entry change is its own conditional write (no transaction with shared items): the stale one is
+    refused, the others apply, and the caller re-reads (leaderboards/projection.py)."""
     first = _entry(NATIONAL, learner_id, 50)
     boards.apply([(None, first)], {})
     stale = _entry(NATIONAL, learner_id, 40)  # not what the board has
@@ -415,9 +416,11 @@ def test_board_apply_with_a_stale_entry_raises_and_applies_none_of_the_changes(b
                      {"org_a": []})
     with pytest.raises(ConcurrentUpdate):
         boards.apply([(None, _entry(NATIONAL, learner_id, 70))], {})  # "new", but it is there
-    assert boards.current(learner_id, [NATIONAL, ORG]) == {NATIONAL: first}
-    assert boards.org_stats("all") == []
+    assert boards.current(learner_id, [NATIONAL, ORG]) == {NATIONAL: first, ORG: _entry(ORG, learner_id, 60)}
+    assert [(s.org_id, s.learners, s.points, s.minutes) for s in boards.org_stats("all")] == [("org_a", 1, 60, 10)]
     assert boards.scores(NATIONAL) == Counter({50: 1})
+    assert boards.scores_of([NATIONAL, ORG, "org:org_b|all"]) == {NATIONAL: Counter({50: 1}), ORG: Counter({60: 1}),
+                                                                   "org:org_b|all": Counter()}
 
 
 def test_board_page_and_above_rank_by_points_then_who_reached_first(boards, learner_id):
@@ -428,6 +431,8 @@ def test_board_page_and_above_rank_by_points_then_who_reached_first(boards, lear
     order = [e.learner_id for e in sorted(ranked, key=lambda e: (-e.points, e.reached_at))]
     first = boards.page(NATIONAL, None, 3)
     rest = boards.page(NATIONAL, entry_rank_key(first[-1]), 3)
+    page, scores = boards.page_and_scores(NATIONAL, entry_rank_key(first[0]), 4, [NATIONAL])
+    assert page == (first + rest)[1:5] and scores == {NATIONAL: Counter(e.points for e in ranked)}
     assert [e.learner_id for e in first + rest] == order
     above = boards.above(NATIONAL, entry_rank_key(first[-1]), 5)
     assert [e.learner_id for e in above] == order[:2][::-1]  # nearest first
