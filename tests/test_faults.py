@@ -239,7 +239,8 @@ def test_cancelled_transactions_are_retried_to_the_same_outcome(baseline, inject
             return "before", client_error("TransactionCanceledException", operation, kwargs, [reason, "None"])
         return None, None
     tables, _ = run(scenario(), injector, plan, max_receives=25)
-    assert len(injector.fired) >= 3
+    # The transactions are the learners' saves (board entries are single conditional writes, folded from the stream)
+    assert len(injector.fired) >= 2
     assert tables == expected
 
 
