@@ -236,3 +236,13 @@ def stream_of(event: Event) -> str:
     if isinstance(event, OrgUpserted):
         return f"org:{event.org.id}"
     return f"learner:{event.learner.id}"
+
+
+def rewrite_event(adapters, stream: str, event_id: str, body: dict) -> None:
+    """Change a stored event in place (a pass added to its completion, a claimed ACBP plan, a course's new
+    duration): the learner's checkpoint of the fold folded the old body, so it goes, and the next run folds from
+    scratch (rules/checkpoint.py). Queue the stream to have it re-scored."""
+    adapters.events.rewrite(stream, event_id, body)
+    kind, _, learner_id = stream.partition(":")
+    if kind == "learner":
+        adapters.learners.drop_checkpoint(learner_id)

@@ -66,7 +66,7 @@ def test_no_email_or_phone_in_any_log(client, aws, monkeypatch, everything_logge
     # scoring fails, with personal data in the exception: the error is logged, the data is not
     def failing(*args, **kwargs):
         raise RuntimeError(f"cannot score the learner {EMAIL} {PHONE}")
-    monkeypatch.setattr(scoring_compute, "evaluate", failing)
+    monkeypatch.setattr(scoring_compute, "fold", failing)
     _post(client, [{"id": "e-course-2", "type": "course.completed", "occurred_at": "2024-10-03T09:00:00+05:30",
                     "learner": {"id": "u-logs", "org_id": "org_logs"}, "course": {"id": "do_2"}}])
     pump(client, aws)

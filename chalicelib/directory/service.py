@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Iterable, Optional
 
+from chalicelib.events import rewrite_event
 from chalicelib.directory.metrics import report_parked
 from chalicelib.directory.store import CatalogueCourse, DirectoryUser
 from chalicelib.errors import ApiError, bad_request
@@ -287,7 +288,7 @@ def rescore_course(course: CatalogueCourse, adapters) -> int:
             continue
         body = stored.model_dump(mode="json")
         body["course"] = {**body["course"], **intake.course_block(course)}
-        adapters.events.rewrite(stream, event_id, body)
+        rewrite_event(adapters, stream, event_id, body)
         streams.append(stream)
     if streams:
         adapters.queue.send(list(dict.fromkeys(streams)))

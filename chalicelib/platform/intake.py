@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
 
+from chalicelib.events import rewrite_event
 from chalicelib.directory.store import CatalogueCourse, DirectoryUser, Parked
 from chalicelib.events import InvalidEvent, is_id, parse_event, stream_of
 
@@ -246,5 +247,5 @@ def _claim(event, adapters, now: datetime) -> str:
         return "duplicate"
     body = stored.model_dump(mode="json")
     body["acbp"] = event.acbp.model_dump(mode="json")
-    adapters.events.rewrite(stream, event.id, body)
+    rewrite_event(adapters, stream, event.id, body)
     return "accepted"

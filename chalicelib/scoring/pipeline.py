@@ -198,3 +198,4 @@ def recompute_streams(messages: list[tuple[str, str]], adapters, log,
             if reasons is not None:
                 reasons.update(dict.fromkeys(message_ids, deadletters.reason_of(exc)))
     return failed
+

@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Callable, Optional
 
+from chalicelib.events import rewrite_event
 from chalicelib import settings
 from chalicelib.errors import ApiError, bad_request
 from chalicelib.platform import intake
@@ -204,7 +205,7 @@ def _assessment_passed(activity: intake.Activity, outcome: dict, adapters) -> bo
     body = stored.model_dump(mode="json")
     score = activity.details.get("score_percent")
     body["assessment"] = {"passed": True, **({"score_percent": score} if score is not None else {})}
-    adapters.events.rewrite(stream, stored.id, body)
+    rewrite_event(adapters, stream, stored.id, body)
     adapters.queue.send([stream])
     return True
 
