@@ -27,6 +27,24 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (imported before any client is created)
 from local.board_stream import settled  # noqa: E402
 
+
+def _serialise_moto_stream_appends() -> None:
+    """moto numbers a stream record len(records) + start, read and appended without a lock: two board entries
+    written at once by the store's pool can get the same sequence number, and a shard iterator after it then reads
+    the same record forever (the board stream's drain never ends). DynamoDB numbers records atomically; so
+    does moto here."""
+    import threading
+    from moto.dynamodb.models.table import StreamShard
+    lock, add = threading.Lock(), StreamShard.add
+
+    def locked_add(self, old, new):
+        with lock:
+            add(self, old, new)
+    StreamShard.add = locked_add
+
+
+_serialise_moto_stream_appends()
+
 from local.dev_keys import mint, new_private_key, private_jwk, public_jwk  # noqa: E402
 
 # The tests' own signing key: its public half is the JWKS the app trusts; nothing is committed.
