@@ -75,8 +75,11 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
     kept = []
     if stored:  # a badge is a promise: a rule change never takes one away (a rejected or held event's does go)
         left_out = abuse.excluded(holds, decisions)
+        lost = {badge_id for badge_id, award in stored.standing.badges.items()
+                if badge_id not in standing.badges and award.event_id not in left_out}
+        promised = _taken_by_a_version(lost, snapshot, book, catalogue, decisions, holds) if lost else set()
         for badge_id, award in stored.standing.badges.items():
-            if badge_id not in standing.badges and award.event_id not in left_out:
+            if badge_id in promised:
                 standing.badges[badge_id] = award
                 kept.append(badge_id)
     state = folded.state
@@ -95,6 +98,19 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
              for award in standing.badges.values() if award.badge_id not in already]
     told, rescored = _told(snapshot, entries, book)
     return Scored(standing, entries, facts + rescored, holds, tuple(kept), state, told)
+
+
+def _taken_by_a_version(lost: set[str], snapshot: Snapshot, book: RuleBook, catalogue, decisions,
+                        holds) -> set[str]:
+    """The lost badges a rule version took away: an earlier state of the book (its first k versions) still
+    awards them for these same events. The others the learner's own events took away (a late completion moving
+    minutes out of a streak's week): those go, as if the events had come in order. Folds only when a badge is lost."""
+    base, found = snapshot.base, set()
+    for k in range(1, len(book.versions)):
+        earlier = fold(snapshot.learner_id, snapshot.events, RuleBook(book.versions[:k]), catalogue, decisions,
+                       snapshot.boosts, base=base.state if base else None, held=holds)
+        found |= lost & set(earlier.standing.badges)
+    return found
 
 
 def _scored_under(snapshot: Snapshot) -> dict[str, str]:
