@@ -239,15 +239,17 @@ def surge_events(args, tag: str) -> tuple[list[dict], list[dict]]:
 class Surge:
     """One run: the producer posting batches through the webhook, N scorers, the timings around the real code."""
 
-    def __init__(self, adapters, meter, model: ConflictModel, scorers: int):
+    def __init__(self, adapters, meter, model: ConflictModel, scorers: int, rate: float = 0.0):
         from chalicelib.scoring import pipeline
         self.pipeline, self.meter, self.model, self.scorers = pipeline, meter, model, scorers
+        self.rate = rate  # events per second the producer posts at (0: as fast as the webhook takes them)
         self.queue = StreamQueue()
         self.adapters = dataclasses.replace(adapters, queue=self.queue)
         self._lock = threading.Lock()
         self.stored: dict[str, list[tuple[float, str]]] = {}  # stream -> (stored at, event id) not yet scored
         self.accepted_at: dict[str, float] = {}  # event id -> its 202
         self.scored_at: dict[str, float] = {}  # event id -> end of the recompute that covered it
+        self.picked_at: dict[str, float] = {}  # event id -> start of that recompute (a scorer took its message)
         self.on_board_at: dict[str, float] = {}  # event id -> end of the first fold that began after that
         self._waiting: deque = deque()  # (scored at, event id) not folded yet, in order of scoring
         self.outcomes: Counter = Counter()
@@ -280,6 +282,7 @@ class Surge:
                 for event_id in covered:
                     if event_id not in self.scored_at:
                         self.scored_at[event_id] = finished
+                        self.picked_at[event_id] = started
                         self._waiting.append((finished, event_id))
             return result
 
@@ -310,7 +313,10 @@ class Surge:
     def post(self, events: list[dict]) -> None:
         from chalicelib.ingestion.signature import sign
         from chalicelib.ingestion.webhook import handle
+        began = time.perf_counter()
         for start in range(0, len(events), bench.BATCH):
+            if self.rate:  # an open-loop arrival: batch k leaves at k * BATCH / rate, whatever the scorers do
+                time.sleep(max(0.0, began + start / self.rate - time.perf_counter()))
             batch = events[start:start + bench.BATCH]
             raw = json.dumps(batch).encode()
             now = datetime.now(timezone.utc)
@@ -392,6 +398,11 @@ class Surge:
         latencies = sorted(max(0.0, self.on_board_at[i] - t) for i, t in self.accepted_at.items()
                            if i in self.on_board_at)
         scoring = sorted(max(0.0, self.scored_at[i] - t) for i, t in self.accepted_at.items() if i in self.scored_at)
+        # Around the queue emulation: the wait for a free scorer (2 cores shared by every thread here; in AWS, SQS
+        # scales the consumer out) apart from the time from a scorer taking the message to the national board.
+        waited = sorted(max(0.0, self.picked_at[i] - t) for i, t in self.accepted_at.items() if i in self.picked_at)
+        served = sorted(max(0.0, self.on_board_at[i] - self.picked_at[i]) for i in self.accepted_at
+                        if i in self.on_board_at and i in self.picked_at)
         cancelled_here = self.model.conflicts - conflicts
         cancelled_local = sum((self.model.cancelled_by_dynamodb - by_dynamodb).values())
         per_k = 1000 / max(accepted, 1)
@@ -411,6 +422,9 @@ class Surge:
             "p50_ms": _percentile(latencies, 50) * 1000, "p99_ms": _percentile(latencies, 99) * 1000,
             "max_ms": (latencies[-1] if latencies else 0.0) * 1000,
             "scored_p50_ms": _percentile(scoring, 50) * 1000, "scored_p99_ms": _percentile(scoring, 99) * 1000,
+            "queue_p99_ms": _percentile(waited, 99) * 1000,
+            "served_p50_ms": _percentile(served, 50) * 1000, "served_p99_ms": _percentile(served, 99) * 1000,
+            "rate": self.rate,
             "fold_tail_s": folded - scored, "fold_batches": poller.batches, "folded_records": poller.folded,
             # cancelled attempts are requests too (AWS answers them); the meter never sees them (no response)
             "requests_per_event": (used.requests + cancelled_here) / max(accepted, 1),
@@ -549,11 +563,13 @@ def runs_table(runs: list[dict]) -> str:
     rows = [[inr(r["scorers"]), inr(r["accepted"]), f"{r['seconds']:.1f}", inr(r["events_per_s"], 1),
              inr(r["conflicts_per_1000"], 1), inr(r["condition_failed_per_1000"], 1),
              inr(r["recompute_retries_per_1000"], 1), inr(r["board_retries_per_1000"], 1),
-             inr(r["scored_p99_ms"]), inr(r["p50_ms"]), inr(r["p99_ms"]),
+             inr(r["scored_p99_ms"]), inr(r["p50_ms"]), inr(r["p99_ms"]), inr(r["queue_p99_ms"]),
+             inr(r["served_p50_ms"]), inr(r["served_p99_ms"]),
              f"{r['requests_per_event']:.2f}", f"{r['rcu_per_event']:.2f}", f"{r['wcu_per_event']:.2f}"]
             for r in runs]
     return table(["scorers", "events", "seconds", "events/s", "conflicts/1k", "cond.failed/1k", "retries/1k",
-                  "board retries/1k", "scored p99 ms", "p50 ms", "p99 ms", "req/event", "RCU/event", "WCU/event"], rows)
+                  "board retries/1k", "scored p99 ms", "p50 ms", "p99 ms", "queue p99 ms", "served p50 ms",
+                  "served p99 ms", "req/event", "RCU/event", "WCU/event"], rows)
 
 
 def history_table(rows: list[dict]) -> str:
@@ -580,6 +596,7 @@ def chart(runs: list[dict], rows: list[dict], path: Path) -> None:
     axes[1].legend(fontsize=8)
     axes[2].plot(scorers, [r["p50_ms"] / 1000 for r in runs], marker="o", label="p50")
     axes[2].plot(scorers, [r["p99_ms"] / 1000 for r in runs], marker="s", label="p99")
+    axes[2].plot(scorers, [r["served_p99_ms"] / 1000 for r in runs], marker="^", label="p99 from a scorer taking it")
     axes[2].set_title("seconds from 202 to the national board")
     axes[2].legend(fontsize=8)
     for ax in axes[:3]:
@@ -627,6 +644,8 @@ def parse_args(argv):
                              "(AWS's transaction latency); 0 for the real call only")
     parser.add_argument("--history", default="20,200,2000", help="prior events of the history table's learners")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="post the surge at this many events per second (0: all at once, a backlog)")
     parser.add_argument("--chart", type=Path, default=bench.PROJECT / "out" / "bench-peak.png")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--history-only", action="store_true",
@@ -673,7 +692,7 @@ def run(args) -> int:
             orgs, events = surge_events(args, f"s{scorers}")
             post_and_score(adapters, orgs)
             say(f"surge: {inr(len(events))} completions of {inr(args.learners)} learners, {scorers} scorer(s)")
-            figures = Surge(adapters, meter, model, scorers).run(events)
+            figures = Surge(adapters, meter, model, scorers, args.rate).run(events)
             say(f"  {figures['events_per_s']:.1f} events/s, {figures['conflicts']} transactions cancelled")
             runs.append(figures)
         reset_tables()
@@ -688,14 +707,18 @@ def run(args) -> int:
            f"hold their items for the call + {args.txn_ms:g} ms)"]
     if runs:
         out += [bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
-                         f"{inr(runs[0]['events'])} course completions per run, fresh tables each run"),
+                         f"{inr(runs[0]['events'])} course completions per run, fresh tables each run, posted "
+                         + (f"at {args.rate:g} events/s" if args.rate else "all at once")),
            runs_table(runs),
            "\nconflicts/1k: transactions cancelled by the conflict model (TransactionConflict) per 1,000 events; "
            "cond.failed/1k: cancelled by DynamoDB Local (ConditionalCheckFailed); retries/1k: recomputes that "
            "lost (ConcurrentUpdate) and started again; board retries/1k: board transactions retried inside a "
            "recompute. scored p99: from the webhook's 202 to the end of the event's recompute (its entries written); "
            "p50/p99: from the 202 to the end of the first fold of the board stream that began after that "
-           "recompute (the event on the national board's summary). req/event counts cancelled attempts too; RCU and WCU are what DynamoDB bills "
+           "recompute (the event on the national board's summary). queue p99: from the 202 to a scorer taking "
+           "the event's message (the local queue emulation: every scorer shares this machine's cores); served "
+           "p50/p99: from a scorer taking it to the national board, the part that does not depend on how many "
+           "consumers run. req/event counts cancelled attempts too; RCU and WCU are what DynamoDB bills "
            "(local/metering.py).",
            "\n" + "; ".join(f"{inr(r['scorers'])} scorer(s): {inr(r['transactions'])} transactions, "
                             f"{inr(r['recomputes'])} recomputes for {inr(r['messages'])} messages, "
