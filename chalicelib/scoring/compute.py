@@ -104,12 +104,15 @@ def _taken_by_a_version(lost: set[str], snapshot: Snapshot, book: RuleBook, cata
                         holds) -> set[str]:
     """The lost badges a rule version took away: an earlier state of the book (its first k versions) still
     awards them for these same events. The others the learner's own events took away (a late completion moving
-    minutes out of a streak's week): those go, as if the events had come in order. Folds only when a badge is lost."""
+    minutes out of a streak's week): those go, as if the events had come in order. Folds only when a badge is lost,
+    the book before the newest version first (the likeliest to have taken it), until every lost badge is found."""
     base, found = snapshot.base, set()
-    for k in range(1, len(book.versions)):
+    for k in range(len(book.versions) - 1, 0, -1):
         earlier = fold(snapshot.learner_id, snapshot.events, RuleBook(book.versions[:k]), catalogue, decisions,
                        snapshot.boosts, base=base.state if base else None, held=holds)
         found |= lost & set(earlier.standing.badges)
+        if found == lost:
+            break
     return found
 
 
