@@ -239,10 +239,14 @@ def surge_events(args, tag: str) -> tuple[list[dict], list[dict]]:
 class Surge:
     """One run: the producer posting batches through the webhook, N scorers, the timings around the real code."""
 
-    def __init__(self, adapters, meter, model: ConflictModel, scorers: int, rate: float = 0.0):
+    def __init__(self, adapters, meter, model: ConflictModel, scorers: int, rate: float = 0.0,
+                 batch: int = bench.BATCH, fold_window: float = 1.0):
         from chalicelib.scoring import pipeline
         self.pipeline, self.meter, self.model, self.scorers = pipeline, meter, model, scorers
         self.rate = rate  # events per second the producer posts at (0: as fast as the webhook takes them)
+        self.batch = batch  # events per POST
+        self.fold_window = fold_window  # seconds between polls of the board stream (the mapping's batching window)
+        self.fold_seconds: list[float] = []  # how long each fold that had records took
         self.queue = StreamQueue()
         self.adapters = dataclasses.replace(adapters, queue=self.queue)
         self._lock = threading.Lock()
@@ -314,10 +318,10 @@ class Surge:
         from chalicelib.ingestion.signature import sign
         from chalicelib.ingestion.webhook import handle
         began = time.perf_counter()
-        for start in range(0, len(events), bench.BATCH):
-            if self.rate:  # an open-loop arrival: batch k leaves at k * BATCH / rate, whatever the scorers do
+        for start in range(0, len(events), self.batch):
+            if self.rate:  # an open-loop arrival: batch k leaves at k * batch / rate, whatever the scorers do
                 time.sleep(max(0.0, began + start / self.rate - time.perf_counter()))
-            batch = events[start:start + bench.BATCH]
+            batch = events[start:start + self.batch]
             raw = json.dumps(batch).encode()
             now = datetime.now(timezone.utc)
             status, body = handle(raw, sign(raw, bench.SECRET, int(now.timestamp())), self.adapters, now)
@@ -361,6 +365,8 @@ class Surge:
             folded = original(*a, **k)
             ended = time.perf_counter()
             with self._lock:
+                if folded:
+                    self.fold_seconds.append(ended - began)
                 while self._waiting and self._waiting[0][0] < began:
                     self.on_board_at[self._waiting.popleft()[1]] = ended
             return folded
@@ -369,7 +375,7 @@ class Surge:
 
     def run(self, events: list[dict]) -> dict:
         restore = self._install()
-        poller = self._poller().start(interval=1.0)  # as the event source mapping's batching window
+        poller = self._poller().start(interval=self.fold_window)  # as the event source mapping's batching window
         conflicts, transactions = self.model.conflicts, self.model.transactions
         by_dynamodb = Counter(self.model.cancelled_by_dynamodb)
         contended = Counter(self.model.contended)
@@ -403,6 +409,11 @@ class Surge:
         waited = sorted(max(0.0, self.picked_at[i] - t) for i, t in self.accepted_at.items() if i in self.picked_at)
         served = sorted(max(0.0, self.on_board_at[i] - self.picked_at[i]) for i in self.accepted_at
                         if i in self.on_board_at and i in self.picked_at)
+        # The served time in its two parts: the recompute (the scorer's own requests) and the wait for the board
+        # stream's fold (the polling interval, as the event source mapping's batching window, plus the fold).
+        recomputed = sorted(self.scored_at[i] - self.picked_at[i] for i in self.accepted_at if i in self.picked_at)
+        folded_in = sorted(max(0.0, self.on_board_at[i] - self.scored_at[i]) for i in self.accepted_at
+                           if i in self.on_board_at and i in self.scored_at)
         cancelled_here = self.model.conflicts - conflicts
         cancelled_local = sum((self.model.cancelled_by_dynamodb - by_dynamodb).values())
         per_k = 1000 / max(accepted, 1)
@@ -424,7 +435,12 @@ class Surge:
             "scored_p50_ms": _percentile(scoring, 50) * 1000, "scored_p99_ms": _percentile(scoring, 99) * 1000,
             "queue_p99_ms": _percentile(waited, 99) * 1000,
             "served_p50_ms": _percentile(served, 50) * 1000, "served_p99_ms": _percentile(served, 99) * 1000,
-            "rate": self.rate,
+            "recompute_p50_ms": _percentile(recomputed, 50) * 1000,
+            "recompute_p99_ms": _percentile(recomputed, 99) * 1000,
+            "fold_wait_p50_ms": _percentile(folded_in, 50) * 1000, "fold_wait_p99_ms": _percentile(folded_in, 99) * 1000,
+            "rate": self.rate, "batch": self.batch, "fold_window_s": self.fold_window,
+            "fold_p50_ms": _percentile(sorted(self.fold_seconds), 50) * 1000,
+            "fold_p99_ms": _percentile(sorted(self.fold_seconds), 99) * 1000,
             "fold_tail_s": folded - scored, "fold_batches": poller.batches, "folded_records": poller.folded,
             # cancelled attempts are requests too (AWS answers them); the meter never sees them (no response)
             "requests_per_event": (used.requests + cancelled_here) / max(accepted, 1),
@@ -646,6 +662,10 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0.0,
                         help="post the surge at this many events per second (0: all at once, a backlog)")
+    parser.add_argument("--batch", type=int, default=bench.BATCH, help="events per POST of the surge")
+    parser.add_argument("--fold-window", type=float, default=1.0,
+                        help="seconds between polls of the board stream (infra/resources.yaml's "
+                             "MaximumBatchingWindowInSeconds)")
     parser.add_argument("--chart", type=Path, default=bench.PROJECT / "out" / "bench-peak.png")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--history-only", action="store_true",
@@ -692,7 +712,7 @@ def run(args) -> int:
             orgs, events = surge_events(args, f"s{scorers}")
             post_and_score(adapters, orgs)
             say(f"surge: {inr(len(events))} completions of {inr(args.learners)} learners, {scorers} scorer(s)")
-            figures = Surge(adapters, meter, model, scorers, args.rate).run(events)
+            figures = Surge(adapters, meter, model, scorers, args.rate, args.batch, args.fold_window).run(events)
             say(f"  {figures['events_per_s']:.1f} events/s, {figures['conflicts']} transactions cancelled")
             runs.append(figures)
         reset_tables()
@@ -708,7 +728,8 @@ def run(args) -> int:
     if runs:
         out += [bench.heading(f"Evening surge: {inr(args.learners)} learners in {inr(args.orgs)} mdos, "
                          f"{inr(runs[0]['events'])} course completions per run, fresh tables each run, posted "
-                         + (f"at {args.rate:g} events/s" if args.rate else "all at once")),
+                         + (f"at {args.rate:g} events/s" if args.rate else "all at once")
+                         + f" in batches of {inr(args.batch)}"),
            runs_table(runs),
            "\nconflicts/1k: transactions cancelled by the conflict model (TransactionConflict) per 1,000 events; "
            "cond.failed/1k: cancelled by DynamoDB Local (ConditionalCheckFailed); retries/1k: recomputes that "
@@ -727,6 +748,11 @@ def run(args) -> int:
                             f"{inr(r['folded_records'])} entry changes folded in {inr(r['fold_batches'])} batches, "
                             f"the fold done {r['fold_tail_s']:.1f} s after the last recompute"
                             for r in runs) + ".",
+           "\nServed time in its parts, p50 / p99 ms: " + "; ".join(
+               f"{inr(r['scorers'])} scorer(s): recompute {inr(r['recompute_p50_ms'])} / {inr(r['recompute_p99_ms'])}"
+               f", then the board stream's fold {inr(r['fold_wait_p50_ms'])} / {inr(r['fold_wait_p99_ms'])} (polled "
+               f"every {r['fold_window_s']:g} s; one fold {inr(r['fold_p50_ms'])} / {inr(r['fold_p99_ms'])})"
+               for r in runs) + ".",
            "\nItems found held by another transaction, by table: " + "; ".join(
                f"{inr(r['scorers'])} scorer(s): " + (", ".join(
                    f"{bench._short(t)} {inr(n)}"
