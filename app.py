@@ -575,5 +575,7 @@ def audit_weekly(event):
 @app.on_sqs_message(queue=settings.AUDIT_QUEUE, batch_size=1)  # one segment fills a function run
 def audit_segments(event):
     reasons: dict[str, str] = {}
-    audit.audit_segments(queues.bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons)
-    return deadletters.batch_response(event, reasons, bootstrap.sqs_client, logger)
+    final: set[str] = set()  # a board stream batch skipped: dead-lettered at once (its DLQ is alarmed)
+    audit.audit_segments(queues.bodies_in(event), adapters(), logger, event.context.get_remaining_time_in_millis, reasons,
+                         final)
+    return deadletters.batch_response(event, reasons, bootstrap.sqs_client, logger, final=final)

@@ -61,7 +61,7 @@ class Needs:
     sms: bool = False  # send SMS (sns:Publish) and check opt-outs
     sms_opt_out: bool = False  # only check opt-outs (deciding a channel)
     roster_files: bool = False  # s3:GetObject rosters/*, s3:PutObject reports/*
-    streams: tuple = ()  # tables whose DynamoDB stream is its event source (Lambda's poller reads with its role)
+    streams: tuple = ()  # tables whose DynamoDB stream it reads (as its event source: Lambda's poller, with its role)
 
 
 def _all(actions, *shorts):
@@ -118,12 +118,14 @@ FUNCTIONS: dict[str, Needs] = {
     # repairs are an operator's `make audit ARGS=--repair`, with the operator's credentials. The same queue
     # carries the re-score job's segments (chalicelib/rescore.py: a rule version applied, a campaign published
     # after its start): they re-score learners through the scoring pipeline (SCORING's tables), keep their
-    # position in notification-counters and queue themselves again when out of time.
+    # position in notification-counters and queue themselves again when out of time. And the board stream's
+    # on-failure record: the skipped batch read again from the stream to name its boards in the dead letter.
     "audit_segments": Needs(
         tables={**SCORING.tables, **_all(RW, "notification-counters"),
                 **_all(READ + SCAN, "board-entries", "board-summaries", "org-stats", "campaign-stats"),
                 "learners": RW + SCAN, "campaigns": READ + SCAN},
-        indexes=("board-entries/by_rank", "orgs/by_parent"), sends_to=("audit", "scoring"), consumes=("audit",)),
+        indexes=("board-entries/by_rank", "orgs/by_parent"), sends_to=("audit", "scoring"), consumes=("audit",),
+        streams=("board-entries",)),
     # The lifecycle (campaigns: Scan, conditional updates) and closing: results from org statistics, score counts,
     # the "own" campaign statistics and roster headcounts, frozen as report rows (BatchWriteItem), then awards
     # and their facts page by page from the progress records (BatchWriteItem).
@@ -183,7 +185,8 @@ FUNCTIONS: dict[str, Needs] = {
     "fold_board_changes": Needs(
         tables={"board-summaries": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
                 "org-stats": ("dynamodb:GetItem", "dynamodb:UpdateItem"), "board-entries": ("dynamodb:Query",)},
-        indexes=("board-entries/by_rank",), streams=("board-entries",)),
+        indexes=("board-entries/by_rank",), streams=("board-entries",),
+        sends_to=("audit",)),  # Lambda names a batch it skipped there (the mapping's on-failure destination)
     "consume_platform_topics": Needs(
         tables={"events": READ + ("dynamodb:PutItem", "dynamodb:UpdateItem"),
                 **_all(READ, "platform-courses", "platform-users"),

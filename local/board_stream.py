@@ -14,17 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from chalicelib import settings
-from chalicelib.leaderboards.stream import fold_records
-
-
-def _streams_client():
-    import boto3
-    from chalicelib.leaderboards.models import BoardEntryRecord
-    endpoint = BoardEntryRecord._get_connection().connection.client.meta.endpoint_url
-    if "amazonaws.com" in endpoint:  # moto: the plain regional name (botocore would put the account in front)
-        endpoint = f"https://streams.dynamodb.{settings.REGION}.amazonaws.com"
-    return boto3.client("dynamodbstreams", region_name=settings.REGION, endpoint_url=endpoint)
+from chalicelib.leaderboards.stream import fold_records, streams_client
 
 
 class BoardStreamPoller:
@@ -48,7 +38,7 @@ class BoardStreamPoller:
     @property
     def client(self):
         if self._client is None:
-            self._client = _streams_client()
+            self._client = streams_client()
         return self._client
 
     def _stream_arn(self) -> str:

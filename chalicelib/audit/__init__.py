@@ -177,13 +177,21 @@ def audit_segment(adapters, message: dict, log, remaining_ms: Callable[[], int],
 
 
 def audit_segments(messages: list[tuple[str, dict]], adapters, log, remaining_ms: Callable[[], int],
-                   reasons: dict[str, str]) -> None:
+                   reasons: dict[str, str], final: Optional[set] = None) -> None:
     """The audit queue's batch: (message id, message) each; a failure (an outage, a malformed message) is put in
-    `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter. Others are unaffected."""
+    `reasons` (message id -> why) for chalicelib/deadletters.py to retry or dead-letter, and in `final` when no
+    retry can help. Others are unaffected."""
+    final = set() if final is None else final
     for message_id, message in messages:
         if "rescore" in message:  # a re-score job shares the audit queue (chalicelib/rescore.py)
             from chalicelib.rescore import rescore_segments
             rescore_segments([(message_id, message)], adapters, log, remaining_ms, reasons)
+            continue
+        if "DDBStreamBatchInfo" in message:  # the board stream's on-failure destination (infra/resources.yaml)
+            from chalicelib.audit.boards import failed_batch_reason
+            reasons[message_id] = failed_batch_reason(message)
+            final.add(message_id)  # nothing a retry can fold: to the DLQ now, with the boards and the command
+            log.error("board stream batch skipped", extra={"message_id": message_id, "reason": reasons[message_id]})
             continue
         try:
             audit_segment(adapters, message, log, remaining_ms)

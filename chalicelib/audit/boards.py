@@ -114,6 +114,24 @@ def _stat_difference(board: str, expected: tuple[int, int, int], adapters) -> li
     return [Difference("org-stat", board, dict(zip(names, live)), dict(zip(names, expected)))]
 
 
+def failed_batch_reason(message: dict) -> str:
+    """The board stream's on-failure record (Lambda retries a failed batch until its records are about to expire,
+    then names it here): which boards the batch touched, if the stream still holds it, and the command that
+    repairs them (the audit queue dead-letters the message at once with this reason; its DLQ is alarmed)."""
+    from chalicelib.leaderboards.stream import boards_in, failed_batch_records
+    info = message["DDBStreamBatchInfo"]
+    try:
+        boards = sorted(boards_in(failed_batch_records(info)))
+    except Exception as exc:  # noqa: BLE001 (trimmed from the stream: the command below still repairs them)
+        boards, why = [], type(exc).__name__
+    else:
+        why = f"{len(boards)} boards"
+    shown = ", ".join(boards[:20]) + (f" and {len(boards) - 20} more" if len(boards) > 20 else "")
+    return (f"board stream batch skipped ({info.get('batchSize')} records of {info['shardId']} from "
+            f"{info['startSequenceNumber']}; {why}{': ' + shown if shown else ''}): "
+            "make audit ARGS='--repair --auditor board-figures', then --auditor orphan-figures")
+
+
 def _repair(differences: list[Difference], adapters) -> None:
     for d in differences:
         if d.kind == "score-count":

@@ -3,7 +3,9 @@
 AWS: a DynamoDB stream on board-entries (NEW_AND_OLD_IMAGES) with an event source mapping onto the
 fold_board_changes function (infra/resources.yaml; batches gathered for up to a second). Locally and in tests
 the same function is called by a poller of the stream API (local/board_stream.py). A batch that fails is
-retried whole by Lambda: the sequence guards of the aggregates apply each record once.
+retried whole by Lambda: the sequence guards of the aggregates apply each record once. A batch Lambda gives up
+on is named on the audit queue (the mapping's on-failure destination): `failed_batch_records` reads it again
+and the boards it touched are recounted (audit/boards.py repair_failed_batch).
 """
 from __future__ import annotations
 
@@ -54,3 +56,44 @@ def fold_records(records: Iterable[Mapping[str, Any]], adapters) -> int:
     if changes:
         adapters.boards.fold(changes)
     return len(changes)
+
+
+def streams_client():
+    """The DynamoDB Streams API beside the tables' endpoint (DynamoDB Local and moto answer both). Made per call:
+    its callers are rare (a poller, a failed batch), and the endpoint is the one in force now."""
+    import boto3
+    from chalicelib import settings
+    from chalicelib.leaderboards.models import BoardEntryRecord
+    endpoint = BoardEntryRecord._get_connection().connection.client.meta.endpoint_url
+    if "amazonaws.com" in endpoint:  # AWS (and moto): the plain regional name (botocore would put the account in front)
+        endpoint = f"https://streams.dynamodb.{settings.REGION}.amazonaws.com"
+    return boto3.client("dynamodbstreams", region_name=settings.REGION, endpoint_url=endpoint)
+
+
+def failed_batch_records(info: Mapping[str, Any], client=None, most_empty_pages: int = 3) -> list[dict]:
+    """The records of a batch Lambda gave up on, read again from the stream (which keeps them 24 hours): `info` is
+    the on-failure record's DDBStreamBatchInfo (shardId, startSequenceNumber, endSequenceNumber, streamArn)."""
+    client = client or streams_client()
+    end = int(info["endSequenceNumber"])
+    iterator = client.get_shard_iterator(StreamArn=info["streamArn"], ShardId=info["shardId"],
+                                         ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                         SequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+    records: list[dict] = []
+    empty = 0
+    while iterator and empty < most_empty_pages:
+        answer = client.get_records(ShardIterator=iterator, Limit=1000)
+        page = answer.get("Records", [])
+        empty = 0 if page else empty + 1
+        for record in page:
+            if int(record["dynamodb"]["SequenceNumber"]) > end:
+                return records
+            records.append(record)
+        if records and int(records[-1]["dynamodb"]["SequenceNumber"]) == end:
+            return records
+        iterator = answer.get("NextShardIterator")
+    return records
+
+
+def boards_in(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The boards whose entries these stream records changed."""
+    return {some.board for change in changes_in(records) for some in (change.new or change.old,) if some}
