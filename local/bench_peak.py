@@ -414,6 +414,7 @@ class Surge:
         recomputed = sorted(self.scored_at[i] - self.picked_at[i] for i in self.accepted_at if i in self.picked_at)
         folded_in = sorted(max(0.0, self.on_board_at[i] - self.scored_at[i]) for i in self.accepted_at
                            if i in self.on_board_at and i in self.scored_at)
+        folds = sorted(self.fold_seconds)
         cancelled_here = self.model.conflicts - conflicts
         cancelled_local = sum((self.model.cancelled_by_dynamodb - by_dynamodb).values())
         per_k = 1000 / max(accepted, 1)
@@ -439,8 +440,7 @@ class Surge:
             "recompute_p99_ms": _percentile(recomputed, 99) * 1000,
             "fold_wait_p50_ms": _percentile(folded_in, 50) * 1000, "fold_wait_p99_ms": _percentile(folded_in, 99) * 1000,
             "rate": self.rate, "batch": self.batch, "fold_window_s": self.fold_window,
-            "fold_p50_ms": _percentile(sorted(self.fold_seconds), 50) * 1000,
-            "fold_p99_ms": _percentile(sorted(self.fold_seconds), 99) * 1000,
+            "fold_p50_ms": _percentile(folds, 50) * 1000, "fold_p99_ms": _percentile(folds, 99) * 1000,
             "fold_tail_s": folded - scored, "fold_batches": poller.batches, "folded_records": poller.folded,
             # cancelled attempts are requests too (AWS answers them); the meter never sees them (no response)
             "requests_per_event": (used.requests + cancelled_here) / max(accepted, 1),

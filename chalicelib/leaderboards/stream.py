@@ -3,9 +3,9 @@
 AWS: a DynamoDB stream on board-entries (NEW_AND_OLD_IMAGES) with an event source mapping onto the
 fold_board_changes function (infra/resources.yaml; batches gathered for up to a second). Locally and in tests
 the same function is called by a poller of the stream API (local/board_stream.py). A batch that fails is
-retried whole by Lambda: the sequence guards of the aggregates apply each record once. A batch Lambda gives up
-on is named on the audit queue (the mapping's on-failure destination): `failed_batch_records` reads it again
-and the boards it touched are recounted (audit/boards.py repair_failed_batch).
+retried by Lambda until it folds: the sequence guards of the aggregates apply each record once. A batch whose
+records expire first is named on the audit queue (the mapping's on-failure destination): `failed_batch_records`
+reads it again so that its dead letter names the boards to recount (audit/boards.py failed_batch_reason).
 """
 from __future__ import annotations
 
@@ -85,11 +85,12 @@ def failed_batch_records(info: Mapping[str, Any], client=None, most_empty_pages:
         page = answer.get("Records", [])
         empty = 0 if page else empty + 1
         for record in page:
-            if int(record["dynamodb"]["SequenceNumber"]) > end:
+            sequence = int(record["dynamodb"]["SequenceNumber"])
+            if sequence > end:
                 return records
             records.append(record)
-        if records and int(records[-1]["dynamodb"]["SequenceNumber"]) == end:
-            return records
+            if sequence == end:
+                return records
         iterator = answer.get("NextShardIterator")
     return records
 
