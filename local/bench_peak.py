@@ -47,6 +47,7 @@ from typing import Optional
 
 from local import bench
 from local.bench import inr, render, say, table
+from local.board_stream import LAMBDA_POLL_SECONDS
 
 IST = bench.IST
 EVENING = datetime(2025, 11, 19, 18, 0, tzinfo=IST)  # a learning-week Wednesday evening (in the past: no future events)
@@ -240,12 +241,12 @@ class Surge:
     """One run: the producer posting batches through the webhook, N scorers, the timings around the real code."""
 
     def __init__(self, adapters, meter, model: ConflictModel, scorers: int, rate: float = 0.0,
-                 batch: int = bench.BATCH, fold_window: float = 1.0):
+                 batch: int = bench.BATCH, fold_window: float = LAMBDA_POLL_SECONDS):
         from chalicelib.scoring import pipeline
         self.pipeline, self.meter, self.model, self.scorers = pipeline, meter, model, scorers
         self.rate = rate  # events per second the producer posts at (0: as fast as the webhook takes them)
         self.batch = batch  # events per POST
-        self.fold_window = fold_window  # seconds between polls of the board stream (the mapping's batching window)
+        self.fold_window = fold_window  # seconds between polls of the board stream (Lambda's poll of a shard)
         self.fold_seconds: list[float] = []  # how long each fold that had records took
         self.queue = StreamQueue()
         self.adapters = dataclasses.replace(adapters, queue=self.queue)
@@ -375,7 +376,7 @@ class Surge:
 
     def run(self, events: list[dict]) -> dict:
         restore = self._install()
-        poller = self._poller().start(interval=self.fold_window)  # as the event source mapping's batching window
+        poller = self._poller().start(interval=self.fold_window)  # as Lambda polls the stream's shard
         conflicts, transactions = self.model.conflicts, self.model.transactions
         by_dynamodb = Counter(self.model.cancelled_by_dynamodb)
         contended = Counter(self.model.contended)
@@ -410,7 +411,7 @@ class Surge:
         served = sorted(max(0.0, self.on_board_at[i] - self.picked_at[i]) for i in self.accepted_at
                         if i in self.on_board_at and i in self.picked_at)
         # The served time in its two parts: the recompute (the scorer's own requests) and the wait for the board
-        # stream's fold (the polling interval, as the event source mapping's batching window, plus the fold).
+        # stream's fold (the polling interval, as Lambda's poll of the shard, plus the fold).
         recomputed = sorted(self.scored_at[i] - self.picked_at[i] for i in self.accepted_at if i in self.picked_at)
         folded_in = sorted(max(0.0, self.on_board_at[i] - self.scored_at[i]) for i in self.accepted_at
                            if i in self.on_board_at and i in self.scored_at)
@@ -663,9 +664,9 @@ def parse_args(argv):
     parser.add_argument("--rate", type=float, default=0.0,
                         help="post the surge at this many events per second (0: all at once, a backlog)")
     parser.add_argument("--batch", type=int, default=bench.BATCH, help="events per POST of the surge")
-    parser.add_argument("--fold-window", type=float, default=1.0,
-                        help="seconds between polls of the board stream (infra/resources.yaml's "
-                             "MaximumBatchingWindowInSeconds)")
+    parser.add_argument("--fold-window", type=float, default=LAMBDA_POLL_SECONDS,
+                        help="seconds between polls of the board stream (Lambda polls a shard 4 times a second "
+                             "with infra/resources.yaml's MaximumBatchingWindowInSeconds: 0; 1 for a 1 s window)")
     parser.add_argument("--chart", type=Path, default=bench.PROJECT / "out" / "bench-peak.png")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--history-only", action="store_true",

@@ -14,7 +14,10 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from chalicelib.leaderboards.stream import fold_records, streams_client
+
+# How often Lambda polls a stream shard when the event source mapping's batching window is 0 (infra/resources.yaml
+# BoardEntriesStream): "at a base rate of 4 times per second", invoking as soon as a poll finds records.
+LAMBDA_POLL_SECONDS = 0.25
 
 
 class BoardStreamPoller:
@@ -38,6 +41,9 @@ class BoardStreamPoller:
     @property
     def client(self):
         if self._client is None:
+            # chalicelib is imported when first used, here and below, as the models are: bench-peak reads
+            # LAMBDA_POLL_SECONDS before it points the settings (stage, endpoints) at its own servers.
+            from chalicelib.leaderboards.stream import streams_client
             self._client = streams_client()
         return self._client
 
@@ -101,6 +107,7 @@ class BoardStreamPoller:
                     if fold and self._handler is not None:
                         self._handler(records)
                     elif fold:
+                        from chalicelib.leaderboards.stream import fold_records
                         fold_records(records, self.adapters)
                     self._last[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
                     folded += len(records)
@@ -123,8 +130,8 @@ class BoardStreamPoller:
             if not found:
                 return total
 
-    def start(self, interval: float = 1.0) -> "BoardStreamPoller":
-        """Poll in a thread every `interval` seconds (Lambda's batching window), at once again while batches
+    def start(self, interval: float = LAMBDA_POLL_SECONDS) -> "BoardStreamPoller":
+        """Poll in a thread every `interval` seconds (Lambda's poll of a shard), at once again while batches
         come back full."""
         def run():
             while not self._stop.is_set():
