@@ -47,7 +47,7 @@ from typing import Optional
 
 from local import bench
 from local.bench import inr, render, say, table
-from local.board_stream import LAMBDA_POLL_SECONDS
+from local.board_stream import LAMBDA_POLL_SECONDS, BoardStreamPoller
 
 IST = bench.IST
 EVENING = datetime(2025, 11, 19, 18, 0, tzinfo=IST)  # a learning-week Wednesday evening (in the past: no future events)
@@ -357,7 +357,6 @@ class Surge:
         """The board stream's consumer (local/board_stream.py: the fold Lambda runs in AWS), timed: an event is on
         the national board when a fold that began after its recompute ended has finished (that fold read every
         record its recompute wrote)."""
-        from local.board_stream import BoardStreamPoller
         poller = BoardStreamPoller(self.adapters)
         original = poller.poll
 

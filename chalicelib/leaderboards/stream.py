@@ -1,7 +1,7 @@
 """The board entries' stream, folded into board summaries and org statistics (leaderboards/store.py fold).
 
 AWS: a DynamoDB stream on board-entries (NEW_AND_OLD_IMAGES) with an event source mapping onto the
-fold_board_changes function (infra/resources.yaml; batches gathered for up to a second). Locally and in tests
+fold_board_changes function (infra/resources.yaml; invoked as soon as a poll finds records). Locally and in tests
 the same function is called by a poller of the stream API (local/board_stream.py). A batch that fails is
 retried by Lambda until it folds: the sequence guards of the aggregates apply each record once. A batch whose
 records expire first is named on the audit queue (the mapping's on-failure destination): `failed_batch_records`
