@@ -12,7 +12,7 @@ a fault-free run of the same events produced: nothing lost, nothing counted twic
 import dataclasses
 import json
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import botocore.client
 import pytest
@@ -161,9 +161,12 @@ def run(events: list[dict], injector: Injector | None = None, plan=None, max_rec
         finally:
             if injector:
                 injector.active = False
-        # Then the minute's dispatch, as in AWS: a reaction a crash interrupted (an org move's re-scoring) is
-        # still pending, and runs now.
-        facts.dispatch(adapters, datetime.now(timezone.utc))
+        # Then a later minute's dispatch, as in AWS: a reaction a crash interrupted (an org move's re-scoring) is
+        # still pending, and runs now. One digest window on, so that the run's badge digests are due in every run:
+        # dispatched at once, a run that straddled the window's end (each hour at :30 UTC) consumed them where the
+        # baseline had left them pending, and failed with "different tables" for want of a fault.
+        window = timedelta(minutes=adapters.notifications.settings().digest_window_minutes)
+        facts.dispatch(adapters, datetime.now(timezone.utc) + window)
         drain(pump)
         dead = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
                    ["Attributes"]["ApproximateNumberOfMessages"])
