@@ -176,6 +176,31 @@ def test_a_rule_change_never_takes_a_badge_away():
     assert a.learners.get(L).standing.badges["courses_10"] == awarded
 
 
+def test_a_stricter_limit_that_holds_a_badges_event_keeps_the_badge_until_the_event_is_rejected():
+    """Ten courses in one hour earn courses_10 under the default limits (20 an hour). A version effective before
+    them allows one an hour: the tenth waits for review, and its badge, a promise, stays (found by hypothesis: the
+    kept-badge check left every held event's badge out). Rejected in review, the event's badge goes."""
+    from chalicelib.identity.tokens import Principal
+    from chalicelib.review import service as review
+    a = adapters()
+    deliver(a, [completion(L, f"c{n}", ist(2026, 9, 28, 10, n), id=f"e{n}") for n in range(10)])
+    awarded = a.learners.get(L).standing.badges["courses_10"]
+    assert awarded.event_id == "e9"
+    stricter = candidate_version(a.rules, '[version]\nid = "2027-04"\neffective_from = 2026-09-01T00:00:00+05:30\n'
+                                          'reason = "one an hour"\n[abuse]\nmax_completions = 1\n')
+    a.rules = a.rules.with_version(stricter)
+    assert rescore.run_all(a, rescore.rules_target("2027-04", stricter.effective_from), segments=1)["complete"]
+    standing = a.learners.get(L).standing
+    assert standing.held_events == 9 and standing.courses_completed == 1
+    assert standing.badges["courses_10"] == awarded
+
+    review.decide("e9", ('{"learner_id": "%s"}' % L).encode(), Principal("nat-1", None, frozenset({"national_admin"})),
+                  a, ist(2026, 10, 1, 10), "rejected")
+    for stream in dict.fromkeys(a.queue.drain()):
+        recompute_stream(stream, a)
+    assert "courses_10" not in a.learners.get(L).standing.badges
+
+
 # --- properties -------------------------------------------------------------------------------------------------
 
 START = ist(2026, 9, 28, 0, 0)  # a Monday

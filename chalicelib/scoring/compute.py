@@ -66,18 +66,16 @@ class Scored:
 
 def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badge, ...]) -> Scored:
     book, base = as_book(rules, catalogue), snapshot.base
-    holds = holds_with(base, snapshot.events, book) if base else abuse.holds(snapshot.events, book)
+    holds = _holds(snapshot, book)
     decisions = snapshot.decisions
     folded = fold(snapshot.learner_id, snapshot.events, book, catalogue, decisions, snapshot.boosts,
                   base=base.state if base else None, held=holds)
     standing = folded.standing
     stored = snapshot.stored
     kept = []
-    if stored:  # a badge is a promise: a rule change never takes one away (a rejected or held event's does go)
-        left_out = abuse.excluded(holds, decisions)
-        lost = {badge_id for badge_id, award in stored.standing.badges.items()
-                if badge_id not in standing.badges and award.event_id not in left_out}
-        promised = _taken_by_a_version(lost, snapshot, book, catalogue, decisions, holds) if lost else set()
+    if stored:  # a badge is a promise: a rule change never takes one away (a rejected event's does go)
+        lost = {badge_id for badge_id in stored.standing.badges if badge_id not in standing.badges}
+        promised = _taken_by_a_version(lost, snapshot, book, catalogue, decisions) if lost else set()
         for badge_id, award in stored.standing.badges.items():
             if badge_id in promised:
                 standing.badges[badge_id] = award
@@ -100,16 +98,24 @@ def compute(snapshot: Snapshot, rules: "Rules | RuleBook", catalogue: tuple[Badg
     return Scored(standing, entries, facts + rescored, holds, tuple(kept), state, told)
 
 
-def _taken_by_a_version(lost: set[str], snapshot: Snapshot, book: RuleBook, catalogue, decisions,
-                        holds) -> set[str]:
-    """The lost badges a rule version took away: an earlier state of the book (its first k versions) still
-    awards them for these same events. The others the learner's own events took away (a late completion moving
-    minutes out of a streak's week): those go, as if the events had come in order. Folds only when a badge is lost,
-    the book before the newest version first (the likeliest to have taken it), until every lost badge is found."""
+def _holds(snapshot: Snapshot, book: RuleBook) -> dict[str, Hold]:
+    """The learner's held events under this book (each completion judged by its own version's limits)."""
+    base = snapshot.base
+    return holds_with(base, snapshot.events, book) if base else abuse.holds(snapshot.events, book)
+
+
+def _taken_by_a_version(lost: set[str], snapshot: Snapshot, book: RuleBook, catalogue, decisions) -> set[str]:
+    """The lost badges a rule version took away: an earlier state of the book (its first k versions, with the
+    holds its own anti-abuse limits make) still awards them for these same events. That includes a badge whose
+    event a newer version's stricter limits now hold. The others go, as if the events had come in order: those the
+    learner's own events took away (a late completion moving minutes out of a streak's week, or pushing an earlier
+    one over the limit) and those of rejected events. Folds only when a badge is lost, the book before the newest
+    version first (the likeliest to have taken it), until every lost badge is found."""
     base, found = snapshot.base, set()
     for k in range(len(book.versions) - 1, 0, -1):
-        earlier = fold(snapshot.learner_id, snapshot.events, RuleBook(book.versions[:k]), catalogue, decisions,
-                       snapshot.boosts, base=base.state if base else None, held=holds)
+        before = RuleBook(book.versions[:k])
+        earlier = fold(snapshot.learner_id, snapshot.events, before, catalogue, decisions,
+                       snapshot.boosts, base=base.state if base else None, held=_holds(snapshot, before))
         found |= lost & set(earlier.standing.badges)
         if found == lost:
             break
